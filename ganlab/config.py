@@ -1,0 +1,241 @@
+"""Typed experiment configs with validation.
+
+Every field is checked when a config is built, so a bad value fails fast with
+a ConfigError that names the field and the allowed range, long before a
+training thread starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config field holds a value outside its allowed range."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "selu", "gelu")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+TARGETS_1D = ("gaussian", "mixture", "uniform")
+NOISE_KINDS = ("uniform", "normal")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError(name, f"must be a finite number > 0, got {value!r}")
+
+
+def _int_at_least(name: str, value: int, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(name, f"must be a whole number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(name, f"must be {allowed}, got {value}")
+
+
+def _in_range(name: str, value: float, low: float, high: float, *, open_high: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and low <= value and (
+        value < high if open_high else value <= high)
+    if not ok:
+        bracket = ")" if open_high else "]"
+        raise ConfigError(name, f"must be in [{low}, {high}{bracket}, got {value!r}")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Target1D:
+    """The 1D distribution the generator must learn."""
+    kind: str = "gaussian"
+    mean: float = 4.0
+    std: float = 1.25
+    # mixture
+    means: tuple[float, ...] = (-2.0, 2.0)
+    stds: tuple[float, ...] = (0.5, 0.5)
+    weights: tuple[float, ...] = (0.5, 0.5)
+    # uniform
+    low: float = 2.0
+    high: float = 6.0
+
+    def __post_init__(self):
+        _one_of("target.kind", self.kind, TARGETS_1D)
+        if self.kind == "gaussian":
+            _in_range("target.mean", self.mean, -1e3, 1e3)
+            _positive("target.std", self.std)
+        elif self.kind == "mixture":
+            n = len(self.means)
+            if n < 1 or len(self.stds) != n or len(self.weights) != n:
+                raise ConfigError("target.means", "means, stds and weights must have the same length (>= 1)")
+            for i, s in enumerate(self.stds):
+                _positive(f"target.stds[{i}]", s)
+            for i, w in enumerate(self.weights):
+                _in_range(f"target.weights[{i}]", w, 0.0, 1.0)
+            if abs(sum(self.weights) - 1.0) > 1e-6:
+                raise ConfigError("target.weights", f"must sum to 1, got {sum(self.weights):.6g}")
+        else:
+            if not (math.isfinite(self.low) and math.isfinite(self.high) and self.high > self.low):
+                raise ConfigError("target.high", f"must be > target.low ({self.low}), got {self.high}")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The generator's input z."""
+    kind: str = "normal"
+    dim: int = 1
+
+    def __post_init__(self):
+        _one_of("noise.kind", self.kind, NOISE_KINDS)
+        _int_at_least("noise.dim", self.dim, 1, 4096)
+
+
+@dataclass(frozen=True)
+class Model:
+    """Which G/D pair to build, and its shape.
+
+    An activation may be one name for every hidden layer, or a comma-separated
+    list with one name per hidden layer (seed 000's G uses "elu,sigmoid").
+    """
+    name: str = "mlp1d"
+    g_hidden: int = 64
+    g_depth: int = 2
+    g_activation: str = "relu"
+    d_hidden: int = 64
+    d_depth: int = 2
+    d_activation: str = "leaky_relu"
+    minibatch_d: bool = False      # seed 000's "data and variances" discriminator
+    minibatch_group: int = 100     # samples the minibatch D sees at once
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        from ganlab.models import MODELS  # late import: models import config
+        _one_of("model.name", self.name, tuple(MODELS))
+        _int_at_least("model.g_hidden", self.g_hidden, 1, 8192)
+        _int_at_least("model.d_hidden", self.d_hidden, 1, 8192)
+        _int_at_least("model.g_depth", self.g_depth, 1, 16)
+        _int_at_least("model.d_depth", self.d_depth, 1, 16)
+        for name, acts, depth in (("model.g_activation", self.g_activation, self.g_depth),
+                                  ("model.d_activation", self.d_activation, self.d_depth)):
+            parts = [a.strip() for a in acts.split(",")]
+            for a in parts:
+                _one_of(name, a, ACTIVATIONS)
+            if len(parts) not in (1, depth):
+                raise ConfigError(name, f"give one activation or {depth} (one per hidden layer), got {len(parts)}")
+        _int_at_least("model.minibatch_group", self.minibatch_group, 2, 4096)
+        _in_range("model.dropout", self.dropout, 0.0, 1.0, open_high=True)
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str = "bce-ns"
+    clip: float = 0.01        # WGAN weight clipping
+    gp_lambda: float = 10.0   # WGAN-GP penalty weight
+
+    def __post_init__(self):
+        from ganlab.losses import LOSSES
+        _one_of("loss.name", self.name, tuple(LOSSES))
+        _positive("loss.clip", self.clip)
+        _in_range("loss.gp_lambda", self.gp_lambda, 0.0, 1e4)
+
+
+@dataclass(frozen=True)
+class Optim:
+    name: str = "adam"
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def validate(self, prefix: str) -> None:
+        _one_of(f"{prefix}.name", self.name, OPTIMIZERS)
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise ConfigError(f"{prefix}.lr", f"must be in (0, 10], got {self.lr!r}")
+        _in_range(f"{prefix}.beta1", self.beta1, 0.0, 1.0, open_high=True)
+        _in_range(f"{prefix}.beta2", self.beta2, 0.0, 1.0, open_high=True)
+
+
+@dataclass(frozen=True)
+class Train:
+    steps: int = 3000            # generator steps
+    batch_size: int = 256
+    d_steps: int = 1             # k: discriminator steps per generator step
+    lr_decay: bool = False       # decay both learning rates linearly to 5% over the run
+    seed: int = 0
+    device: str = "auto"
+    snapshot_every: int = 100    # publish a snapshot every N generator steps
+    history_cap: int = 2000      # rows of history kept before it is downsampled
+    image_history: int = 32      # sample grids kept in the ring (MNIST)
+
+    def __post_init__(self):
+        _int_at_least("train.steps", self.steps, 1, 100_000_000)
+        _int_at_least("train.batch_size", self.batch_size, 1, 1_000_000)
+        _int_at_least("train.d_steps", self.d_steps, 1, 1000)
+        _int_at_least("train.seed", self.seed, 0, 2**63 - 1)
+        _one_of("train.device", self.device, DEVICES)
+        _int_at_least("train.snapshot_every", self.snapshot_every, 1)
+        _int_at_least("train.history_cap", self.history_cap, 16)
+        _int_at_least("train.image_history", self.image_history, 1, 10_000)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything needed to reproduce one training run."""
+    task: str = "gauss1d"
+    target: Target1D = field(default_factory=Target1D)
+    noise: Noise = field(default_factory=Noise)
+    model: Model = field(default_factory=Model)
+    loss: Loss = field(default_factory=Loss)
+    opt_g: Optim = field(default_factory=Optim)
+    opt_d: Optim = field(default_factory=Optim)
+    train: Train = field(default_factory=Train)
+
+    def __post_init__(self):
+        _one_of("task", self.task, ("gauss1d", "mnist"))
+        self.opt_g.validate("opt_g")
+        self.opt_d.validate("opt_d")
+        if self.model.minibatch_d and self.train.batch_size % self.model.minibatch_group:
+            raise ConfigError("train.batch_size", f"must be a multiple of model.minibatch_group "
+                                                  f"({self.model.minibatch_group}) with the minibatch D")
+
+    def replace(self, **sections: Any) -> "Experiment":
+        """Copy with some sections replaced; a dict updates that section's fields."""
+        changes = {}
+        for name, value in sections.items():
+            current = getattr(self, name)
+            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Experiment":
+        """Inverse of to_dict. Unknown keys are an error, missing keys keep defaults."""
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name == "task":
+                kwargs["task"] = value
+                continue
+            section_cls = type(getattr(cls(), f.name))
+            if not isinstance(value, dict):
+                raise ConfigError(f.name, "must be a mapping of fields")
+            known = {sf.name: sf for sf in fields(section_cls)}
+            unknown = set(value) - set(known)
+            if unknown:
+                raise ConfigError(f"{f.name}.{sorted(unknown)[0]}", "is not a known field")
+            kwargs[f.name] = section_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], "is not a known section")
+        return cls(**kwargs)

@@ -1,0 +1,1 @@
+"""Data sources: 1D toy targets and MNIST."""

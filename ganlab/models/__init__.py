@@ -1,0 +1,23 @@
+"""Model registry: name -> build(cfg) returning (generator, discriminator).
+
+Every generator is called as G(z, labels) and every discriminator as
+D(x, labels), returning one raw score per sample (a logit, or a critic value
+for the Wasserstein losses); unconditional models ignore the labels. Adding a
+model is one file with a `build` function and one line here.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ganlab.models import mlp1d
+
+MODELS: dict[str, Callable] = {
+    "mlp1d": mlp1d.build,
+}
+
+# Models whose D/G take the digit label.
+CONDITIONAL = {"cgan"}
+
+
+def build_models(cfg):
+    return MODELS[cfg.model.name](cfg)
