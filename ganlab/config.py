@@ -114,7 +114,10 @@ class Model:
     d_activation: str = "leaky_relu"
     minibatch_d: bool = False      # seed 000's "data and variances" discriminator
     minibatch_group: int = 100     # samples the minibatch D sees at once
-    dropout: float = 0.0
+    dropout: float = 0.0           # in D, after each hidden layer
+    g_dropout: float = 0.0         # in G, after each hidden layer (seed 003 uses it in both)
+    leaky_slope: float = 0.2       # LeakyReLU's negative slope (PyTorch's default is 0.01)
+    maxout_k: int = 5              # pieces per maxout unit (seed 004's D)
 
     def __post_init__(self):
         from ganlab.models import MODELS  # late import: models import config
@@ -132,6 +135,9 @@ class Model:
                 raise ConfigError(name, f"give one activation or {depth} (one per hidden layer), got {len(parts)}")
         _int_at_least("model.minibatch_group", self.minibatch_group, 2, 4096)
         _in_range("model.dropout", self.dropout, 0.0, 1.0, open_high=True)
+        _in_range("model.g_dropout", self.g_dropout, 0.0, 1.0, open_high=True)
+        _in_range("model.leaky_slope", self.leaky_slope, 0.0, 1.0, open_high=True)
+        _int_at_least("model.maxout_k", self.maxout_k, 1, 64)
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,8 @@ class Train:
     snapshot_every: int = 100    # publish a snapshot every N generator steps
     history_cap: int = 2000      # rows of history kept before it is downsampled
     image_history: int = 32      # sample grids kept in the ring (MNIST)
+    cpu_threads: int = 0         # intra-op threads for this run on a CPU; 0 lets the task choose
+    data_dir: str = ""           # MNIST folder; "" means GANLAB_DATA, or ./data
 
     def __post_init__(self):
         _int_at_least("train.steps", self.steps, 1, 100_000_000)
@@ -183,6 +191,9 @@ class Train:
         _int_at_least("train.snapshot_every", self.snapshot_every, 1)
         _int_at_least("train.history_cap", self.history_cap, 16)
         _int_at_least("train.image_history", self.image_history, 1, 10_000)
+        _int_at_least("train.cpu_threads", self.cpu_threads, 0, 1024)
+        if not isinstance(self.data_dir, str):
+            raise ConfigError("train.data_dir", f"must be a folder path (text), got {self.data_dir!r}")
 
 
 @dataclass(frozen=True)

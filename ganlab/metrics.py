@@ -34,3 +34,102 @@ def optimal_discriminator(p_data: np.ndarray, p_g: np.ndarray) -> np.ndarray:
     total = p_data + p_g
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, p_data / np.where(total > 0, total, 1), np.nan)
+
+
+# -- 1D mixtures: which modes did G find? ------------------------------------------------
+
+def mixture_modes(samples: np.ndarray, means, stds, weights) -> tuple[np.ndarray, int]:
+    """Per-mode share of the samples, and how many modes are covered.
+
+    Following PacGAN, a sample belongs to its nearest mode (in units of that
+    mode's std) when it lies within 3 std of it; samples further out belong
+    to none. A mode is covered when its share is at least half of what the
+    target gives it (its weight), so a mode that G only grazes does not count.
+    """
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    means, stds, weights = (np.asarray(v, dtype=np.float64) for v in (means, stds, weights))
+    z = np.abs(samples[:, None] - means[None, :]) / stds[None, :]   # [n, K]
+    nearest = z.argmin(axis=1)
+    close = z[np.arange(len(samples)), nearest] <= 3.0
+    shares = np.bincount(nearest[close], minlength=len(means)) / max(len(samples), 1)
+    expected = weights / weights.sum()
+    return shares, int(np.sum(shares >= 0.5 * expected))
+
+
+# -- MNIST: meters over the classifier's predictions and features ------------------------
+
+MIN_DIGIT_SHARE = 0.025   # 1/4 of the uniform 10%: real digits never drop this low (their share at
+                          # N=1000 varies by ~1%), while a collapsed G's misclassified strays stay below
+
+
+def digit_histogram(pred_labels: np.ndarray) -> np.ndarray:
+    """The fraction of samples classified as each digit: float [10] summing to 1."""
+    pred_labels = np.asarray(pred_labels, dtype=np.int64).ravel()
+    return np.bincount(pred_labels, minlength=10)[:10] / max(len(pred_labels), 1)
+
+
+def modes_covered(hist: np.ndarray, min_share: float = MIN_DIGIT_SHARE) -> int:
+    """How many digits G draws: those with at least `min_share` of the samples."""
+    return int(np.sum(np.asarray(hist) >= min_share))
+
+
+def kl_to_uniform(hist: np.ndarray) -> float:
+    """KL(hist || uniform) in nats: 0 for balanced digits, ln 10 = 2.30 when all are one digit."""
+    p = np.asarray(hist, dtype=np.float64)
+    p = p / p.sum()
+    nz = p > 0   # 0 log 0 = 0
+    return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
+
+
+def label_accuracy(pred: np.ndarray, requested: np.ndarray) -> float:
+    """CGAN: the fraction of samples the classifier reads as the digit G was asked for (chance: 0.1)."""
+    return float(np.mean(np.asarray(pred).ravel() == np.asarray(requested).ravel()))
+
+
+def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of features [N, F], in float64 (float32 loses the small eigenvalues)."""
+    feats = np.asarray(feats, dtype=np.float64)
+    if feats.ndim != 2 or len(feats) < 2:
+        raise ValueError(f"need features shaped [N >= 2, F], got {feats.shape}")
+    return feats.mean(axis=0), np.cov(feats, rowvar=False)
+
+
+def frechet_distance_from_stats(mu1, cov1, mu2, cov2) -> float:
+    """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)): the Fréchet distance of two Gaussians.
+
+    tr (C1 C2)^(1/2) is computed as the sum of square roots of the eigenvalues
+    of C1^(1/2) C2 C1^(1/2), which has the same eigenvalues as C1 C2 but is
+    symmetric, so eigh is exact where sqrtm would wander into complex numbers
+    on near-singular covariances. Tiny negative eigenvalues are rounding; they are clipped to 0.
+    """
+    w, v = np.linalg.eigh(cov1)
+    sqrt_c1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = sqrt_c1 @ cov2 @ sqrt_c1
+    middle = (middle + middle.T) / 2
+    tr_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(middle), 0, None)))
+    diff = np.asarray(mu1) - np.asarray(mu2)
+    return float(max(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt, 0.0))
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """Fréchet distance between two feature sets [N, F]: FID when the features come from a classifier.
+
+    Its value depends on the feature extractor and on N, so compare only
+    numbers from the same classifier at the same N.
+    """
+    return frechet_distance_from_stats(*feature_stats(feats_a), *feature_stats(feats_b))
+
+
+def mean_pairwise_distance(x: np.ndarray) -> float:
+    """Mean Euclidean distance between all pairs of rows of x [N, D]: how varied a batch is.
+
+    Divided by the same for real data it gives the `diversity` meter: near 1
+    for real-looking variety, near 0 when G draws the same image for every z.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if len(x) < 2:
+        return float("nan")
+    sq = np.sum(x * x, axis=1)
+    d2 = np.clip(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0, None)   # |a-b|^2 = |a|^2 + |b|^2 - 2ab
+    n = len(x)
+    return float(np.sqrt(d2).sum() / (n * (n - 1)))   # the diagonal is 0; each pair counted twice

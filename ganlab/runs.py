@@ -8,11 +8,13 @@ paused thread.
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import threading
 import time
 import traceback
 import uuid
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +26,17 @@ CREATED, STARTING, RUNNING, PAUSED = "created", "starting", "running", "paused"
 FINISHED, STOPPED, FAILED, DIVERGED = "finished", "stopped", "failed", "diverged"
 ACTIVE = (STARTING, RUNNING, PAUSED)
 ENDED = (FINISHED, STOPPED, FAILED, DIVERGED)
+
+
+_LIVE_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_runs() -> None:
+    # Daemon threads are killed mid-op at interpreter exit, which can abort the
+    # process inside torch; stop them cleanly first.
+    for run in list(_LIVE_RUNS):
+        run.stop(wait=2.0)
 
 
 class RunError(RuntimeError):
@@ -138,8 +151,10 @@ class Run:
                 raise RunError(f"run {self.id} was already started")
             self._paused = paused
             self._status = STARTING
+            self._snapshot = self._make_snapshot(0)
             self._thread = threading.Thread(target=self._main, name=f"ganlab-run-{self.id}", daemon=True)
             self._thread.start()
+            _LIVE_RUNS.add(self)
         return self
 
     def pause(self) -> None:
@@ -270,6 +285,7 @@ class Run:
             self._metrics.extend(steps, values)
             if probe:
                 views, meters = t.probe()
+                views["step"] = t.step
                 if self._meters is None:
                     self._meters = History(tuple(meters), self.cfg.train.history_cap)
                 self._meters.append(t.step, meters)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401 - optimizers import it lazily (seconds); pay that once, up front
 from torch import Tensor, nn
 
 from ganlab.config import Experiment, Optim
@@ -70,6 +71,10 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         self.gen = torch.Generator(self.device).manual_seed(cfg.train.seed)
         self.task = task if task is not None else make_task(cfg, self.device)
+        threads = cfg.train.cpu_threads or getattr(self.task, "cpu_threads", 0)
+        if self.device.type == "cpu" and threads:
+            # Per calling thread with OpenMP: other runs keep their own setting.
+            torch.set_num_threads(threads)
         with seeded(cfg.train.seed):
             G, D = build_models(cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)

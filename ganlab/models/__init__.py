@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ganlab.models import mlp1d
+from ganlab.models import cgan, dcgan, maxout, mlp1d, mlp_mnist
 
 MODELS: dict[str, Callable] = {
     "mlp1d": mlp1d.build,
+    "mlp": mlp_mnist.build,        # seed 003
+    "maxout": maxout.build,        # seed 004
+    "dcgan": dcgan.build,          # seed 001
+    "cgan": cgan.build,            # seed 001
 }
 
 # Models whose D/G take the digit label.

@@ -5,7 +5,6 @@ from torch import nn
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
     "elu": nn.ELU,
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
@@ -14,11 +13,15 @@ _ACTIVATIONS = {
 }
 
 
-def activation(name: str) -> nn.Module:
+def activation(name: str, leaky_slope: float = 0.2) -> nn.Module:
+    # GAN code mostly uses slope 0.2 (DCGAN); PyTorch's default, which seed 003 keeps, is 0.01.
+    if name == "leaky_relu":
+        return nn.LeakyReLU(leaky_slope)
     return _ACTIVATIONS[name]()
 
 
-def mlp(sizes: list[int], activations: str, dropout: float = 0.0) -> nn.Sequential:
+def mlp(sizes: list[int], activations: str, dropout: float = 0.0,
+        leaky_slope: float = 0.2) -> nn.Sequential:
     """Linear layers of the given sizes, with an activation after every hidden one.
 
     `activations` is one name for all hidden layers, or a comma-separated list
@@ -33,7 +36,7 @@ def mlp(sizes: list[int], activations: str, dropout: float = 0.0) -> nn.Sequenti
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < n_hidden:
-            layers.append(activation(names[i]))
+            layers.append(activation(names[i], leaky_slope))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

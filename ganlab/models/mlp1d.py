@@ -8,9 +8,10 @@ from ganlab.models.layers import mlp
 
 
 class Generator(nn.Module):
-    def __init__(self, noise_dim: int, hidden: int, depth: int, activations: str):
+    def __init__(self, noise_dim: int, hidden: int, depth: int, activations: str,
+                 dropout: float = 0.0, leaky_slope: float = 0.2):
         super().__init__()
-        self.net = mlp([noise_dim] + [hidden] * depth + [1], activations)
+        self.net = mlp([noise_dim] + [hidden] * depth + [1], activations, dropout, leaky_slope)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(z)                     # (B, 1)
@@ -19,9 +20,10 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Scores each sample on its own. This is what lets it see mode collapse."""
 
-    def __init__(self, hidden: int, depth: int, activations: str, dropout: float = 0.0):
+    def __init__(self, hidden: int, depth: int, activations: str, dropout: float = 0.0,
+                 leaky_slope: float = 0.2):
         super().__init__()
-        self.net = mlp([1] + [hidden] * depth + [1], activations, dropout)
+        self.net = mlp([1] + [hidden] * depth + [1], activations, dropout, leaky_slope)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(x).squeeze(1)          # (B,) raw scores
@@ -37,10 +39,10 @@ class MinibatchDiscriminator(nn.Module):
     the distribution.
     """
 
-    def __init__(self, group: int, hidden: int, depth: int, activations: str):
+    def __init__(self, group: int, hidden: int, depth: int, activations: str, leaky_slope: float = 0.2):
         super().__init__()
         self.group = group
-        self.net = mlp([2 * group] + [hidden] * depth + [1], activations)
+        self.net = mlp([2 * group] + [hidden] * depth + [1], activations, leaky_slope=leaky_slope)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         groups = x.reshape(-1, self.group)                          # (B/g, g)
@@ -50,9 +52,9 @@ class MinibatchDiscriminator(nn.Module):
 
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     m = cfg.model
-    G = Generator(cfg.noise.dim, m.g_hidden, m.g_depth, m.g_activation)
+    G = Generator(cfg.noise.dim, m.g_hidden, m.g_depth, m.g_activation, m.g_dropout, m.leaky_slope)
     if m.minibatch_d:
-        D = MinibatchDiscriminator(m.minibatch_group, m.d_hidden, m.d_depth, m.d_activation)
+        D = MinibatchDiscriminator(m.minibatch_group, m.d_hidden, m.d_depth, m.d_activation, m.leaky_slope)
     else:
-        D = Discriminator(m.d_hidden, m.d_depth, m.d_activation, m.dropout)
+        D = Discriminator(m.d_hidden, m.d_depth, m.d_activation, m.dropout, m.leaky_slope)
     return G, D

@@ -12,7 +12,9 @@ GRID_BINS = 120
 
 
 class Gauss1D:
-    images_per_step = False
+    # Tiny matrices gain nothing from a second thread, and spinning OpenMP
+    # workers slow every other run (and the page) on a small machine.
+    cpu_threads = 1
 
     def __init__(self, cfg, device):
         self.cfg = cfg

@@ -1,0 +1,129 @@
+"""Command line: headless training, presets and benchmarks.
+
+    python -m ganlab presets
+    python -m ganlab train --preset gauss1d [--steps N] [--seed S] [--device auto] [--json]
+    python -m ganlab bench gauss1d
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from ganlab.config import ConfigError, Experiment
+from ganlab.presets import PRESETS, get_preset
+
+
+def build_config(args) -> Experiment:
+    cfg = get_preset(args.preset).config
+    train = {}
+    if args.steps is not None:
+        train["steps"] = args.steps
+    if args.seed is not None:
+        train["seed"] = args.seed
+    if args.device is not None:
+        train["device"] = args.device
+    if getattr(args, "data", None):
+        os.environ["GANLAB_DATA"] = args.data
+    return cfg.replace(train=train) if train else cfg
+
+
+def summarize(snap) -> dict:
+    """Final figures: losses averaged over the last recorded steps (one step is noisy)."""
+    out = {"status": snap.status, "steps": snap.step, "seconds": round(snap.elapsed, 3)}
+    for name in ("loss_d", "loss_g", "d_real", "d_fake"):
+        col = snap.metrics.get(name)
+        out[name] = float(col[-50:].mean()) if col is not None and len(col) else None
+    for name, col in snap.meters.items():
+        if name != "step" and len(col):
+            out[name] = float(col[-1])
+    if snap.status not in ("finished", "stopped"):
+        out["message"] = snap.message
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+
+
+def cmd_presets(args) -> int:
+    for p in PRESETS.values():
+        print(f"{p.slug:24s} {p.config.task:8s} {p.title}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from ganlab.runs import RunRegistry
+    cfg = build_config(args)
+    registry = RunRegistry()
+    run = registry.create(cfg, name=args.preset)
+    last = -1.0
+    try:
+        while run.alive:
+            run.join(0.5)
+            snap = run.snapshot()
+            if time.monotonic() - last > 2 or not run.alive:
+                last = time.monotonic()
+                meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
+                                   and snap.latest(k) is not None)[:100]
+                print(f"[{snap.status}] step {snap.step}/{snap.total_steps} "
+                      f"({snap.steps_per_s:.0f} steps/s)  {meters}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        run.stop()
+    snap = run.snapshot()
+    if args.out:
+        _write_outputs(run, args.out)
+    summary = summarize(snap)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{snap.status}: {snap.message}")
+    return 0 if snap.status in ("finished", "stopped") else 1
+
+
+def _write_outputs(run, out_dir: str) -> None:
+    from ganlab.images import save_png
+    os.makedirs(out_dir, exist_ok=True)
+    snap = run.snapshot()
+    if snap.images:
+        path = os.path.join(out_dir, f"{run.name}-step{snap.images[-1][0]}.png")
+        save_png(snap.images[-1][1], path)
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def cmd_bench(args) -> int:
+    from ganlab import bench
+    return bench.main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ganlab", description="ganlab from the command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("presets", help="list the presets")
+
+    train = sub.add_parser("train", help="train a preset headless")
+    train.add_argument("--preset", required=True, help="a slug from `python -m ganlab presets`")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--data", help="MNIST folder (default: $GANLAB_DATA or ./data)")
+    train.add_argument("--out", help="folder for the final sample grid (PNG)")
+    train.add_argument("--json", action="store_true", help="print the final metrics as one JSON line")
+
+    bench = sub.add_parser("bench", help="measure training speed")
+    bench.add_argument("target", nargs="?", default="gauss1d", help="gauss1d or mnist")
+    bench.add_argument("--model", default="mlp", help="mnist model: mlp, maxout, dcgan, cgan")
+    bench.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
+    bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--data", help="MNIST folder")
+    bench.add_argument("--compare", action="store_true", help="compare with the seed's reference loop")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"presets": cmd_presets, "train": cmd_train, "bench": cmd_bench}[args.command](args)
+    except (ConfigError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

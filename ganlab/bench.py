@@ -1,0 +1,83 @@
+"""Benchmarks that print figures. Nothing here asserts a speed.
+
+    python -m ganlab bench gauss1d             steps/s headless, and inside a polled Run
+    python -m ganlab bench mnist --model mlp   images/s for an MNIST model
+"""
+from __future__ import annotations
+
+import time
+
+from ganlab.config import Experiment
+from ganlab.presets import get_preset
+from ganlab.runs import Run
+from ganlab.train import Trainer, resolve_device
+
+MNIST_PRESETS = {"mlp": "mnist-mlp-seed003", "maxout": "mnist-maxout-seed004",
+                 "dcgan": "mnist-dcgan", "cgan": "mnist-cgan"}
+
+
+def _sync(device) -> None:
+    import torch
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def headless(cfg: Experiment, seconds: float, warmup: int = 20) -> float:
+    """Steps/s of the bare training loop, flushing metrics as a Run would."""
+    trainer = Trainer(cfg)
+    every = cfg.train.snapshot_every
+    for _ in range(warmup):
+        trainer.train_step()
+    trainer.flush()
+    _sync(trainer.device)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        trainer.train_step()
+        steps += 1
+        if steps % every == 0:
+            trainer.flush()
+            trainer.probe()
+    _sync(trainer.device)
+    return steps / (time.perf_counter() - start)
+
+
+def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0) -> float:
+    """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page."""
+    run = Run(cfg.replace(train={"steps": 10**8})).start()
+    while run.snapshot().step < 20 and run.alive:
+        time.sleep(0.01)
+    start_step, start = run.snapshot().step, time.perf_counter()
+    while time.perf_counter() - start < seconds and run.alive:
+        time.sleep(poll)
+        snap = run.snapshot()
+        _ = (snap.metrics, snap.meters, snap.views)   # what a page reads to draw
+    end_step, end = run.snapshot().step, time.perf_counter()
+    run.stop()
+    return (end_step - start_step) / (end - start)
+
+
+def main(args) -> int:
+    device = resolve_device(args.device)
+    if args.data:
+        import os
+        os.environ["GANLAB_DATA"] = args.data
+    if args.target == "gauss1d":
+        cfg = get_preset("gauss1d").config.replace(train={"device": args.device})
+        label, unit = "gauss1d", "steps/s"
+        scale = 1
+    elif args.target == "mnist":
+        if args.model not in MNIST_PRESETS:
+            print(f"unknown model {args.model!r}; choose from {', '.join(MNIST_PRESETS)}")
+            return 2
+        cfg = get_preset(MNIST_PRESETS[args.model]).config.replace(train={"device": args.device})
+        label, unit = f"mnist {args.model} (batch {cfg.train.batch_size})", "images/s"
+        scale = cfg.train.batch_size
+    else:
+        print(f"unknown bench target {args.target!r}; choose gauss1d or mnist")
+        return 2
+    print(f"{label} on {device}, {args.seconds:.0f} s per measurement")
+    bare = headless(cfg, args.seconds) * scale
+    print(f"  headless              {bare:10.0f} {unit}")
+    polled = in_polled_run(cfg, args.seconds) * scale
+    print(f"  in a Run, polled 1/s  {polled:10.0f} {unit}  ({polled / bare:.0%} of headless)")
+    return 0

@@ -1,0 +1,76 @@
+"""The MNIST lab: learn to draw handwritten digits.
+
+The whole dataset is loaded once, scaled to [-1, 1] and kept on the training
+device as one tensor; a batch is a random index into it. That avoids a
+DataLoader's per-batch Python work and host-to-device copies, which cost more
+than the training step itself for these small models.
+"""
+from __future__ import annotations
+
+import torch
+
+from ganlab.data.mnist import load_mnist, to_training_tensor
+from ganlab.data.toy1d import sample_noise
+from ganlab.images import make_grid_image
+from ganlab.models import CONDITIONAL
+
+HELD_OUT = 1000     # images kept out of training, only for probing D (seed 003 probes on the test set)
+SPLIT_SEED = 0      # the same held-out images in every run, so runs' meters compare
+GRID_COLS = 8
+N_DIGITS = 10
+
+
+class Mnist:
+    images_per_step = True
+
+    def __init__(self, cfg, device):
+        self.cfg = cfg
+        self.device = device
+        self.conditional = cfg.model.name in CONDITIONAL
+        images, labels = load_mnist(cfg.train.data_dir or None)
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        n_held = min(HELD_OUT, len(images) // 10)
+        held, train = order[:n_held], order[n_held:]
+        self.images = to_training_tensor(images[train], device)
+        self.labels = labels[train].to(device)
+        self.test_images = to_training_tensor(images[held], device)
+        self.test_labels = labels[held].to(device)
+        # Probes draw from their own generator, so watching a run never changes its course.
+        self.probe_gen = torch.Generator(device).manual_seed(cfg.train.seed + 1)
+        # The grid shows the same z at every probe, so the pictures change only because G does.
+        if self.conditional:
+            # One row per digit 0-9; one z per column, so a column keeps its "handwriting".
+            self.grid_z = self.noise(GRID_COLS, self.probe_gen).repeat(N_DIGITS, 1)
+            self.grid_labels = torch.arange(N_DIGITS, device=device).repeat_interleave(GRID_COLS)
+        else:
+            self.grid_z = self.noise(GRID_COLS * GRID_COLS, self.probe_gen)
+            self.grid_labels = None
+
+    def sample_real(self, n, gen):
+        idx = torch.randint(len(self.images), (n,), generator=gen, device=self.device)
+        return self.images[idx], (self.labels[idx] if self.conditional else None)
+
+    def sample_labels(self, n, gen):
+        if not self.conditional:
+            return None
+        return torch.randint(N_DIGITS, (n,), generator=gen, device=self.device)
+
+    def noise(self, n, gen):
+        return sample_noise(self.cfg.noise, n, gen, self.device)
+
+    def probe(self, trainer):
+        """The sample grid, and D's mean output on held-out digits and on fresh fakes.
+
+        Like seed 003's p_real and p_fake: with BCE both head towards 0.5 as G
+        improves. With a Wasserstein critic they are raw critic values, and
+        their gap estimates the distance between the two distributions.
+        """
+        G, D = trainer.G, trainer.D
+        grid = make_grid_image(G(self.grid_z, self.grid_labels), nrow=GRID_COLS)
+        labels = self.test_labels if self.conditional else None
+        fake = G(self.noise(len(self.test_images), self.probe_gen), labels)
+        d_real = trainer.d_output(D(self.test_images, labels)).mean()
+        d_fake = trainer.d_output(D(fake, labels)).mean()
+        d_real, d_fake = torch.stack([d_real, d_fake]).tolist()    # one sync with the device
+        views = {"grid": grid, "wasserstein": trainer.loss.wasserstein}
+        return views, {"d_real_test": d_real, "d_fake_test": d_fake}

@@ -1,0 +1,92 @@
+"""The 1D page, driven with Streamlit's AppTest (run_every never fires there,
+so the test reruns the script itself while the run trains in its thread)."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def new_app():
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def chart_specs(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def trace_names(spec):
+    return {t.get("name") for t in spec["data"]}
+
+
+def run_until_ended(at, timeout=120):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        text = " ".join(m.value for m in at.markdown)
+        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
+            return text
+        time.sleep(0.5)
+    raise AssertionError("the run did not end in time")
+
+
+@pytest.fixture
+def app():
+    at = new_app()
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_page_shows_controls_and_sidebar(app):
+    labels = [b.label for b in app.button]
+    for label in ("Start", "Pause", "Step D", "Step G", "Step both", "Stop"):
+        assert label in labels
+    sidebar = " ".join(c.value for c in app.sidebar.caption)
+    assert "Device:" in sidebar and "Data folder:" in sidebar
+
+
+def test_start_trains_in_the_background_and_draws_the_charts(app):
+    app.number_input(key="g1d-gauss1d-steps").set_value(300)
+    app.button(key="gauss1d-start").click().run()
+    assert "run" in app.query_params
+    text = run_until_ended(app)
+    assert "[Finished]" in text and "step **300** of 300" in text
+    specs = chart_specs(app)
+    assert len(specs) == 5
+    density = specs[0]
+    assert {"generated (histogram)", "target pdf", "D(x)", "optimal D*(x)"} <= trace_names(density)
+    assert "step 300" in density["layout"]["title"]["text"]
+    loss = specs[1]
+    assert {"D loss", "G loss"} <= trace_names(loss)
+    steps = [t for t in loss["data"] if t["name"] == "D loss"][0]["x"]
+    assert steps[-1] == 300 if isinstance(steps, list) else True
+
+
+def test_a_reload_reattaches_to_the_run_in_the_url(app):
+    app.number_input(key="g1d-gauss1d-steps").set_value(200)
+    app.button(key="gauss1d-start").click().run()
+    run_id = app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"]
+    run_until_ended(app)
+    reloaded = new_app()
+    reloaded.query_params["run"] = run_id
+    reloaded.run()
+    text = " ".join(m.value for m in reloaded.markdown)
+    assert "[Finished]" in text and "step **200** of 200" in text
+    assert len(chart_specs(reloaded)) == 5
+
+
+def test_bad_settings_show_a_message_and_disable_start(app):
+    app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(-0.001).run()
+    errors = " ".join(e.value for e in app.error)
+    assert "opt_g.lr" in errors and "(0, 10]" in errors
+    assert app.button(key="gauss1d-start").disabled
+    assert not app.exception
+
+
+def test_seed000_preset_warns_that_it_does_not_converge(app):
+    app.selectbox(key="g1d-preset").set_value("gauss1d-seed000").run()
+    assert any("does not converge" in w.value for w in app.warning)

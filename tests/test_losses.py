@@ -1,0 +1,63 @@
+"""Each loss on hand-made scores, and why the stable forms matter."""
+import math
+
+import torch
+
+from ganlab.losses import LOSSES, gradient_penalty
+
+LN2 = math.log(2)
+
+
+def t(*values):
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def test_bce_d_loss_at_chance_is_2_ln2_and_near_zero_when_d_is_right():
+    d = LOSSES["bce-ns"].d_loss
+    assert math.isclose(d(t(0.0), t(0.0)).item(), 2 * LN2, rel_tol=1e-6)
+    assert d(t(20.0), t(-20.0)).item() < 1e-6
+    # D confidently wrong costs about |logit| on each side
+    assert math.isclose(d(t(-20.0), t(20.0)).item(), 40.0, rel_tol=1e-3)
+
+
+def test_generator_losses_at_chance():
+    assert math.isclose(LOSSES["bce-ns"].g_loss(t(0.0)).item(), LN2, rel_tol=1e-6)     # -log(1/2)
+    assert math.isclose(LOSSES["bce-sat"].g_loss(t(0.0)).item(), -LN2, rel_tol=1e-6)   # log(1 - 1/2)
+
+
+def test_saturating_loss_gradient_vanishes_when_d_rejects_fakes():
+    # D(G(z)) = sigmoid(-10) ~ 4.5e-5: G is losing badly.
+    grads = {}
+    for name in ("bce-sat", "bce-ns"):
+        s = t(-10.0).requires_grad_(True)
+        LOSSES[name].g_loss(s).backward()
+        grads[name] = abs(s.grad.item())
+    assert grads["bce-sat"] < 1e-4          # sigmoid(-10)
+    assert grads["bce-ns"] > 0.99           # 1 - sigmoid(-10)
+
+
+def test_bce_losses_stay_finite_where_log_of_sigmoid_overflows():
+    s = t(-200.0)
+    naive = -torch.log(torch.sigmoid(s))
+    assert torch.isinf(naive)
+    assert math.isclose(LOSSES["bce-ns"].g_loss(s).item(), 200.0, rel_tol=1e-6)
+    assert torch.isfinite(LOSSES["bce-ns"].d_loss(t(200.0), t(200.0)))
+
+
+def test_wasserstein_losses_are_differences_of_means():
+    for name in ("wgan-clip", "wgan-gp"):
+        loss = LOSSES[name]
+        assert loss.wasserstein
+        assert math.isclose(loss.d_loss(t(1.0, 3.0), t(0.0, 2.0)).item(), 1.0 - 2.0)
+        assert math.isclose(loss.g_loss(t(0.0, 2.0)).item(), -1.0)
+    assert LOSSES["wgan-clip"].clip_weights and not LOSSES["wgan-clip"].gradient_penalty
+    assert LOSSES["wgan-gp"].gradient_penalty and not LOSSES["wgan-gp"].clip_weights
+
+
+def test_gradient_penalty_is_zero_for_a_1_lipschitz_linear_critic_and_grows_with_slope():
+    real, fake = torch.randn(64, 3), torch.randn(64, 3)
+    for slope, expected in ((1.0, 0.0), (3.0, 4.0), (0.5, 0.25)):
+        w = torch.tensor([slope, 0.0, 0.0])
+        penalty, norm = gradient_penalty(lambda x, labels: x @ w, real, fake)
+        assert math.isclose(penalty.item(), expected, abs_tol=1e-5)
+        assert math.isclose(norm.item(), slope, rel_tol=1e-5)

@@ -1,0 +1,277 @@
+"""MNIST: the loader, the four image models, the task, exploring G, and the presets."""
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_digits, write_mnist_folder
+from ganlab.config import ConfigError, Experiment, Loss, Model, Noise, Train
+from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError, load_mnist
+from ganlab.explore import generate_digit, interpolate, slerp
+from ganlab.images import make_grid_image
+from ganlab.losses import LOSSES
+from ganlab.models import CONDITIONAL, build_models
+from ganlab.presets import presets_for
+from ganlab.train import Trainer
+
+IMAGE_MODELS = ("mlp", "maxout", "dcgan", "cgan")
+
+
+def tiny_config(data_dir, model="mlp", loss="bce-ns", **train) -> Experiment:
+    """Small enough that one step takes milliseconds on a CPU."""
+    return Experiment(
+        task="mnist",
+        noise=Noise("normal", 16),
+        model=Model(name=model, g_hidden=16, d_hidden=16, maxout_k=3),
+        loss=Loss(loss),
+        train=Train(**{"batch_size": 32, "device": "cpu", "data_dir": str(data_dir), **train}),
+    )
+
+
+# -- loading ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzipped", "raw"])
+@pytest.mark.parametrize("layout", [("MNIST", "raw"), ()], ids=["torchvision-layout", "flat"])
+def test_loads_idx_files(tmp_path, gz, layout):
+    images, labels = write_mnist_folder(tmp_path.joinpath(*layout), n=50, gz=gz)
+    got_images, got_labels = load_mnist(tmp_path)
+    assert got_images.dtype == torch.uint8 and got_images.shape == (50, 28, 28)
+    assert np.array_equal(got_images.numpy(), images)
+    assert np.array_equal(got_labels.numpy(), labels)
+
+
+def test_loads_both_splits_together(tmp_path):
+    write_mnist_folder(tmp_path, n=30, split="train", seed=1)
+    write_mnist_folder(tmp_path, n=20, split="test", seed=2)
+    images, labels = load_mnist(tmp_path)
+    assert len(images) == len(labels) == 50
+
+
+def test_loads_the_real_test_split(shared_data):
+    images, labels = load_mnist(shared_data)
+    assert images.shape == (10_000, 28, 28)
+    counts = torch.bincount(labels, minlength=10)
+    assert len(counts) == 10 and counts.min() > 800          # about 1,000 of each digit
+    assert images.max() == 255 and images.float().mean() < 60  # white strokes on black
+
+
+def test_missing_data_says_where_to_put_it(tmp_path):
+    with pytest.raises(MnistNotFoundError) as err:
+        load_mnist(tmp_path)
+    message = str(err.value)
+    assert str(tmp_path.resolve()) in message and "GANLAB_DATA" in message
+    # A training run reports the same error rather than training on nothing.
+    with pytest.raises(MnistNotFoundError):
+        Trainer(tiny_config(tmp_path))
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzipped", "raw"])
+def test_truncated_file_is_reported_as_corrupt(tmp_path, gz):
+    write_mnist_folder(tmp_path, n=20, gz=gz)
+    path = tmp_path / ("t10k-images-idx3-ubyte" + (".gz" if gz else ""))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MnistCorruptError, match="t10k-images"):
+        load_mnist(tmp_path)
+
+
+def test_wrong_shape_is_reported_as_corrupt(tmp_path):
+    from conftest import write_idx
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((5, 32, 32), np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(5, np.uint8))
+    with pytest.raises(MnistCorruptError, match="shapes"):
+        load_mnist(tmp_path)
+
+
+# -- models -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_model_shapes(name):
+    cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name=name, g_hidden=32, d_hidden=32))
+    G, D = build_models(cfg)
+    z = torch.randn(5, 100)
+    labels = torch.tensor([0, 3, 7, 9, 1]) if name in CONDITIONAL else None
+    images = G(z, labels)
+    assert images.shape == (5, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1          # the data's range
+    scores = D(images, labels)
+    assert scores.shape == (5,)
+
+
+def test_models_follow_the_seed_shapes():
+    seed003 = presets_for("mnist")[0].config
+    G, D = build_models(seed003)
+    sizes = [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert sizes == [256, 256, 784]
+    assert [m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)] == [0.01, 0.01]
+    # Seed 003's init: every bias drawn from U(0.1, 0.2).
+    biases = torch.cat([m.bias for m in D.modules() if isinstance(m, torch.nn.Linear)])
+    assert biases.min() >= 0.1 and biases.max() <= 0.2
+
+
+def test_maxout_unit_outputs_the_largest_piece():
+    from ganlab.models.maxout import Maxout
+    layer = Maxout(2, 1, k=3)
+    with torch.no_grad():
+        layer.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        layer.linear.bias.zero_()
+    x = torch.tensor([[2.0, 5.0], [-3.0, -1.0]])
+    assert layer(x).flatten().tolist() == [5.0, 4.0]           # max(2, 5, -7), max(-3, -1, 4)
+
+
+def test_dcgan_critic_has_no_batchnorm_under_gradient_penalty():
+    # The penalty needs each score's gradient with respect to its own sample;
+    # BatchNorm would mix the samples of a batch.
+    for loss, expect_bn in (("bce-ns", True), ("wgan-gp", False)):
+        cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="dcgan", g_hidden=8, d_hidden=8),
+                         loss=Loss(loss))
+        _, D = build_models(cfg)
+        has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+        assert has_bn == expect_bn, loss
+
+
+def test_cgan_label_changes_the_image():
+    cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="cgan", g_hidden=32, d_hidden=32))
+    G, D = build_models(cfg)
+    G.eval()
+    z = torch.randn(1, 100).repeat(2, 1)
+    with torch.no_grad():
+        three, seven = G(z, torch.tensor([3, 7]))
+    assert (three - seven).abs().max() > 1e-3
+    # D judges the pair: the same image scores differently under another label.
+    with torch.no_grad():
+        scores = D(three.expand(2, 1, 28, 28), torch.tensor([3, 7]))
+    assert scores[0] != scores[1]
+    with pytest.raises(ValueError, match="label"):
+        G(z, None)
+
+
+def test_new_model_fields_are_validated():
+    with pytest.raises(ConfigError, match="model.maxout_k"):
+        Model(name="maxout", maxout_k=0)
+    with pytest.raises(ConfigError, match="model.leaky_slope"):
+        Model(leaky_slope=-0.1)
+    with pytest.raises(ConfigError, match="model.g_dropout"):
+        Model(g_dropout=1.0)
+
+
+# -- training -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("model", IMAGE_MODELS)
+def test_every_loss_trains_every_model(mnist_dir, model, loss):
+    t = Trainer(tiny_config(mnist_dir, model, loss, batch_size=8))
+    before = [p.detach().clone() for p in t.G.parameters()]
+    t.train_step()
+    _, values = t.flush()                  # raises DivergedError on NaN or inf
+    assert values.shape[0] == 1 and np.isfinite(values).all()
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
+
+
+def test_discriminator_learns_to_tell_digits_from_noise(mnist_dir):
+    t = Trainer(tiny_config(mnist_dir))
+    real = t.task.test_images
+    noise = torch.rand(len(real), 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+    def gap() -> float:
+        with torch.no_grad():
+            return (torch.sigmoid(t.D(real)).mean() - torch.sigmoid(t.D(noise)).mean()).item()
+
+    start = gap()
+    for _ in range(30):
+        t.train_step()
+    assert gap() > start + 0.2
+
+
+# -- the task: data on the device, and probes ---------------------------------------------------
+
+def test_held_out_digits_never_reach_training(mnist_dir):
+    task = Trainer(tiny_config(mnist_dir)).task
+    assert len(task.test_images) == 30 and len(task.images) == 270       # 10% of 300 held out
+    # Every run holds out the same images, so runs' meters compare.
+    other = Trainer(tiny_config(mnist_dir, seed=7)).task
+    assert torch.equal(task.test_images, other.test_images)
+    assert task.images.min() == -1 and task.images.max() == 1
+
+
+@pytest.mark.parametrize("model", ["mlp", "cgan"])
+def test_probe_shows_a_grid_and_d_on_held_out_digits(mnist_dir, model):
+    t = Trainer(tiny_config(mnist_dir, model))
+    t.train_step()
+    views, meters = t.probe()
+    grid = views["grid"]
+    rows = 10 if model == "cgan" else 8                                   # one row per digit for the CGAN
+    assert grid.dtype == np.uint8 and grid.shape == (rows * 30 + 2, 8 * 30 + 2)
+    assert set(meters) == {"d_real_test", "d_fake_test"}
+    assert all(0 <= v <= 1 for v in meters.values())                     # probabilities under BCE
+
+
+def test_probe_does_not_change_the_run(mnist_dir):
+    # Watching a run must not alter it: two runs with different probe schedules stay identical.
+    a, b = (Trainer(tiny_config(mnist_dir, "dcgan")) for _ in range(2))
+    for step in range(4):
+        a.train_step()
+        b.train_step()
+        b.probe()
+    assert all(torch.equal(p, q) for p, q in zip(a.G.state_dict().values(), b.G.state_dict().values()))
+    # The grid's z is fixed, so an unchanged G draws the same picture twice.
+    assert np.array_equal(b.probe()[0]["grid"], b.probe()[0]["grid"])
+
+
+def test_grid_image_places_cells_row_by_row():
+    images = -torch.ones(3, 1, 28, 28)
+    images[1] = 1.0                                                       # the second cell is white
+    grid = make_grid_image(images, nrow=2, padding=2)
+    assert grid.shape == (2 * 30 + 2, 2 * 30 + 2)
+    assert grid[2:30, 2:30].max() == 0                                    # cell (0, 0): black
+    assert grid[2:30, 32:60].min() == 255                                 # cell (0, 1): white
+    assert grid[0, 0] == 128 and (grid[32:60, 32:60] == 128).all()        # border, and the empty cell
+
+
+# -- exploring G ------------------------------------------------------------------------------
+
+def test_interpolation_runs_from_z0_to_z1():
+    cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="dcgan", g_hidden=8))
+    G, _ = build_models(cfg)
+    z0, z1 = torch.randn(2, 100, generator=torch.Generator().manual_seed(0))
+    frames = interpolate(G, z0, z1, steps=5)
+    assert frames.shape == (5, 1, 28, 28) and G.training                # G's mode is restored
+    G.eval()
+    with torch.no_grad():
+        ends = G(torch.stack([z0, z1]))
+    assert torch.allclose(frames[0], ends[0], atol=1e-5) and torch.allclose(frames[-1], ends[1], atol=1e-5)
+
+
+def test_slerp_keeps_the_norm_of_normal_noise_typical():
+    z0, z1 = torch.randn(2, 100, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([0.5])
+    middle_arc, middle_line = slerp(z0, z1, t)[0], (z0 + z1) / 2
+    typical = (z0.norm() + z1.norm()) / 2                                 # about 10 = sqrt(100)
+    assert abs(middle_arc.norm() - typical) < 0.5
+    assert middle_line.norm() < 0.8 * typical                             # the straight line sags inwards
+
+
+def test_generate_digit_is_repeatable():
+    cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="cgan", g_hidden=32, d_hidden=32))
+    G, _ = build_models(cfg)
+    first = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
+    again = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
+    assert first.shape == (6, 1, 28, 28) and torch.equal(first, again)
+
+
+# -- presets ----------------------------------------------------------------------------------
+
+def test_mnist_presets_exist_for_each_seed_system():
+    slugs = {p.slug for p in presets_for("mnist")}
+    assert {"mnist-mlp-seed003", "mnist-maxout-seed004", "mnist-dcgan", "mnist-cgan"} <= slugs
+
+
+@pytest.mark.parametrize("preset", presets_for("mnist"), ids=lambda p: p.slug)
+def test_mnist_preset_takes_a_step(mnist_dir, preset):
+    cfg = preset.config.replace(train={"data_dir": str(mnist_dir), "device": "cpu", "batch_size": 16})
+    t = Trainer(cfg)
+    t.train_step()
+    assert np.isfinite(t.flush()[1]).all()

@@ -1,0 +1,177 @@
+"""The run lifecycle: a background thread that starts, pauses, steps, stops and fails visibly."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.config import Experiment, Model, Optim, Train
+from ganlab.runs import History, Run, RunError, RunRegistry
+
+
+def tiny(steps=200, **train):
+    return Experiment(model=Model(g_hidden=16, d_hidden=16),
+                      train=Train(steps=steps, batch_size=64, snapshot_every=50, **train))
+
+
+def wait_for(predicate, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def training_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("ganlab-run-")]
+
+
+def test_a_run_trains_to_its_budget_and_publishes_cpu_arrays():
+    run = Run(tiny(steps=120)).start()
+    assert run.join(60)
+    snap = run.snapshot()
+    assert snap.status == "finished" and snap.step == 120
+    assert len(snap.metrics["step"]) == 120 and snap.metrics["step"][-1] == 120
+    assert np.isfinite(snap.metrics["loss_d"]).all()
+    assert snap.meters["step"][-1] == 120 and snap.meters["w1"][-1] > 0
+    for value in list(snap.metrics.values()) + list(snap.meters.values()):
+        assert isinstance(value, np.ndarray)
+    assert isinstance(snap.views["p_g"], np.ndarray) and not any(
+        isinstance(v, torch.Tensor) for v in snap.views.values())
+    assert not run.alive
+
+
+def test_pause_single_steps_resume_and_stop():
+    run = Run(tiny(steps=100_000)).start(paused=True)
+    assert wait_for(lambda: run.snapshot().status == "paused")
+    t = run.trainer
+    run.step_once("d")
+    assert wait_for(lambda: t.step == 1)
+    assert (t.d_updates, t.g_updates) == (1, 0)
+    run.step_once("g")
+    run.step_once("both")
+    assert wait_for(lambda: t.step == 3)
+    assert (t.d_updates, t.g_updates) == (2, 2)
+    assert wait_for(lambda: run.snapshot().step == 3)       # each single step is published
+    time.sleep(0.3)
+    assert t.step == 3                                       # still paused
+    run.resume()
+    assert wait_for(lambda: run.snapshot().step > 100)
+    run.pause()
+    assert wait_for(lambda: run.snapshot().status == "paused")
+    paused_at = t.step
+    time.sleep(0.3)
+    assert t.step == paused_at
+    start = time.monotonic()
+    assert run.stop(wait=5)
+    assert time.monotonic() - start < 1.0
+    assert run.snapshot().status == "stopped"
+
+
+def test_stop_while_running_takes_effect_within_a_second_and_leaves_no_thread():
+    run = Run(tiny(steps=10_000_000)).start()
+    assert wait_for(lambda: run.snapshot().step >= 50)
+    start = time.monotonic()
+    assert run.stop(wait=5)
+    assert time.monotonic() - start < 1.0
+    assert run.snapshot().status == "stopped"
+    assert run not in [] and not run.alive
+    assert not [t for t in training_threads() if t.name.endswith(run.id)]
+
+
+def test_stop_while_paused_wakes_the_thread():
+    run = Run(tiny(steps=10_000)).start(paused=True)
+    assert wait_for(lambda: run.snapshot().status == "paused")
+    start = time.monotonic()
+    assert run.stop(wait=5)
+    assert time.monotonic() - start < 1.0
+    assert run.snapshot().status == "stopped" and not run.alive
+
+
+def test_an_exception_in_the_thread_becomes_status_failed_with_its_message():
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA to make the run fail")
+    run = Run(tiny(device="cuda")).start()
+    assert run.join(30)
+    snap = run.snapshot()
+    assert snap.status == "failed"
+    assert "CUDA" in snap.message and "no CUDA GPU" in snap.message
+
+
+def test_a_nan_loss_stops_the_run_as_diverged_naming_the_step():
+    exploding = Optim("sgd", lr=10.0, beta1=0.9)
+    run = Run(tiny(steps=5000).replace(opt_g=exploding, opt_d=exploding)).start()
+    assert run.join(30)
+    snap = run.snapshot()
+    assert snap.status == "diverged"
+    assert "at step" in snap.message and "NaN or infinite" in snap.message
+    step = int(snap.message.split("at step ")[1].split(";")[0])
+    assert 1 <= step < 50
+    assert snap.events and snap.events[0][1] == "divergence"
+
+
+def test_controls_on_an_ended_run_do_the_sensible_thing():
+    run = Run(tiny(steps=20)).start()
+    assert run.join(30)
+    assert run.stop() is True                  # stop on a finished run: nothing to do
+    assert run.snapshot().status == "finished"
+    with pytest.raises(RunError):
+        run.start()                            # a run starts once
+    with pytest.raises(RunError):
+        run.step_once("both")
+
+
+def test_history_stays_bounded_and_spans_the_whole_run():
+    h = History(("a",), cap=16)
+    for start in range(1, 100_001, 1000):
+        steps = np.arange(start, start + 1000)
+        h.extend(steps, steps[:, None].astype(float))
+    frame = h.frame()
+    assert len(frame["step"]) <= 16
+    # evenly spread: gaps of at most 2 * span / cap, from start to end
+    assert frame["step"][0] <= 100_000 // 8 and frame["step"][-1] >= 100_000 - 100_000 // 8
+    assert np.diff(frame["step"]).max() <= 100_000 // 8
+    np.testing.assert_array_equal(frame["a"], frame["step"])
+
+
+def test_a_long_run_keeps_a_bounded_history():
+    run = Run(tiny(steps=3000, history_cap=32)).start()
+    assert run.join(120)
+    snap = run.snapshot()
+    assert snap.step == 3000
+    assert len(snap.metrics["step"]) <= 32 and len(snap.meters["step"]) <= 32
+    assert snap.metrics["step"][-1] >= 3000 - 3000 // 16
+
+
+def test_registry_runs_several_at_once_and_enforces_its_limit():
+    registry = RunRegistry(max_active=3)
+    runs = [registry.create(tiny(steps=10_000_000, seed=i), name=f"r{i}") for i in range(3)]
+    with pytest.raises(RunError, match="limit is 3"):
+        registry.create(tiny())
+    assert wait_for(lambda: all(r.snapshot().step >= 50 for r in runs))
+    assert {r.id for r in registry.list()} == {r.id for r in runs}
+    registry.delete(runs[0].id)
+    assert registry.get(runs[0].id) is None and not runs[0].alive
+    registry.create(tiny(steps=10), name="fits now")
+    registry.stop_all()
+    assert not any(r.alive for r in registry.list())
+
+
+def test_registry_is_safe_under_concurrent_creates():
+    registry = RunRegistry(max_active=100)
+    errors = []
+
+    def create():
+        try:
+            registry.create(tiny(steps=5), start=False)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=create) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(registry.list()) == 16
