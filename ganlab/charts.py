@@ -123,3 +123,26 @@ def quality_figure(meters: dict) -> go.Figure:
 def grad_norm_figure(metrics: dict) -> go.Figure:
     return curves_figure(metrics, {"g_grad_norm": "‖∇G‖"}, "Norm of the gradient reaching G",
                          log_y=True)
+
+
+def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.Figure:
+    """A uint8 picture (a sample grid), drawn pixel-exact."""
+    if grid is None:
+        return empty_figure(title, "No samples yet: start a run.")
+    fig = go.Figure(go.Image(z=np.repeat(grid[:, :, None], 3, axis=2), colormodel="rgb",
+                             hoverinfo="skip"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep")
+    return fig
+
+
+def d_test_figure(meters: dict, wasserstein: bool = False) -> go.Figure:
+    """Seed 003's p_real / p_fake traces, measured on held-out digits."""
+    if wasserstein:
+        return curves_figure(meters, {"d_real_test": "mean f(real), held out", "d_fake_test": "mean f(fake)"},
+                             "Critic on held-out real and on fake digits", smooth_alpha=None)
+    fig = curves_figure(meters, {"d_real_test": "D(real), held out", "d_fake_test": "D(fake)"},
+                        "D on held-out real and on fake digits (both head to 0.5)", smooth_alpha=None)
+    fig.add_hline(y=0.5, line_dash="dot", line_color=OPTIMAL)
+    return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import copy
 import threading
 import time
 import traceback
@@ -35,8 +36,12 @@ _LIVE_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
 def _stop_live_runs() -> None:
     # Daemon threads are killed mid-op at interpreter exit, which can abort the
     # process inside torch; stop them cleanly first.
-    for run in list(_LIVE_RUNS):
-        run.stop(wait=2.0)
+    runs = list(_LIVE_RUNS)
+    for run in runs:
+        run.stop(wait=0)
+    deadline = time.monotonic() + 10
+    for run in runs:
+        run.join(max(0.0, deadline - time.monotonic()))
 
 
 class RunError(RuntimeError):
@@ -125,6 +130,7 @@ class Run:
         self.created = time.time()
         self.trainer: Trainer | None = None
         self._cond = threading.Condition()
+        self._model_lock = threading.Lock()   # held by the thread during each step
         self._paused = False
         self._stop = False
         self._pending: collections.deque[str] = collections.deque()
@@ -199,6 +205,17 @@ class Run:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def generator_copy(self):
+        """A private copy of G in eval mode, taken between two steps, for exploring.
+
+        The page must never run (or switch the mode of) the G being trained.
+        """
+        if self.trainer is None:
+            return None
+        with self._model_lock:
+            G = copy.deepcopy(self.trainer.G)
+        return G.eval().requires_grad_(False)
+
     def snapshot(self) -> Snapshot:
         return self._snapshot   # replaced whole, never mutated: safe to read without a lock
 
@@ -232,7 +249,8 @@ class Run:
                 self._set_status(RUNNING)
                 mark_time, mark_step = time.perf_counter(), t.step
             t0 = time.perf_counter()
-            t.train_step("both" if what == "run" else what)
+            with self._model_lock:
+                t.train_step("both" if what == "run" else what)
             self._train_seconds += time.perf_counter() - t0
             if what != "run" or t.step % every == 0 or t.step >= total:
                 now = time.perf_counter()

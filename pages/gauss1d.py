@@ -2,8 +2,7 @@
 import streamlit as st
 
 from ganlab import charts
-from ganlab.config import ACTIVATIONS, Experiment, Loss, Model, Noise, Optim, Target1D, Train
-from ganlab.losses import LOSSES
+from ganlab.config import ACTIVATIONS, Experiment, Model, Noise, Target1D, Train
 from ganlab.presets import get_preset, presets_for
 from pages import ui
 
@@ -24,16 +23,6 @@ if preset.expect:
     st.warning(preset.expect, icon="⚠️")
 base = preset.config
 k = f"g1d-{slug}-"   # widget keys per preset, so switching preset restores its values
-
-
-def optimizer_inputs(label: str, opt: Optim) -> Optim:
-    st.markdown(f"**{label}**")
-    name = st.selectbox("optimizer", ("adam", "sgd", "rmsprop"), index=("adam", "sgd", "rmsprop").index(opt.name),
-                        key=k + label + "opt")
-    lr = st.number_input("learning rate", value=opt.lr, format="%.5f", step=1e-4, key=k + label + "lr")
-    b1 = st.number_input("β1 (momentum for SGD)", value=opt.beta1, step=0.05, key=k + label + "b1")
-    b2 = st.number_input("β2", value=opt.beta2, step=0.001, format="%.3f", key=k + label + "b2")
-    return Optim(name, lr, b1, b2)
 
 
 def settings() -> Experiment:
@@ -74,13 +63,10 @@ def settings() -> Experiment:
                                   help="D sees a whole group of samples and their squared deviations. "
                                        "It fights collapse but hides per-sample errors.")
             st.markdown("**Loss**")
-            loss_name = st.selectbox("loss", list(LOSSES), index=list(LOSSES).index(base.loss.name),
-                                     format_func=lambda n: LOSSES[n].label, key=k + "loss")
-            clip = st.number_input("clip c (WGAN)", value=base.loss.clip, format="%.3f", key=k + "clip")
-            gp = st.number_input("GP λ (WGAN-GP)", value=base.loss.gp_lambda, key=k + "gp")
+            loss = ui.loss_inputs(base.loss, k)
         with c3:
-            opt_g = optimizer_inputs("G optimizer", base.opt_g)
-            opt_d = optimizer_inputs("D optimizer", base.opt_d)
+            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
+            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
         c1, c2, c3, c4, c5 = st.columns(5)
         tr = base.train
         steps = c1.number_input("steps", value=tr.steps, step=500, key=k + "steps")
@@ -93,7 +79,7 @@ def settings() -> Experiment:
         task="gauss1d", target=Target1D(**target_args), noise=Noise(nk, int(nd)),
         model=Model("mlp1d", int(g_hidden), int(g_depth), g_act, int(d_hidden), int(d_depth), d_act,
                     minibatch_d=minibatch, minibatch_group=m.minibatch_group),
-        loss=Loss(loss_name, clip=clip, gp_lambda=gp), opt_g=opt_g, opt_d=opt_d,
+        loss=loss, opt_g=opt_g, opt_d=opt_d,
         train=Train(steps=int(steps), batch_size=int(batch), d_steps=int(d_steps), seed=int(seed), device=device,
                     lr_decay=lr_decay, snapshot_every=tr.snapshot_every))
 
@@ -108,7 +94,7 @@ def _floats(text: str) -> tuple[float, ...]:
 cfg, problem = ui.build_config(settings)
 if problem:
     st.error(f"Fix this setting to start: {problem}")
-ui.controls(run, cfg, PAGE, name=slug)
+run = ui.controls(run, cfg, PAGE, name=slug)
 
 
 def draw(snap):

@@ -1,0 +1,153 @@
+"""The MNIST lab: watch a GAN learn to draw digits."""
+import streamlit as st
+import torch
+
+from ganlab import charts, explore
+from ganlab.config import Experiment, Noise, Train
+from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
+from ganlab.images import make_grid_image
+from ganlab.models import CONDITIONAL
+from ganlab.presets import get_preset, presets_for
+from pages import ui
+
+PAGE = "mnist"
+MODELS = ("mlp", "maxout", "dcgan", "cgan")
+ui.require_frame()
+
+st.title("MNIST lab")
+st.caption("A GAN learns to draw handwritten digits. The grid always shows G's answer to the same "
+           "batch of z, so what changes is G.")
+
+root = data_root()
+splits = available_splits(root)
+if not splits:
+    st.warning(missing_message(root), icon="📂")
+    if st.button("Download MNIST (about 11 MB)", icon=":material/download:"):
+        bar = st.progress(0.0, "Starting the download…")
+        try:
+            download_mnist(root, progress=lambda frac, text: bar.progress(frac, text))
+            st.rerun()
+        except Exception as e:  # noqa: BLE001 - no traceback on the page
+            st.error(f"The download failed: {e}. Copy the IDX files into {root / 'MNIST' / 'raw'} instead.")
+    st.stop()
+st.caption(f"Training on the MNIST {' and '.join(splits)} split(s) in `{root.resolve()}`.")
+
+run = ui.attached_run(PAGE)
+presets = {p.slug: p for p in presets_for("mnist")}
+slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}", key="mn-preset")
+preset = get_preset(slug)
+st.caption(preset.about)
+if preset.expect:
+    st.warning(preset.expect, icon="⚠️")
+base = preset.config
+k = f"mn-{slug}-"
+
+
+def settings() -> Experiment:
+    with st.expander("Settings", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            st.markdown("**Model**")
+            model_name = st.selectbox("model", MODELS, index=MODELS.index(base.model.name), key=k + "model",
+                                      help="Changing the model keeps the preset's widths; pick that "
+                                           "model's preset for its own settings.")
+            latent = st.number_input("latent size (z dims)", value=base.noise.dim, step=10, key=k + "z")
+            st.markdown("**Loss**")
+            loss = ui.loss_inputs(base.loss, k)
+        with c2:
+            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
+        with c3:
+            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
+        tr = base.train
+        c1, c2, c3, c4, c5 = st.columns(5)
+        batch = int(c1.number_input("batch size", value=tr.batch_size, step=32, key=k + "batch"))
+        n_critic = c2.number_input("n_critic (D steps per G step)", value=tr.d_steps, step=1, key=k + "k")
+        unit = c3.radio("budget in", ("steps", "epochs"), horizontal=True, key=k + "unit")
+        n_images = _training_images()
+        if unit == "steps":
+            steps = int(c3.number_input("steps", value=tr.steps, step=500, key=k + "steps"))
+        else:
+            epochs = c3.number_input("epochs", value=round(tr.steps * tr.batch_size / n_images, 1),
+                                     step=1.0, key=k + "epochs")
+            steps = max(1, round(epochs * n_images / max(batch, 1)))
+            c3.caption(f"= {steps:,} steps of {batch} on {n_images:,} images")
+        seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
+        device = c5.selectbox("device", ("auto", "cpu", "cuda"), key=k + "device")
+    # Another model takes the shape from that model's own preset.
+    model = base.model if model_name == base.model.name else next(
+        p.config.model for p in presets.values() if p.config.model.name == model_name)
+    return Experiment(
+        task="mnist", noise=Noise(base.noise.kind, int(latent)), model=model, loss=loss,
+        opt_g=opt_g, opt_d=opt_d,
+        train=Train(steps=steps, batch_size=batch, d_steps=int(n_critic), seed=int(seed), device=device,
+                    snapshot_every=tr.snapshot_every))
+
+
+@st.cache_data(show_spinner=False)
+def _count_images(root_text: str, splits_key: tuple) -> int:
+    from ganlab.data.mnist import load_mnist
+    return len(load_mnist(root_text)[1])
+
+
+def _training_images() -> int:
+    return _count_images(str(root), tuple(splits))
+
+
+cfg, problem = ui.build_config(settings)
+if problem:
+    st.error(f"Fix this setting to start: {problem}")
+run = ui.controls(run, cfg, PAGE, name=slug)
+
+
+conditional_run = run is not None and run.cfg.model.name in CONDITIONAL
+
+
+def draw(snap):
+    ui.status_line(snap, images=True)
+    wasserstein = bool(snap.views.get("wasserstein"))
+    left, right = st.columns([1, 1])
+    with left:
+        grids = snap.images
+        if grids:
+            index = len(grids) - 1
+            if len(grids) > 1 and not st.toggle("Follow the latest grid", True, key="mn-follow"):
+                steps = [s for s, _ in grids]
+                chosen = st.select_slider("Grid at step", steps, value=steps[-1], key="mn-grid-step")
+                index = steps.index(chosen)
+            step, grid = grids[index]
+            title = f"Samples from a fixed z, step {step}"
+            if conditional_run:
+                title += " · row r asks for digit r"
+            st.plotly_chart(charts.image_figure(grid, title), key="mn-grid")
+        else:
+            st.plotly_chart(charts.image_figure(None, "Samples"), key="mn-grid")
+    with right:
+        st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
+        st.plotly_chart(charts.d_test_figure(snap.meters, wasserstein), key="mn-dtest")
+
+
+ui.live(draw, run)
+
+if run is not None and run.trainer is not None:
+    st.subheader("Explore the generator")
+    st.caption("Uses a copy of G taken between two training steps, so exploring never disturbs training.")
+    c1, c2, c3 = st.columns(3)
+    seed_a = c1.number_input("z seed A", value=1, step=1, key="mn-za")
+    seed_b = c2.number_input("z seed B", value=2, step=1, key="mn-zb")
+    conditional = run.cfg.model.name in CONDITIONAL
+    digit = c3.selectbox("digit", range(10), key="mn-digit") if conditional else None
+    if st.button("Interpolate A → B", icon=":material/linear_scale:", key="mn-interp"):
+        G = run.generator_copy()
+        z_dim, device = run.cfg.noise.dim, next(G.parameters()).device
+        za = torch.randn(z_dim, generator=torch.Generator().manual_seed(int(seed_a))).to(device)
+        zb = torch.randn(z_dim, generator=torch.Generator().manual_seed(int(seed_b))).to(device)
+        images = explore.interpolate(G, za, zb, steps=10, label=digit,
+                                     spherical=run.cfg.noise.kind == "normal")
+        st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), "From z A to z B", height=160),
+                        key="mn-interp-chart")
+    if conditional and st.button(f"Generate the digit {digit}", icon=":material/draw:", key="mn-gen-digit"):
+        G = run.generator_copy()
+        gen = torch.Generator(next(G.parameters()).device).manual_seed(int(seed_a))
+        images = explore.generate_digit(G, int(digit), 20, run.cfg.noise.dim, gen)
+        st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), f"Twenty {digit}s", height=220),
+                        key="mn-digit-grid")
