@@ -1,6 +1,8 @@
 """What this machine offers for training, in words for the UI and CLI."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -8,4 +10,4 @@ def device_summary() -> str:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return f"CUDA · {props.name} ({props.total_memory / 2**30:.0f} GiB)"
-    return f"CPU · {torch.get_num_threads()} threads (no CUDA GPU found)"
+    return f"CPU · {os.cpu_count()} cores (no CUDA GPU found)"

@@ -1,0 +1,123 @@
+"""End to end in a real browser: Debian's Chromium, driven by Playwright, against
+`streamlit run app.py`. It presses Start, sees the charts change, presses Stop
+and sees the status change. Screenshots go to test-artifacts/.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
+                                "(apt-get install chromium); .ci/run installs it")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = dict(os.environ, GANLAB_DATA=str(SHARED_DATA))
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"streamlit did not come up; see {ARTIFACTS / 'streamlit.log'}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def page(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        yield page
+        browser.close()
+
+
+def button(page, key: str):
+    """A widget by its Streamlit key (the header has a "Stop" button of its own)."""
+    return page.locator(f".st-key-{key} button").first
+
+
+def chart_title(page, index: int) -> str:
+    titles = page.locator(".js-plotly-plot .gtitle")
+    return titles.nth(index).text_content(timeout=1000) if titles.count() > index else ""
+
+
+def wait_for_change(page, read, before: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = read()
+        if now and now != before:
+            return now
+        page.wait_for_timeout(500)
+    raise AssertionError(f"stayed at {before!r} for {timeout:.0f} s")
+
+
+def test_1d_page_trains_live_and_stops(page, server):
+    page.goto(f"{server}/gauss1d")
+    button(page, "gauss1d-start").wait_for(timeout=90_000)
+    button(page, "gauss1d-start").click()
+    density = lambda: chart_title(page, 0)                    # "Real and generated densities (step N)"
+    first = wait_for_change(page, density, "")
+    second = wait_for_change(page, density, first)
+    third = wait_for_change(page, density, second)
+    assert "densities" in third
+    page.screenshot(path=str(ARTIFACTS / "gauss1d-training.png"), full_page=True)
+    assert page.get_by_text("Training").first.is_visible()
+    button(page, "gauss1d-stop").click()
+    page.get_by_text("Stopped").first.wait_for(timeout=30_000)
+    assert "?run=" in page.url
+    page.screenshot(path=str(ARTIFACTS / "gauss1d-stopped.png"), full_page=True)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
+                    reason=f"the real MNIST test split is not at {SHARED_DATA}")
+def test_mnist_page_shows_a_grid_that_changes(page, server):
+    page.goto(f"{server}/mnist")
+    button(page, "mnist-start").wait_for(timeout=90_000)
+    button(page, "mnist-start").click()
+    grid = lambda: chart_title(page, 0)                       # "Samples from a fixed z, step N"
+    first = wait_for_change(page, grid, "", timeout=180)
+    second = wait_for_change(page, grid, first, timeout=180)
+    assert "Samples from a fixed z" in second
+    page.screenshot(path=str(ARTIFACTS / "mnist-training.png"), full_page=True)
+    button(page, "mnist-stop").click()
+    page.get_by_text("Stopped").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "mnist-stopped.png"), full_page=True)
