@@ -13,7 +13,7 @@ import collections
 import copy
 import threading
 import time
-import traceback
+import logging
 import uuid
 import weakref
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ ACTIVE = (STARTING, RUNNING, PAUSED)
 ENDED = (FINISHED, STOPPED, FAILED, DIVERGED)
 
 
+log = logging.getLogger(__name__)
 _LIVE_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
 
 
@@ -122,7 +123,7 @@ class Snapshot:
 class Run:
     """One experiment trained in a daemon thread."""
 
-    def __init__(self, cfg: Experiment, name: str = "", page: str = ""):
+    def __init__(self, cfg: Experiment, name: str = "", page: str = "", lockstep=None):
         self.id = uuid.uuid4().hex[:10]
         self.cfg = cfg
         self.name = name or f"{cfg.task}-{cfg.model.name}-{cfg.loss.name}"
@@ -145,6 +146,9 @@ class Run:
         self._train_seconds = 0.0
         self._rate = (0.0, 0.0)
         self._snapshot = self._make_snapshot(0)
+        # Optional: an object with wait(run) (block until the other runs of the group
+        # have caught up with this one) and leave(run) (this run has ended).
+        self.lockstep = lockstep
 
     # -- controls (any thread) --------------------------------------------------------
     @property
@@ -202,6 +206,10 @@ class Run:
         return True
 
     @property
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -228,8 +236,8 @@ class Run:
         except DivergedError as e:
             self._end(DIVERGED, str(e), event=(e.step, "divergence", str(e)))
         except Exception as e:  # noqa: BLE001 - any failure must end as a visible status
+            log.exception("run %s failed", self.id)   # the page shows one line; the log keeps the traceback
             self._end(FAILED, describe_error(e))
-            self._traceback = traceback.format_exc()
 
     def _loop(self) -> None:
         t = self.trainer
@@ -248,6 +256,10 @@ class Run:
             if what == "run" and self._status != RUNNING:
                 self._set_status(RUNNING)
                 mark_time, mark_step = time.perf_counter(), t.step
+            if self.lockstep is not None and what == "run":
+                self.lockstep.wait(self)
+                if self._stop:
+                    continue
             t0 = time.perf_counter()
             with self._model_lock:
                 t.train_step("both" if what == "run" else what)
@@ -282,6 +294,8 @@ class Run:
         self._publish(probe=False)
 
     def _end(self, status: str, message: str, event: tuple | None = None) -> None:
+        if self.lockstep is not None:
+            self.lockstep.leave(self)
         if event:
             self._events.append(event)
         self._status, self._message = status, message
