@@ -120,6 +120,17 @@ def quality_figure(meters: dict) -> go.Figure:
     return fig
 
 
+def modes_figure(meters: dict) -> go.Figure:
+    """1D mixtures: the share of samples near each mode, and how many modes are covered."""
+    shares = sorted(k for k in meters if k.startswith("mode_share_"))
+    series = {k: f"mode {int(k.rsplit('_', 1)[1]) + 1}" for k in shares}
+    covered = meters.get("modes_covered")
+    title = "Share of samples near each mode"
+    if covered is not None and len(covered):
+        title += f" · {int(covered[-1])} of {len(shares)} modes covered"
+    return curves_figure(meters, series, title, smooth_alpha=None, y_title="share of samples")
+
+
 def grad_norm_figure(metrics: dict) -> go.Figure:
     return curves_figure(metrics, {"g_grad_norm": "‖∇G‖"}, "Norm of the gradient reaching G",
                          log_y=True)

@@ -51,9 +51,9 @@ Progress = Callable[[float, str], None]
 class MnistClassifier(nn.Module):
     """Two conv blocks and two linear layers; the 128 features before the last layer feed the FID.
 
-    Small on purpose: it must train in seconds on a laptop CPU, and MNIST needs no more.
-
-    Inputs are float images [N, 1, 28, 28] in [-1, 1], the scale ganlab trains GANs on.
+    Small on purpose: it must train in seconds on a laptop CPU, and MNIST needs
+    no more. Inputs are float images [N, 1, 28, 28] in [-1, 1], the scale
+    ganlab trains GANs on.
     """
     num_features = 128
 
@@ -125,8 +125,9 @@ def _init_weights(model: nn.Module, gen: torch.Generator) -> None:
 
 
 def train_classifier(images: Tensor, labels: Tensor, device="cpu", progress: Progress | None = None,
-                     epochs: int = EPOCHS) -> MnistClassifier:
+                     epochs: int | None = None) -> MnistClassifier:
     """Train on the fixed training part of (uint8 images [N, 28, 28], labels [N]); score the rest."""
+    epochs = epochs or EPOCHS
     device = torch.device(device)
     gen = torch.Generator().manual_seed(SPLIT_SEED)
     train_idx, held_idx = split_indices(len(images))
@@ -176,7 +177,7 @@ def _load_cache(path: Path, key: str, device) -> tuple[MnistClassifier | None, s
     model = MnistClassifier()
     try:
         model.load_state_dict(saved["state_dict"])
-    except (KeyError, RuntimeError, TypeError) as e:
+    except (KeyError, RuntimeError, TypeError, AttributeError) as e:
         return None, f"cached classifier {path} does not fit the network ({e}); retraining"
     model.accuracy = float(saved.get("accuracy", float("nan")))
     model.source = "cache"
@@ -197,7 +198,7 @@ def _save_cache(model: MnistClassifier, path: Path, key: str) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError as e:
+    except (OSError, RuntimeError) as e:   # RuntimeError: torch.save on a full disk
         # A read-only data folder costs a retrain next start, nothing more.
         log.warning("could not cache the MNIST classifier at %s: %s", path, e)
 
@@ -235,6 +236,7 @@ def get_classifier(root: Path | str | None = None, device="cpu", progress: Progr
 
     Thread-safe: when several training threads ask at once, one trains (or
     loads) it and the others wait for that one instead of training their own.
+    (One lock for all keys: simple, and a second data folder at the same moment is rare.)
     """
     root = Path(root) if root is not None else data_root()
     key = (str(root.resolve()), str(cache_dir), str(torch.device(device)))

@@ -179,6 +179,7 @@ class Train:
     snapshot_every: int = 100    # publish a snapshot every N generator steps
     history_cap: int = 2000      # rows of history kept before it is downsampled
     image_history: int = 32      # sample grids kept in the ring (MNIST)
+    pause_on_alarm: bool = False # pause the run when an alarm (collapse, D winning, ...) sounds
     cpu_threads: int = 0         # intra-op threads for this run on a CPU; 0 lets the task choose
     data_dir: str = ""           # MNIST folder; "" means GANLAB_DATA, or ./data
 

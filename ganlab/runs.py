@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ganlab import alarms
 from ganlab.config import Experiment
 from ganlab.train import METRICS, DivergedError, Trainer
 
@@ -103,6 +104,7 @@ class Snapshot:
     views: dict = field(default_factory=dict)     # the latest probe's chart data
     images: tuple = ()                            # ring of (step, grid) for image tasks
     events: tuple = ()                            # (step, kind, text) worth showing
+    alarms: tuple = ()                            # alarms.Alarm sounding now
 
     @property
     def progress(self) -> float:
@@ -139,6 +141,7 @@ class Run:
         self._status = CREATED
         self._message = ""
         self._events: list[tuple[int, str, str]] = []
+        self._alarms: tuple = ()
         self._metrics = History(METRICS, cfg.train.history_cap)
         self._meters: History | None = None
         self._images: collections.deque = collections.deque(maxlen=cfg.train.image_history)
@@ -325,7 +328,21 @@ class Run:
                 if grid is not None and (not self._images or self._images[-1][0] != t.step):
                     self._images.append((t.step, grid))
                 self._views = views
+                self._sound_alarms()
         self._snapshot = self._make_snapshot(t.step if t else 0)
+
+    def _sound_alarms(self) -> None:
+        """Check the history for trouble; record each new alarm as an event, and pause if asked."""
+        t = self.trainer
+        options = getattr(t.task, "alarm_options", dict)()
+        sounding = tuple(alarms.check(self._metrics.frame(), self._meters.frame(),
+                                      bce=not t.loss.wasserstein, **options))
+        new = [a for a in sounding if a.kind not in {b.kind for b in self._alarms}]
+        self._alarms = sounding
+        for alarm in new:
+            self._events.append((alarm.step, alarm.kind, alarm.text))
+        if new and self.cfg.train.pause_on_alarm and t.step < self.cfg.train.steps:
+            self._paused = True
 
     def _make_snapshot(self, step: int) -> Snapshot:
         return Snapshot(
@@ -333,7 +350,8 @@ class Run:
             step=step, total_steps=self.cfg.train.steps, elapsed=self._train_seconds,
             steps_per_s=self._rate[0], samples_per_s=self._rate[1],
             metrics=self._metrics.frame(), meters=self._meters.frame() if self._meters else {},
-            views=dict(self._views), images=tuple(self._images), events=tuple(self._events))
+            views=dict(self._views), images=tuple(self._images), events=tuple(self._events),
+            alarms=self._alarms)
 
 
 def describe_error(e: BaseException) -> str:

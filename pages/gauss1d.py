@@ -75,13 +75,14 @@ def settings() -> Experiment:
         seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
         device = c5.selectbox("device", ("auto", "cpu", "cuda"), key=k + "device")
         lr_decay = st.toggle("Decay learning rates to 5% over the run", tr.lr_decay, key=k + "decay")
+        pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
     return Experiment(
         task="gauss1d", target=Target1D(**target_args), noise=Noise(nk, int(nd)),
         model=Model("mlp1d", int(g_hidden), int(g_depth), g_act, int(d_hidden), int(d_depth), d_act,
                     minibatch_d=minibatch, minibatch_group=m.minibatch_group),
         loss=loss, opt_g=opt_g, opt_d=opt_d,
         train=Train(steps=int(steps), batch_size=int(batch), d_steps=int(d_steps), seed=int(seed), device=device,
-                    lr_decay=lr_decay, snapshot_every=tr.snapshot_every))
+                    lr_decay=lr_decay, pause_on_alarm=pause_on_alarm, snapshot_every=tr.snapshot_every))
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -106,6 +107,8 @@ def draw(snap):
     c2.plotly_chart(charts.d_outputs_figure(snap.metrics, wasserstein), key="g1d-dout")
     c1.plotly_chart(charts.quality_figure(snap.meters), key="g1d-quality")
     c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="g1d-grad")
+    if "modes_covered" in snap.meters:
+        c1.plotly_chart(charts.modes_figure(snap.meters), key="g1d-modes")
 
 
 ui.live(draw, run)

@@ -73,6 +73,7 @@ def settings() -> Experiment:
             c3.caption(f"= {steps:,} steps of {batch} on {n_images:,} images")
         seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
         device = c5.selectbox("device", ("auto", "cpu", "cuda"), key=k + "device")
+        pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
     # Another model takes the shape from that model's own preset.
     model = base.model if model_name == base.model.name else next(
         p.config.model for p in presets.values() if p.config.model.name == model_name)
@@ -80,7 +81,7 @@ def settings() -> Experiment:
         task="mnist", noise=Noise(base.noise.kind, int(latent)), model=model, loss=loss,
         opt_g=opt_g, opt_d=opt_d,
         train=Train(steps=steps, batch_size=batch, d_steps=int(n_critic), seed=int(seed), device=device,
-                    snapshot_every=tr.snapshot_every))
+                    pause_on_alarm=pause_on_alarm, snapshot_every=tr.snapshot_every))
 
 
 @st.cache_data(show_spinner=False)

@@ -183,6 +183,8 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     st.markdown(f":{color}-badge[{word}] step **{snap.step:,}** of {snap.total_steps:,}{rate}"
                 f" · {snap.elapsed:,.1f} s training")
     st.progress(snap.progress)
+    for alarm in snap.alarms:
+        st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {alarm.text}")
     if snap.status == FAILED:
         st.error(f"The run failed: {snap.message}")
     elif snap.status == DIVERGED:

@@ -175,3 +175,21 @@ def test_registry_is_safe_under_concurrent_creates():
     for t in threads:
         t.join()
     assert not errors and len(registry.list()) == 16
+
+
+def test_an_alarm_is_recorded_as_an_event_and_can_pause_the_run():
+    # Two far-apart modes and a G that barely learns: it covers neither mode,
+    # which the collapse alarm reports once its warm-up has passed.
+    from ganlab.config import Target1D
+    cfg = tiny(steps=5000, pause_on_alarm=True).replace(
+        target=Target1D(kind="mixture", means=(-6.0, 6.0), stds=(0.2, 0.2), weights=(0.5, 0.5)),
+        opt_g=Optim("adam", lr=1e-6))
+    run = Run(cfg).start()
+    assert wait_for(lambda: run.snapshot().status == "paused", timeout=60)
+    snap = run.snapshot()
+    assert snap.step < 5000
+    assert [a.kind for a in snap.alarms] == ["mode_collapse"]
+    assert "of the 2 modes" in snap.alarms[0].text
+    assert any(kind == "mode_collapse" for _, kind, _ in snap.events)
+    assert snap.meters["modes_covered"][-1] == 0
+    assert run.stop()

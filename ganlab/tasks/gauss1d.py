@@ -59,12 +59,23 @@ class Gauss1D:
             "wasserstein": trainer.loss.wasserstein,
         }
         if not finite.all():
-            return views, {"w1": float("nan"), "ks": float("nan"), "fake_mean": float("nan"),
-                           "fake_std": float("nan")}
+            return views, {name: float("nan") for name in ("w1", "ks", "fake_mean", "fake_std")}
         meters = {
             "w1": metrics.w1_to_target(fake, self.target_quantiles),
             "ks": metrics.ks_to_target(fake, self.target.cdf),
             "fake_mean": float(fake.mean()),
             "fake_std": float(fake.std()),
         }
+        if self.n_modes > 1:
+            shares, covered = metrics.mixture_modes(fake, self.target.means, self.target.stds,
+                                                    self.target.weights)
+            meters["modes_covered"] = float(covered)
+            meters.update({f"mode_share_{i}": float(v) for i, v in enumerate(shares)})
         return views, meters
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.target.means) if self.cfg.target.kind == "mixture" else 1
+
+    def alarm_options(self) -> dict:
+        return {"num_modes": self.n_modes} if self.n_modes > 1 else {}

@@ -1,0 +1,65 @@
+"""Charts are pure functions: build them from plain arrays and read the traces."""
+import numpy as np
+
+from ganlab import charts
+
+
+def views(wasserstein=False, d_curve=True):
+    x = np.linspace(-1, 9, 50)
+    return {"x": x, "p_data": np.exp(-(x - 4) ** 2), "p_g": np.exp(-(x - 3) ** 2),
+            "d_curve": np.full(50, 0.5) if d_curve else None, "d_star": np.full(50, 0.5),
+            "outside": 0.0, "wasserstein": wasserstein, "step": 300}
+
+
+def names(fig):
+    return [t.name for t in fig.data]
+
+
+def test_density_figure_shows_target_samples_d_and_optimal_d():
+    fig = charts.density_figure(views())
+    assert names(fig) == ["generated (histogram)", "target pdf", "D(x)", "optimal D*(x)"]
+    assert "step 300" in fig.layout.title.text
+    assert fig.layout.yaxis2.range == (0, 1.02)          # D is a probability
+
+
+def test_density_figure_for_a_critic_has_no_d_star_and_an_unbounded_axis():
+    fig = charts.density_figure(views(wasserstein=True))
+    assert names(fig) == ["generated (histogram)", "target pdf", "critic f(x)"]
+    assert fig.layout.yaxis2.range is None
+
+
+def test_density_figure_without_a_per_sample_d_and_before_any_data():
+    assert "D(x)" not in names(charts.density_figure(views(d_curve=False)))
+    empty = charts.density_figure({})
+    assert not empty.data and "Waiting" in empty.layout.annotations[0].text
+
+
+def test_curves_are_raw_and_smoothed_and_smoothing_ignores_nans():
+    history = {"step": np.arange(1, 101), "loss_d": np.linspace(2, 1, 100), "loss_g": np.ones(100)}
+    fig = charts.loss_figure(history)
+    assert names(fig) == ["D loss (raw)", "D loss", "G loss (raw)", "G loss"]
+    smoothed = charts.smooth(np.array([1.0, np.nan, 3.0]), alpha=0.5)
+    assert np.isfinite(smoothed).all() and smoothed[0] == 1.0 and 1.0 < smoothed[2] < 3.0
+    assert charts.loss_figure({"step": np.array([])}).layout.annotations[0].text.startswith("No data")
+
+
+def test_quality_and_gradient_charts():
+    meters = {"step": np.array([0, 100]), "w1": np.array([4.0, 0.1]), "ks": np.array([1.0, 0.05])}
+    fig = charts.quality_figure(meters)
+    assert names(fig) == ["W1 to target", "KS statistic"] and list(fig.data[0].y) == [4.0, 0.1]
+    grad = charts.grad_norm_figure({"step": np.arange(5), "g_grad_norm": np.logspace(0, -4, 5)})
+    assert grad.layout.yaxis.type == "log"
+
+
+def test_d_output_labels_follow_the_loss():
+    history = {"step": np.arange(3), "d_real": np.ones(3), "d_fake": np.zeros(3)}
+    assert "mean D(real)" in names(charts.d_outputs_figure(history))
+    assert "mean f(real)" in names(charts.d_outputs_figure(history, wasserstein=True))
+
+
+def test_image_figure_draws_the_grid_pixel_for_pixel():
+    grid = (np.arange(30 * 40) % 256).astype(np.uint8).reshape(30, 40)
+    fig = charts.image_figure(grid, "Samples")
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (30, 40, 3) and (z[:, :, 0] == grid).all()
+    assert charts.image_figure(None, "Samples").layout.annotations[0].text.startswith("No samples")
