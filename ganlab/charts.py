@@ -157,3 +157,242 @@ def d_test_figure(meters: dict, wasserstein: bool = False) -> go.Figure:
                         "D on held-out real and on fake digits (both head to 0.5)", smooth_alpha=None)
     fig.add_hline(y=0.5, line_dash="dot", line_color=OPTIMAL)
     return fig
+
+
+# -- Loss lab: runs that differ only in their loss, drawn side by side -----------------------
+# The functions below take {loss name: history or views}, one entry per run, in the order
+# the runs were made. Each loss keeps one colour on every chart.
+
+LOSS_COLORS = {"bce-ns": "#ff7f0e", "bce-sat": "#e377c2", "wgan-clip": "#2ca02c", "wgan-gp": "#9467bd"}
+LOSS_SHORT = {"bce-ns": "BCE non-saturating", "bce-sat": "BCE saturating", "wgan-clip": "WGAN clip",
+              "wgan-gp": "WGAN-GP"}
+_SPARE_COLORS = ["#8c564b", "#17becf", "#bcbd22", "#7f7f7f"]
+# Panels' own titles take the space above the plots, so the legend goes below them.
+_LEGEND_BELOW = dict(margin=dict(l=50, r=50, t=80, b=100),
+                     legend=dict(orientation="h", yanchor="top", y=-0.28, x=0))
+
+
+def loss_color(loss: str) -> str:
+    return LOSS_COLORS.get(loss) or _SPARE_COLORS[sum(map(ord, loss)) % len(_SPARE_COLORS)]
+
+
+def loss_short(loss: str) -> str:
+    return LOSS_SHORT.get(loss, loss)
+
+
+def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_alpha: float | None = None,
+                   log_y: bool = False, y_title: str = "") -> go.Figure:
+    """One line per loss for one column, on shared axes: for quantities comparable across losses."""
+    fig = go.Figure()
+    for loss, history in by_loss.items():
+        steps, values = history.get("step"), history.get(column)
+        if steps is None or values is None or len(steps) == 0 or len(values) != len(steps):
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        color = loss_color(loss)
+        if smooth_alpha:
+            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{loss_short(loss)} (raw)",
+                                     line=dict(color=color, width=1), opacity=0.25, showlegend=False))
+            fig.add_trace(go.Scatter(x=steps, y=smooth(values, smooth_alpha), mode="lines", name=loss_short(loss),
+                                     line=dict(color=color, width=2)))
+        else:
+            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=loss_short(loss),
+                                     line=dict(color=color, width=2), marker=dict(size=4)))
+    if not fig.data:
+        return empty_figure(title, "No data yet: start the comparison.")
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear",
+                     exponentformat="power" if log_y else "B")
+    return _layout(fig, title)
+
+
+def w1_by_loss_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
+    fig = by_loss_figure(meters_by_loss, "w1", "W1 distance to the target (lower is better; one scale for all)",
+                         y_title="W1")
+    if fig.data:
+        fig.add_hline(y=0.02, line_dash="dot", line_color=OPTIMAL, annotation_text="noise floor")
+    return fig
+
+
+def grad_norm_by_loss_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
+    return by_loss_figure(metrics_by_loss, "g_grad_norm", "Norm of the gradient reaching G (log scale)",
+                          smooth_alpha=0.05, log_y=True, y_title="‖∇G‖")
+
+
+def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, *,
+                  smooth_alpha: float | None = 0.05, height: int = 300) -> go.Figure:
+    """One panel per loss, each with its own y axis, for quantities whose scales differ by loss."""
+    runs = [(loss, h) for loss, h in by_loss.items() if h.get("step") is not None and len(h["step"])]
+    if not runs:
+        return empty_figure(title, "No data yet: start the comparison.")
+    fig = make_subplots(rows=1, cols=len(runs), subplot_titles=[loss_short(loss) for loss, _ in runs],
+                        horizontal_spacing=0.06)
+    palette = [REAL, FAKE, DISC, "#9467bd"]
+    for col, (loss, history) in enumerate(runs, start=1):
+        steps = history["step"]
+        for (column, label), color in zip(series.items(), palette):
+            values = np.asarray(history.get(column, []), dtype=np.float64)
+            if len(values) != len(steps):
+                continue
+            first = col == 1   # one legend entry per series, not one per panel
+            if smooth_alpha:
+                fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{label} (raw)", opacity=0.3,
+                                         line=dict(color=color, width=1), showlegend=False), row=1, col=col)
+                values = smooth(values, smooth_alpha)
+            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label, legendgroup=column,
+                                     line=dict(color=color, width=2), showlegend=first), row=1, col=col)
+    fig.update_xaxes(title_text="step")
+    _layout(fig, title, height=height)
+    fig.update_layout(**_LEGEND_BELOW)
+    return fig
+
+
+def loss_panels_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
+    return panels_figure(metrics_by_loss, {"loss_d": "D loss", "loss_g": "G loss"},
+                         "Each run's losses, raw and smoothed. Their scales differ: do not compare them "
+                         "across losses")
+
+
+def d_test_panels_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
+    return panels_figure(meters_by_loss, {"d_real_test": "on held-out real", "d_fake_test": "on fake"},
+                         "D's mean output per run: a probability for BCE, a raw critic value for WGAN "
+                         "(not comparable across the two)", smooth_alpha=None)
+
+
+def densities_by_loss_figure(views_by_loss: dict[str, dict]) -> go.Figure:
+    """Each run's generated histogram over the target pdf, one panel per loss, shared axes."""
+    runs = [(loss, v) for loss, v in views_by_loss.items() if v]
+    title = "Real and generated densities"
+    if not runs:
+        return empty_figure(title, "Waiting for the first snapshot…")
+    titles = [loss_short(loss) + (f" · {v['outside']:.0%} off the chart" if v.get("outside", 0) > 0.001 else "")
+              for loss, v in runs]
+    fig = make_subplots(rows=1, cols=len(runs), shared_xaxes=True, shared_yaxes=True,
+                        subplot_titles=titles, horizontal_spacing=0.03)
+    for col, (loss, views) in enumerate(runs, start=1):
+        x = views["x"]
+        first = col == 1
+        fig.add_trace(go.Bar(x=x, y=views["p_g"], width=float(x[1] - x[0]), name="generated (histogram)",
+                             marker_color=FAKE, opacity=0.45, showlegend=first, legendgroup="fake"),
+                      row=1, col=col)
+        fig.add_trace(go.Scatter(x=x, y=views["p_data"], mode="lines", name="target pdf",
+                                 line=dict(color=REAL, width=2), showlegend=first, legendgroup="real"),
+                      row=1, col=col)
+    steps = sorted({int(v.get("step", 0)) for _, v in runs})
+    when = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]} to {steps[-1]}"
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(title_text="density", row=1, col=1)
+    _layout(fig, f"{title} ({when})", height=320)
+    fig.update_layout(**_LEGEND_BELOW)
+    return fig
+
+
+def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
+    """BCE's D(x), a sigmoid, beside the Wasserstein critic f(x), unbounded, across x.
+
+    The real and each run's generated densities sit behind, so one sees where
+    D is flat (saturated) over the fakes and where f still has a slope.
+    """
+    title = "Why the gradients differ: D(x) saturates, the critic f(x) keeps a slope"
+    runs = [(loss, v) for loss, v in views_by_loss.items() if v]
+    if not runs:
+        return empty_figure(title, "Waiting for the first snapshot…")
+    fig = make_subplots(rows=1, cols=2, specs=[[{"secondary_y": True}, {"secondary_y": True}]],
+                        subplot_titles=["BCE: D(x) = sigmoid(score), between 0 and 1",
+                                        "Wasserstein: critic f(x), unbounded"], horizontal_spacing=0.1)
+    x = runs[0][1]["x"]
+    for col in (1, 2):
+        fig.add_trace(go.Scatter(x=x, y=runs[0][1]["p_data"], mode="lines", fill="tozeroy", name="target pdf",
+                                 line=dict(color=REAL, width=1), opacity=0.3, showlegend=col == 1,
+                                 legendgroup="real"), row=1, col=col, secondary_y=False)
+    drawn = {1: False, 2: False}
+    for loss, views in runs:
+        col = 2 if views.get("wasserstein") else 1
+        color = loss_color(loss)
+        fig.add_trace(go.Scatter(x=views["x"], y=views["p_g"], mode="lines", name=f"{loss_short(loss)}: fakes",
+                                 line=dict(color=color, width=1, dash="dot"), legendgroup=loss),
+                      row=1, col=col, secondary_y=False)
+        if views.get("d_curve") is not None:
+            fig.add_trace(go.Scatter(x=views["x"], y=views["d_curve"], mode="lines",
+                                     name=f"{loss_short(loss)}: {'f(x)' if col == 2 else 'D(x)'}",
+                                     line=dict(color=color, width=3), legendgroup=loss),
+                          row=1, col=col, secondary_y=True)
+            drawn[col] = True
+    for col, (family, why) in enumerate((("BCE", "D(x)"), ("Wasserstein", "f(x)")), start=1):
+        if not drawn[col]:
+            fig.add_annotation(text=f"no {family} run with a per-sample {why} here", showarrow=False,
+                               x=0.5, y=0.5, xref="x domain", yref="y domain", row=1, col=col)
+    fig.update_yaxes(title_text="density", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="D(x)", range=[0, 1.02], secondary_y=True, row=1, col=1)
+    fig.update_yaxes(title_text="f(x)", secondary_y=True, row=1, col=2)
+    fig.update_xaxes(title_text="x")
+    _layout(fig, title, height=360)
+    fig.update_layout(**_LEGEND_BELOW)
+    return fig
+
+
+def g_loss_explainer_figure() -> go.Figure:
+    """The generator's loss for each G loss, as a function of what D says about a fake.
+
+    Left, against D(G(z)) as in the 2014 paper: log(1 - D) is flat near 0, the
+    steep -log D is not. Right, against the raw score D computes (the logit,
+    or the critic value f): the saturating loss flattens (slope -D(G(z)),
+    which is near 0 when D rejects the fakes), the non-saturating one tends
+    to slope -1, and the Wasserstein loss -f has slope -1 everywhere.
+    """
+    p = np.linspace(0.001, 0.999, 400)
+    s = np.linspace(-6, 6, 400)
+    sat, ns, wgan = loss_color("bce-sat"), loss_color("bce-ns"), loss_color("wgan-clip")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=["G's loss against D(G(z))", "G's loss against D's raw score s"])
+    fig.add_trace(go.Scatter(x=p, y=np.log1p(-p), mode="lines", name="saturating: log(1 − D)",
+                             line=dict(color=sat, width=3), legendgroup="sat"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=p, y=-np.log(p), mode="lines", name="non-saturating: −log D",
+                             line=dict(color=ns, width=3), legendgroup="ns"), row=1, col=1)
+    # log(1 - sigmoid(s)) = -softplus(s); -log sigmoid(s) = softplus(-s)
+    fig.add_trace(go.Scatter(x=s, y=-np.logaddexp(0, s), mode="lines", name="saturating", showlegend=False,
+                             line=dict(color=sat, width=3), legendgroup="sat"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=s, y=np.logaddexp(0, -s), mode="lines", name="non-saturating", showlegend=False,
+                             line=dict(color=ns, width=3), legendgroup="ns"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=s, y=-s, mode="lines", name="Wasserstein: −f (s = f)",
+                             line=dict(color=wgan, width=3, dash="dash")), row=1, col=2)
+    fig.add_annotation(x=0.05, y=np.log1p(-0.05), text="flat where D rejects the fakes", ax=60, ay=-50,
+                       row=1, col=1)
+    fig.add_annotation(x=-5, y=-np.logaddexp(0, -5), text="slope ≈ 0: no gradient for G", ax=40, ay=-60,
+                       row=1, col=2)
+    fig.update_xaxes(title_text="D(G(z)): 0 = D sure it is fake", row=1, col=1)
+    fig.update_xaxes(title_text="s: logit (BCE) or critic value f (WGAN)", row=1, col=2)
+    fig.update_yaxes(title_text="loss G minimises", range=[-6, 6])
+    _layout(fig, "The generator's loss, and its slope, for each loss", height=360)
+    fig.update_layout(**_LEGEND_BELOW)
+    return fig
+
+
+def digit_histogram_figure(meters: dict) -> go.Figure:
+    """Which digits G draws now, by the classifier: ten bars against the uniform 10%."""
+    columns = [f"hist_{d}" for d in range(10)]
+    if not all(c in meters and len(meters[c]) for c in columns):
+        return empty_figure("Digits drawn", "No classifier meters yet.")
+    shares = [float(meters[c][-1]) for c in columns]
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=shares, marker_color=FAKE, name="share"))
+    fig.add_hline(y=0.1, line_dash="dot", line_color=OPTIMAL, annotation_text="uniform")
+    fig.update_yaxes(title_text="share of samples", range=[0, max(0.3, max(shares) * 1.1)])
+    fig.update_xaxes(title_text="digit (by the classifier)", type="category")
+    covered = meters.get("modes_covered")
+    step = int(meters["step"][-1])
+    return _layout(fig, f"Digits drawn at step {step}"
+                   + (f" · {int(covered[-1])} of 10 covered" if covered is not None else ""))
+
+
+def mnist_quality_figure(meters: dict) -> go.Figure:
+    """The Fréchet distance in the classifier's features (lower is better)."""
+    return curves_figure(meters, {"fid": "Fréchet distance"},
+                         "Fréchet distance to real digits (classifier features, lower is better)",
+                         smooth_alpha=None)
+
+
+def mnist_modes_figure(meters: dict) -> go.Figure:
+    series = {"modes_covered": "digits covered (of 10)", "kl_uniform": "KL to uniform (nats)"}
+    if "label_accuracy" in meters:
+        series["label_accuracy"] = "CGAN: asked-for digit drawn"
+    return curves_figure(meters, series, "Mode coverage", smooth_alpha=None)

@@ -203,6 +203,13 @@ def _save_cache(model: MnistClassifier, path: Path, key: str) -> None:
         log.warning("could not cache the MNIST classifier at %s: %s", path, e)
 
 
+def default_cache_dir(root: Path) -> Path:
+    """DATA/ganlab beside the data; a read-only data folder (a shared one) caches per user instead."""
+    if os.access(root, os.W_OK):
+        return root / "ganlab"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganlab"
+
+
 def load_or_train(root: Path | str | None = None, device="cpu", progress: Progress | None = None,
                   cache_dir: Path | str | None = None) -> MnistClassifier:
     """The classifier for the MNIST under `root`: from the disk cache if it fits, else trained and cached.
@@ -210,7 +217,7 @@ def load_or_train(root: Path | str | None = None, device="cpu", progress: Progre
     Raises MnistNotFoundError when there is no MNIST under root.
     """
     root = Path(root) if root is not None else data_root()
-    path = Path(cache_dir if cache_dir is not None else root / "ganlab") / CACHE_NAME
+    path = Path(cache_dir if cache_dir is not None else default_cache_dir(root)) / CACHE_NAME
     images, labels = load_mnist(root)
     key = data_key(images, labels)
     model, why = _load_cache(path, key, device)

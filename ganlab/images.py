@@ -26,3 +26,9 @@ def make_grid_image(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: 
     out = np.full((grid.shape[0] + padding, grid.shape[1] + padding), pad_value, dtype=np.uint8)
     out[padding:, padding:] = grid.numpy()                                   # and on the top and left
     return out
+
+
+def save_png(grid: np.ndarray, path: str) -> None:
+    """Write a uint8 grid (from make_grid_image) as a greyscale PNG."""
+    from PIL import Image
+    Image.fromarray(grid, mode="L").save(path)

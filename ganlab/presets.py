@@ -137,9 +137,9 @@ register(Preset(
         model=Model(name="maxout", g_hidden=1200, g_depth=2, g_activation="relu",
                     d_hidden=240, d_depth=2, maxout_k=5, dropout=0.5),
         loss=Loss("bce-ns"),
-        opt_g=Optim("adam", lr=1e-3, beta1=0.9, beta2=0.999),
-        opt_d=Optim("adam", lr=1e-3, beta1=0.9, beta2=0.999),
-        train=Train(steps=3000, batch_size=100, d_steps=1, snapshot_every=100),
+        opt_g=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
+        opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
+        train=Train(steps=2000, batch_size=100, d_steps=1, snapshot_every=50),
     ),
     about="The original GAN paper's MNIST model: G 100→1200→1200→784 (ReLU, Tanh), D two maxout "
           "layers of 240 units with 5 pieces each, with dropout, then one logit. Adam 1e-3, BCE. "

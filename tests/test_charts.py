@@ -63,3 +63,14 @@ def test_image_figure_draws_the_grid_pixel_for_pixel():
     z = np.asarray(fig.data[0].z)
     assert z.shape == (30, 40, 3) and (z[:, :, 0] == grid).all()
     assert charts.image_figure(None, "Samples").layout.annotations[0].text.startswith("No samples")
+
+
+def test_digit_histogram_and_mnist_meter_charts():
+    meters = {"step": np.array([0, 100]), "fid": np.array([600.0, 90.0]), "modes_covered": np.array([2.0, 9.0]),
+              "kl_uniform": np.array([1.5, 0.1])}
+    meters.update({f"hist_{d}": np.array([0.0, 0.1]) for d in range(10)})
+    bars = charts.digit_histogram_figure(meters)
+    assert list(bars.data[0].y) == [0.1] * 10 and "9 of 10 covered" in bars.layout.title.text
+    assert names(charts.mnist_modes_figure(meters)) == ["digits covered (of 10)", "KL to uniform (nats)"]
+    assert list(charts.mnist_quality_figure(meters).data[0].y) == [600.0, 90.0]
+    assert charts.digit_histogram_figure({"step": np.array([0])}).layout.annotations

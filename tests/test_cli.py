@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,3 +44,24 @@ def test_bad_input_gets_a_clear_message_and_exit_code_2():
     out = ganlab("train", "--preset", "gauss1d", "--steps", "0")
     assert out.returncode == 2 and "train.steps" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(), reason=f"no MNIST at {SHARED_DATA}")
+@pytest.mark.parametrize("preset", ["mnist-mlp-seed003", "mnist-maxout-seed004", "mnist-dcgan", "mnist-cgan"])
+def test_each_mnist_preset_trains_from_the_command_line_and_writes_its_grid(preset, tmp_path):
+    out = ganlab("train", "--preset", preset, "--steps", "4", "--data", str(SHARED_DATA), "--out", str(tmp_path),
+                 "--json", timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "finished" and result["steps"] == 4
+    assert result["fid"] > 0 and 1 <= result["modes_covered"] <= 10
+    assert ("label_accuracy" in result) == (preset == "mnist-cgan")
+    pngs = list(tmp_path.glob("*.png"))
+    assert len(pngs) == 1
+    from PIL import Image
+    with Image.open(pngs[0]) as image:
+        width, height = image.size
+    assert width > 200 and height > 200     # an 8 x 8 grid of 28 x 28 digits

@@ -1,21 +1,19 @@
 """MNIST: the loader, the four image models, the task, exploring G, and the presets."""
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import synthetic_digits, write_mnist_folder
 from ganlab.config import ConfigError, Experiment, Loss, Model, Noise, Train
 from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError, load_mnist
 from ganlab.explore import generate_digit, interpolate, slerp
 from ganlab.images import make_grid_image
 from ganlab.losses import LOSSES
 from ganlab.models import CONDITIONAL, build_models
-from ganlab.presets import presets_for
+from ganlab.presets import get_preset, presets_for
 from ganlab.train import Trainer
+from mnist_files import write_idx, write_mnist_folder
 
 IMAGE_MODELS = ("mlp", "maxout", "dcgan", "cgan")
 
@@ -79,7 +77,6 @@ def test_truncated_file_is_reported_as_corrupt(tmp_path, gz):
 
 
 def test_wrong_shape_is_reported_as_corrupt(tmp_path):
-    from conftest import write_idx
     write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((5, 32, 32), np.uint8))
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(5, np.uint8))
     with pytest.raises(MnistCorruptError, match="shapes"):
@@ -102,7 +99,7 @@ def test_model_shapes(name):
 
 
 def test_models_follow_the_seed_shapes():
-    seed003 = presets_for("mnist")[0].config
+    seed003 = get_preset("mnist-mlp-seed003").config
     G, D = build_models(seed003)
     sizes = [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)]
     assert sizes == [256, 256, 784]
@@ -188,13 +185,23 @@ def test_discriminator_learns_to_tell_digits_from_noise(mnist_dir):
 
 # -- the task: data on the device, and probes ---------------------------------------------------
 
-def test_held_out_digits_never_reach_training(mnist_dir):
-    task = Trainer(tiny_config(mnist_dir)).task
-    assert len(task.test_images) == 30 and len(task.images) == 270       # 10% of 300 held out
+def test_held_out_digits_never_reach_training(tmp_path):
+    # Every image unique: its index is written into its first two pixels.
+    n = 300
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[:, 0, 0], images[:, 0, 1] = np.arange(n) % 256, np.arange(n) // 256
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(n, dtype=np.uint8) % 10)
+
+    def ids(x: torch.Tensor) -> set[int]:
+        pixels = ((x[:, 0, 0, :2] + 1) * 127.5).round().long()
+        return set((pixels[:, 0] + 256 * pixels[:, 1]).tolist())
+
+    task = Trainer(tiny_config(tmp_path)).task
+    train, held = ids(task.images), ids(task.test_images)
+    assert len(held) == 30 and len(train) == 270 and not train & held     # 10% of 300 held out
     # Every run holds out the same images, so runs' meters compare.
-    other = Trainer(tiny_config(mnist_dir, seed=7)).task
-    assert torch.equal(task.test_images, other.test_images)
-    assert task.images.min() == -1 and task.images.max() == 1
+    assert ids(Trainer(tiny_config(tmp_path, seed=7)).task.test_images) == held
 
 
 @pytest.mark.parametrize("model", ["mlp", "cgan"])
@@ -254,12 +261,13 @@ def test_slerp_keeps_the_norm_of_normal_noise_typical():
     assert middle_line.norm() < 0.8 * typical                             # the straight line sags inwards
 
 
-def test_generate_digit_is_repeatable():
+def test_generate_digit_is_repeatable_and_follows_the_digit():
     cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="cgan", g_hidden=32, d_hidden=32))
     G, _ = build_models(cfg)
-    first = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
+    four = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
     again = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
-    assert first.shape == (6, 1, 28, 28) and torch.equal(first, again)
+    five = generate_digit(G, 5, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
+    assert four.shape == (6, 1, 28, 28) and torch.equal(four, again) and not torch.equal(four, five)
 
 
 # -- presets ----------------------------------------------------------------------------------

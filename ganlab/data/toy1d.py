@@ -1,4 +1,4 @@
-"""1D target distributions and generator noise.
+"""1D target distributions (the generator's noise is in ganlab.noise).
 
 Samples are drawn with torch on the training device from the run's own
 torch.Generator, so a run's randomness is its own even with other runs
@@ -12,7 +12,8 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from ganlab.config import Noise, Target1D
+from ganlab.config import Target1D
+from ganlab.noise import sample_noise  # noqa: F401 - its old home; gauss1d imports it from here
 
 
 class Target:
@@ -70,9 +71,3 @@ class Target:
             return self.cfg.low, self.cfg.high
         z = stats.norm.isf(tail)
         return float(np.min(self.means - z * self.stds)), float(np.max(self.means + z * self.stds))
-
-
-def sample_noise(cfg: Noise, n: int, gen: torch.Generator, device) -> Tensor:
-    if cfg.kind == "uniform":
-        return torch.rand(n, cfg.dim, generator=gen, device=device)
-    return torch.randn(n, cfg.dim, generator=gen, device=device)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MnistMeters
 from ganlab.data.mnist import load_mnist, to_training_tensor
-from ganlab.data.toy1d import sample_noise
 from ganlab.images import make_grid_image
 from ganlab.models import CONDITIONAL
+from ganlab.noise import sample_noise
 
 HELD_OUT = 1000     # images kept out of training, only for probing D (seed 003 probes on the test set)
 SPLIT_SEED = 0      # the same held-out images in every run, so runs' meters compare
@@ -21,8 +22,6 @@ N_DIGITS = 10
 
 
 class Mnist:
-    images_per_step = True
-
     def __init__(self, cfg, device):
         self.cfg = cfg
         self.device = device
@@ -45,6 +44,13 @@ class Mnist:
         else:
             self.grid_z = self.noise(GRID_COLS * GRID_COLS, self.probe_gen)
             self.grid_labels = None
+        # The quality meters judge a fixed batch of z (and, for the CGAN, 100 of each digit)
+        # with a classifier trained once on this data and cached: see ganlab/classifier.py.
+        # A fixed-N Fréchet distance needs REFERENCE_N held-out digits; a tiny folder goes without.
+        enough = len(images) * HOLDOUT_FRACTION >= REFERENCE_N
+        self.meters = MnistMeters.for_data(cfg.train.data_dir or None, device) if enough else None
+        self.meter_z = self.noise(REFERENCE_N, self.probe_gen)
+        self.meter_labels = (torch.arange(REFERENCE_N, device=device) % N_DIGITS) if self.conditional else None
 
     def sample_real(self, n, gen):
         idx = torch.randint(len(self.images), (n,), generator=gen, device=self.device)
@@ -63,7 +69,7 @@ class Mnist:
 
         Like seed 003's p_real and p_fake: with BCE both head towards 0.5 as G
         improves. With a Wasserstein critic they are raw critic values, and
-        their gap estimates the distance between the two distributions.
+        their gap tracks the Wasserstein distance between real and fake digits.
         """
         G, D = trainer.G, trainer.D
         grid = make_grid_image(G(self.grid_z, self.grid_labels), nrow=GRID_COLS)
@@ -73,4 +79,9 @@ class Mnist:
         d_fake = trainer.d_output(D(fake, labels)).mean()
         d_real, d_fake = torch.stack([d_real, d_fake]).tolist()    # one sync with the device
         views = {"grid": grid, "wasserstein": trainer.loss.wasserstein}
-        return views, {"d_real_test": d_real, "d_fake_test": d_fake}
+        quality = self.meters(G(self.meter_z, self.meter_labels), self.meter_labels) if self.meters else {}
+        return views, {"d_real_test": d_real, "d_fake_test": d_fake, **quality}
+
+    def alarm_options(self) -> dict:
+        from ganlab.alarms import MNIST_MIN_DIGITS
+        return {"num_modes": N_DIGITS, "min_modes": MNIST_MIN_DIGITS, "mode_name": "digit"}
