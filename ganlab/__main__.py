@@ -3,6 +3,7 @@
     python -m ganlab presets
     python -m ganlab train --preset gauss1d [--steps N] [--seed S] [--device auto] [--json]
     python -m ganlab bench gauss1d
+    python -m ganlab bench compare [--steps N]
 """
 from __future__ import annotations
 
@@ -110,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--json", action="store_true", help="print the final metrics as one JSON line")
 
     bench = sub.add_parser("bench", help="measure training speed")
-    bench.add_argument("target", nargs="?", default="gauss1d", help="gauss1d or mnist")
+    bench.add_argument("target", nargs="?", default="gauss1d",
+                       help="gauss1d, mnist, or compare (four 1D runs in lockstep)")
     bench.add_argument("--model", default="mlp", help="mnist model: mlp, maxout, dcgan, cgan")
     bench.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
+    bench.add_argument("--steps", type=int, help="steps per run for bench compare (default 1000)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--data", help="MNIST folder")
     bench.add_argument("--compare", action="store_true", help="compare with the seed's reference loop")

@@ -167,9 +167,10 @@ LOSS_COLORS = {"bce-ns": "#ff7f0e", "bce-sat": "#e377c2", "wgan-clip": "#2ca02c"
 LOSS_SHORT = {"bce-ns": "BCE non-saturating", "bce-sat": "BCE saturating", "wgan-clip": "WGAN clip",
               "wgan-gp": "WGAN-GP"}
 _SPARE_COLORS = ["#8c564b", "#17becf", "#bcbd22", "#7f7f7f"]
-# Panels' own titles take the space above the plots, so the legend goes below them.
-_LEGEND_BELOW = dict(margin=dict(l=50, r=50, t=80, b=100),
-                     legend=dict(orientation="h", yanchor="top", y=-0.28, x=0))
+# Four losses' names fill more than one row, and panels' own titles take the space above the
+# plots, so these legends sit at the figure's bottom edge, under the x axis.
+_LEGEND_BELOW = dict(margin=dict(l=50, r=50, t=80, b=110),
+                     legend=dict(orientation="h", yref="container", yanchor="bottom", y=0.01, x=0))
 
 
 def loss_color(loss: str) -> str:
@@ -203,7 +204,9 @@ def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear",
                      exponentformat="power" if log_y else "B")
-    return _layout(fig, title)
+    _layout(fig, title, height=360)
+    fig.update_layout(**_LEGEND_BELOW)
+    return fig
 
 
 def w1_by_loss_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
@@ -220,7 +223,7 @@ def grad_norm_by_loss_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
 
 
 def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, *,
-                  smooth_alpha: float | None = 0.05, height: int = 300) -> go.Figure:
+                  smooth_alpha: float | None = 0.05, height: int = 340) -> go.Figure:
     """One panel per loss, each with its own y axis, for quantities whose scales differ by loss."""
     runs = [(loss, h) for loss, h in by_loss.items() if h.get("step") is not None and len(h["step"])]
     if not runs:
@@ -265,7 +268,7 @@ def densities_by_loss_figure(views_by_loss: dict[str, dict]) -> go.Figure:
     title = "Real and generated densities"
     if not runs:
         return empty_figure(title, "Waiting for the first snapshot…")
-    titles = [loss_short(loss) + (f" · {v['outside']:.0%} off the chart" if v.get("outside", 0) > 0.001 else "")
+    titles = [loss_short(loss) + (f" · {v['outside']:.0%} off the chart" if v.get("outside", 0) >= 0.005 else "")
               for loss, v in runs]
     fig = make_subplots(rows=1, cols=len(runs), shared_xaxes=True, shared_yaxes=True,
                         subplot_titles=titles, horizontal_spacing=0.03)
@@ -282,7 +285,7 @@ def densities_by_loss_figure(views_by_loss: dict[str, dict]) -> go.Figure:
     when = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]} to {steps[-1]}"
     fig.update_yaxes(rangemode="tozero")
     fig.update_yaxes(title_text="density", row=1, col=1)
-    _layout(fig, f"{title} ({when})", height=320)
+    _layout(fig, f"{title} ({when})", height=340)
     fig.update_layout(**_LEGEND_BELOW)
     return fig
 
@@ -299,7 +302,7 @@ def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
         return empty_figure(title, "Waiting for the first snapshot…")
     fig = make_subplots(rows=1, cols=2, specs=[[{"secondary_y": True}, {"secondary_y": True}]],
                         subplot_titles=["BCE: D(x) = sigmoid(score), between 0 and 1",
-                                        "Wasserstein: critic f(x), unbounded"], horizontal_spacing=0.1)
+                                        "Wasserstein: critic f(x), unbounded"], horizontal_spacing=0.16)
     x = runs[0][1]["x"]
     for col in (1, 2):
         fig.add_trace(go.Scatter(x=x, y=runs[0][1]["p_data"], mode="lines", fill="tozeroy", name="target pdf",
@@ -326,7 +329,7 @@ def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
     fig.update_yaxes(title_text="D(x)", range=[0, 1.02], secondary_y=True, row=1, col=1)
     fig.update_yaxes(title_text="f(x)", secondary_y=True, row=1, col=2)
     fig.update_xaxes(title_text="x")
-    _layout(fig, title, height=360)
+    _layout(fig, title, height=380)
     fig.update_layout(**_LEGEND_BELOW)
     return fig
 
@@ -356,9 +359,9 @@ def g_loss_explainer_figure() -> go.Figure:
                              line=dict(color=ns, width=3), legendgroup="ns"), row=1, col=2)
     fig.add_trace(go.Scatter(x=s, y=-s, mode="lines", name="Wasserstein: −f (s = f)",
                              line=dict(color=wgan, width=3, dash="dash")), row=1, col=2)
-    fig.add_annotation(x=0.05, y=np.log1p(-0.05), text="flat where D rejects the fakes", ax=60, ay=-50,
+    fig.add_annotation(x=0.05, y=np.log1p(-0.05), text="flat where D rejects the fakes", ax=70, ay=50,
                        row=1, col=1)
-    fig.add_annotation(x=-5, y=-np.logaddexp(0, -5), text="slope ≈ 0: no gradient for G", ax=40, ay=-60,
+    fig.add_annotation(x=-5, y=-np.logaddexp(0, -5), text="slope ≈ 0: no gradient for G", ax=50, ay=50,
                        row=1, col=2)
     fig.update_xaxes(title_text="D(G(z)): 0 = D sure it is fake", row=1, col=1)
     fig.update_xaxes(title_text="s: logit (BCE) or critic value f (WGAN)", row=1, col=2)

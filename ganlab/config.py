@@ -173,7 +173,7 @@ class Train:
     steps: int = 3000            # generator steps
     batch_size: int = 256
     d_steps: int = 1             # k: discriminator steps per generator step
-    lr_decay: bool = False       # decay both learning rates linearly to 5% over the run
+    lr_decay: bool = False       # decay both learning rates to 2% over the run (quadratically)
     seed: int = 0
     device: str = "auto"
     snapshot_every: int = 100    # publish a snapshot every N generator steps

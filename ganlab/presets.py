@@ -53,7 +53,7 @@ register(Preset(
         train=Train(steps=4000, batch_size=512, d_steps=1, lr_decay=True, snapshot_every=100),
     ),
     about="Target N(4, 1.25²). A per-sample discriminator, non-saturating BCE and Adam, with the "
-          "learning rates decayed linearly to 5% so the last oscillations die out. W1 to the target "
+          "learning rates decayed to 2% over the run so the last oscillations die out. W1 to the target "
           "falls below 0.15 (the noise floor at 10k samples is about 0.02).",
 ))
 

@@ -213,6 +213,11 @@ class Run:
         return self._stop
 
     @property
+    def paused(self) -> bool:
+        """Pause was asked for (the status says so only once the thread has seen it)."""
+        return self._paused
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -371,13 +376,13 @@ class RunRegistry:
         self._lock = threading.Lock()
 
     def create(self, cfg: Experiment, name: str = "", page: str = "", start: bool = True,
-               paused: bool = False) -> Run:
+               paused: bool = False, lockstep=None) -> Run:
         with self._lock:
             active = sum(r.status in ACTIVE for r in self._runs.values())
             if start and active >= self.max_active:
                 raise RunError(f"{active} runs are already training (the limit is {self.max_active}); "
                                f"stop one first")
-            run = Run(cfg, name=name, page=page)
+            run = Run(cfg, name=name, page=page, lockstep=lockstep)
             self._runs[run.id] = run
         if start:
             run.start(paused=paused)

@@ -153,8 +153,10 @@ class Trainer:
 
     def _decay_lr(self) -> None:
         # Late in a run, GAN dynamics circle the equilibrium instead of settling;
-        # shrinking the steps damps the circling.
-        scale = 1.0 - 0.95 * min(self.step / self.cfg.train.steps, 1.0)
+        # shrinking the steps damps the circling. A quadratic decay (to 2%) spends
+        # the last third of the run at small steps, where the circles close.
+        progress = min(self.step / self.cfg.train.steps, 1.0)
+        scale = 0.02 + 0.98 * (1.0 - progress) ** 2
         for opt, cfg in ((self.opt_g, self.cfg.opt_g), (self.opt_d, self.cfg.opt_d)):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * scale

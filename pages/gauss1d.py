@@ -74,7 +74,7 @@ def settings() -> Experiment:
         d_steps = c3.number_input("k (D steps per G step)", value=tr.d_steps, step=1, key=k + "k")
         seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
         device = c5.selectbox("device", ("auto", "cpu", "cuda"), key=k + "device")
-        lr_decay = st.toggle("Decay learning rates to 5% over the run", tr.lr_decay, key=k + "decay")
+        lr_decay = st.toggle("Decay learning rates to 2% over the run", tr.lr_decay, key=k + "decay")
         pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
     return Experiment(
         task="gauss1d", target=Target1D(**target_args), noise=Noise(nk, int(nd)),

@@ -76,8 +76,12 @@ def button(page, key: str):
 
 
 def chart_title(page, index: int) -> str:
+    """The index-th chart's title, or "" while the page is redrawing it."""
     titles = page.locator(".js-plotly-plot .gtitle")
-    return titles.nth(index).text_content(timeout=1000) if titles.count() > index else ""
+    try:
+        return titles.nth(index).text_content(timeout=1000) or ""
+    except playwright.Error:
+        return ""
 
 
 def wait_for_change(page, read, before: str, timeout: float = 120) -> str:

@@ -69,8 +69,10 @@ def dcgan_init(module: nn.Module) -> None:
 
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     m = cfg.model
+    # G is built and initialised first, so its starting weights are the same
+    # whichever critic (with or without BatchNorm) the loss asks for.
     G = Generator(cfg.noise.dim, m.g_hidden)
-    D = Discriminator(m.d_hidden, m.leaky_slope, batchnorm=not LOSSES[cfg.loss.name].gradient_penalty)
     G.apply(dcgan_init)
+    D = Discriminator(m.d_hidden, m.leaky_slope, batchnorm=not LOSSES[cfg.loss.name].gradient_penalty)
     D.apply(dcgan_init)
     return G, D

@@ -1,0 +1,228 @@
+"""Loss lab: one GAN trained with several losses, side by side, in lockstep."""
+import streamlit as st
+
+from ganlab import charts, compare
+from ganlab.config import Experiment
+from ganlab.data.mnist import available_splits, data_root, missing_message
+from ganlab.losses import LOSSES
+from ganlab.presets import get_preset, presets_for
+from ganlab.runs import ACTIVE, PAUSED, RunError
+from pages import ui
+
+PAGE = compare.PAGE
+INTENT, NOTICE = "cmp-intent", "cmp-notice"
+LOOK_FOR_1D = """
+1. **Four copies of one GAN**, the same weights and the same data: only the loss differs.
+2. **The gradient chart** (log scale). On a 1D target G keeps up with D, so the two BCE lines stay
+   close. Raise k (D steps per G step) in the shared settings: the stronger D gets, the further the
+   saturating line falls below the non-saturating one, because log(1 − D(G(z))) is flat where D
+   rejects the fakes.
+3. **D(x) beside f(x).** Where D is sure, D(x) is flat at 0 or 1: a saturated sigmoid points nowhere.
+   The critic f(x) has no sigmoid, so it keeps a slope that leads the fakes towards the data. With
+   weight clipping every weight stays within ±c, so that critic's values, its slope and G's gradient
+   all stay tiny.
+4. **W1 to the target** is the fair score: one scale for every run. The loss curves are not: a WGAN's
+   loss estimates a distance, a BCE loss is a log-probability, so never compare their values.
+5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
+"""
+LOOK_FOR_MNIST = """
+1. **Four copies of one GAN**, the same weights and the same digits in the same order: only the loss
+   differs.
+2. **The gradient chart** (log scale). Within a few dozen steps D rejects nearly every fake digit,
+   and the saturating BCE line drops two or three orders of magnitude below the non-saturating one:
+   log(1 − D(G(z))) is flat there, so G hears almost nothing, and its grid stays grey noise long
+   after the non-saturating run's has begun to change.
+3. **The sample grids** use the same z for every run, so the pictures differ only because G does.
+4. **Quality over steps** is measured the same way for every run; the loss curves are not comparable
+   across losses: a WGAN's loss estimates a distance, a BCE loss is a log-probability.
+5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
+"""
+ui.require_frame()
+
+st.title("Loss lab")
+st.caption("The same GAN trained once per loss, side by side and in lockstep: the same seed, the same "
+           "initial weights, the same data in the same order. Only the loss differs, so every difference "
+           "you see comes from the loss.")
+
+runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
+presets = {p.slug: p for p in presets_for("gauss1d") + presets_for("mnist")}
+slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
+                    key="cmp-target")
+preset = get_preset(slug)
+st.caption(preset.about)
+base = preset.config
+with st.expander("What to look for (to read aloud)", expanded=True):
+    mnist_target = (runs[0].cfg.task if runs else base.task) == "mnist"
+    st.markdown(LOOK_FOR_MNIST if mnist_target else LOOK_FOR_1D)
+losses = st.multiselect("Losses to compare", list(LOSSES), default=list(LOSSES),
+                        format_func=lambda n: LOSSES[n].label, key="cmp-losses")
+k = f"cmp-{slug}-"
+
+
+def settings() -> Experiment:
+    with st.expander("Shared settings", expanded=False):
+        c1, c2, c3, c4, c5 = st.columns(5)
+        steps = c1.number_input("steps (each run)", value=base.train.steps, step=500, key=k + "steps",
+                                help="The shared budget: every run trains this many steps.")
+        seed = c2.number_input("seed", value=base.train.seed, step=1, key=k + "seed")
+        d_steps = c3.number_input("k (D steps per G step)", value=base.train.d_steps, step=1, key=k + "k",
+                                  help="A larger k makes D stronger, which starves the saturating loss.")
+        clip = c4.number_input("clip c (WGAN)", value=base.loss.clip, format="%.3f", key=k + "clip")
+        gp = c5.number_input("GP λ (WGAN-GP)", value=base.loss.gp_lambda, key=k + "gp")
+        st.caption(f"Everything else comes from the preset: {base.opt_g.name} at lr {base.opt_g.lr:g} for G "
+                   f"and {base.opt_d.lr:g} for D, batch {base.train.batch_size}.")
+    return base.replace(loss={"clip": clip, "gp_lambda": gp},
+                        train={"steps": int(steps), "seed": int(seed), "d_steps": int(d_steps)})
+
+
+cfg, problem = ui.build_config(settings)
+if problem:
+    st.error(f"Fix this setting to start: {problem}")
+if base.task == "mnist" and not available_splits(data_root()):
+    st.warning(missing_message(data_root()) + " The MNIST lab page can download it.", icon="📂")
+    cfg = None
+if len(losses) < 2:
+    st.info("Pick at least two losses to compare.")
+for note in compare.caveats(cfg or base, losses):
+    st.caption(f"Note: {note}")
+
+
+def carry_out(intent: tuple, runs: list) -> list:
+    kind, run_id = intent
+    if kind == "start":
+        runs = compare.start_comparison(ui.registry(), cfg, losses, name=slug)
+        st.query_params["group"] = runs[0].lockstep.group
+    elif kind == "pause-all":
+        for run in runs:
+            run.pause()
+    elif kind == "resume-all":
+        compare.resume_runs(runs)
+    elif kind == "stop-all":
+        compare.stop_runs(runs, wait=2.0)
+    else:
+        run = next((r for r in runs if r.id == run_id), None)
+        if run is None:
+            pass
+        elif kind == "pause":
+            run.pause()
+        elif kind == "resume":
+            run.resume()
+        elif kind == "stop":
+            compare.stop_runs([run], wait=2.0)
+    return runs
+
+
+# A click only records what was asked; it is carried out here, before the buttons are drawn,
+# so they show the new state (and Start gets the settings as they are on this rerun).
+intent = st.session_state.pop(INTENT, None)
+if intent:
+    try:
+        runs = carry_out(intent, runs)
+    except (RunError, ValueError) as e:
+        st.session_state[NOTICE] = str(e)
+
+
+def ask(kind: str, run_id: str = ""):
+    return lambda: st.session_state.__setitem__(INTENT, (kind, run_id))
+
+
+active = [r for r in runs if r.status in ACTIVE]
+all_paused = bool(active) and all(r.status == PAUSED for r in active)
+c1, c2, c3 = st.columns(3)
+c1.button("Start all", icon=":material/play_arrow:", type="primary", key="cmp-start", on_click=ask("start"),
+          disabled=cfg is None or len(losses) < 2 or bool(active),
+          help="This comparison is training: stop it first" if active else "One run per loss, in lockstep")
+c2.button("Resume all" if all_paused else "Pause all", disabled=not active, key="cmp-pause",
+          icon=":material/play_circle:" if all_paused else ":material/pause:",
+          on_click=ask("resume-all" if all_paused else "pause-all"))
+c3.button("Stop all", icon=":material/stop:", disabled=not active, key="cmp-stop", on_click=ask("stop-all"))
+if NOTICE in st.session_state:
+    st.warning(st.session_state.pop(NOTICE))
+
+if runs:
+    st.caption("Pausing a run pauses only that run. Resumed, it catches up while the others wait, so all "
+               "the curves keep sharing their steps.")
+    for col, run in zip(st.columns(len(runs)), runs):
+        paused = run.status == PAUSED
+        col.markdown(f"**{LOSSES[run.cfg.loss.name].label}**")
+        b1, b2 = col.columns(2)
+        b1.button("Resume" if paused else "Pause", key=f"cmp-pause-{run.id}", disabled=run.status not in ACTIVE,
+                  on_click=ask("resume" if paused else "pause", run.id))
+        b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run.status not in ACTIVE, on_click=ask("stop", run.id))
+
+
+def draw_1d(snaps: dict) -> None:
+    views = {loss: s.views for loss, s in snaps.items()}
+    metrics = {loss: s.metrics for loss, s in snaps.items()}
+    meters = {loss: s.meters for loss, s in snaps.items()}
+    st.plotly_chart(charts.densities_by_loss_figure(views), key="cmp-densities")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.w1_by_loss_figure(meters), key="cmp-w1")
+    c2.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
+    if any("modes_covered" in m for m in meters.values()):   # mixtures: does each run find every mode?
+        st.plotly_chart(charts.by_loss_figure(meters, "modes_covered", "Modes covered (higher is better)"),
+                        key="cmp-modes")
+    st.plotly_chart(charts.d_and_critic_figure(views), key="cmp-d-critic")
+    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+
+
+def draw_mnist(snaps: dict) -> None:
+    for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
+        step, grid = snap.images[-1] if snap.images else (0, None)
+        col.plotly_chart(charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
+                         key=f"cmp-grid-{loss}")
+    meters = {loss: s.meters for loss, s in snaps.items()}
+    metrics = {loss: s.metrics for loss, s in snaps.items()}
+    classifier = {"fid": "Fréchet distance to real digits (lower is better)",
+                  "modes_covered": "Digits covered, of 10 (higher is better)"}
+    shown = [name for name in classifier if any(name in m for m in meters.values())]
+    for col, name in zip(st.columns(max(len(shown), 1)), shown):
+        col.plotly_chart(charts.by_loss_figure(meters, name, classifier[name]), key=f"cmp-{name}")
+    if not shown:
+        st.plotly_chart(charts.d_test_panels_figure(meters), key="cmp-d-test")
+    st.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
+    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+
+
+def draw() -> None:
+    snaps = {run.cfg.loss.name: run.snapshot() for run in runs}
+    mnist = runs[0].cfg.task == "mnist"
+    for col, snap in zip(st.columns(len(snaps)), snaps.values()):
+        with col:
+            ui.status_line(snap, images=mnist)   # with the run's alarms, if any sound
+    if mnist:
+        draw_mnist(snaps)
+    else:
+        draw_1d(snaps)
+
+
+if not runs:
+    st.info("Pick a target and the losses, then press **Start all**.")
+else:
+    polling = any(r.snapshot().status in ACTIVE for r in runs)
+
+    @st.fragment(run_every=ui.REFRESH_SECONDS if polling else None)
+    def live():
+        draw()
+        if polling and not any(r.snapshot().status in ACTIVE for r in runs):
+            st.rerun()   # every run has ended: redraw the whole page once, and stop polling
+
+    st.caption(f"Comparison `{runs[0].lockstep.group}`: {runs[0].name.split(' · ')[0]}, "
+               f"{runs[0].cfg.train.steps:,} steps per run.")
+    live()
+
+st.subheader("How the losses differ")
+st.plotly_chart(charts.g_loss_explainer_figure(), key="cmp-explainer")
+st.markdown("""
+- **Saturating BCE, log(1 − D(G(z)))**: the loss of the 2014 paper's minimax game. Its slope with
+  respect to D's score is −D(G(z)), so when D confidently rejects a fake the curve (right) is flat and
+  G's gradient vanishes, exactly when G is worst. Early in training, while D tells the fakes apart
+  easily, that is most of the time.
+- **Non-saturating BCE, −log D(G(z))**: the same fixed point, but steep when D rejects the fakes, so G
+  learns most when it is losing. Against D's raw score it bends into a line of slope −1, like the
+  Wasserstein loss.
+- **Wasserstein, −f(G(z))**: the critic has no sigmoid, so its value is unbounded and the loss is
+  linear in it: the slope is −1 everywhere, and G's gradient comes from how f changes across x. That
+  only works if f is kept roughly 1-Lipschitz, by clipping its weights (WGAN) or by penalising its
+  gradient norm (WGAN-GP).
+""")

@@ -1,0 +1,290 @@
+"""Loss lab: runs that differ only in their loss, trained in lockstep."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab import charts, compare
+from ganlab.config import Experiment, Model, Optim, Train
+from ganlab.runs import RunError, RunRegistry
+from ganlab.train import Trainer
+
+ALL_LOSSES = ["bce-ns", "bce-sat", "wgan-clip", "wgan-gp"]
+
+
+def tiny(steps=200, **train) -> Experiment:
+    return Experiment(model=Model(g_hidden=16, d_hidden=16),
+                      train=Train(steps=steps, batch_size=64, snapshot_every=50, **train))
+
+
+def wait_for(predicate, timeout=30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def run_threads(runs) -> list[str]:
+    names = {f"ganlab-run-{r.id}" for r in runs}
+    return [t.name for t in threading.enumerate() if t.name in names]
+
+
+@pytest.fixture
+def registry():
+    reg = RunRegistry(max_active=8)
+    yield reg
+    reg.stop_all(wait=5)
+
+
+def start_paused(registry, cfg, losses=ALL_LOSSES):
+    """A comparison whose trainers are built but have not stepped yet."""
+    runs = compare.start_comparison(registry, cfg, losses, paused=True)
+    assert wait_for(lambda: all(r.status == "paused" for r in runs))
+    return runs
+
+
+def record(calls: list, fn):
+    def recorded(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        calls.append(out[0].clone() if isinstance(out, tuple) else out.clone())
+        return out
+    return recorded
+
+
+# -- the configs ---------------------------------------------------------------------------------
+
+def test_the_configs_differ_only_in_the_loss_name():
+    base = tiny().replace(loss={"clip": 0.05, "gp_lambda": 0.1})
+    cfgs = compare.comparison_configs(base, ALL_LOSSES)
+    assert [c.loss.name for c in cfgs] == ALL_LOSSES
+    for cfg in cfgs:
+        d = cfg.to_dict()
+        d["loss"]["name"] = base.loss.name
+        assert d == base.to_dict()
+    with pytest.raises(ValueError, match="once"):
+        compare.comparison_configs(base, ["bce-ns", "bce-ns"])
+    with pytest.raises(ValueError, match="unknown loss"):
+        compare.comparison_configs(base, ["bce-ns", "hinge"])
+
+
+def test_a_comparison_that_does_not_fit_under_the_limit_starts_nothing():
+    reg = RunRegistry(max_active=3)
+    with pytest.raises(RunError, match="limit is 3"):
+        compare.start_comparison(reg, tiny(), ALL_LOSSES)
+    assert reg.list() == []
+
+
+# -- lockstep: same start, same data ----------------------------------------------------------------
+
+def test_runs_start_from_identical_weights_and_see_the_same_batches(registry):
+    runs = start_paused(registry, tiny(steps=6))
+    first = runs[0].trainer
+    for run in runs[1:]:
+        for net in ("G", "D"):
+            a, b = getattr(first, net).state_dict(), getattr(run.trainer, net).state_dict()
+            assert a.keys() == b.keys()
+            assert all(torch.equal(a[k], b[k]) for k in a), f"{run.name}: {net} starts from other weights"
+    # Record every real batch and every z each run draws from its generator.
+    real, noise = {}, {}
+    for run in runs:
+        task = run.trainer.task
+        real[run.name], noise[run.name] = [], []
+        task.sample_real = record(real[run.name], task.sample_real)
+        task.noise = record(noise[run.name], task.noise)
+    compare.resume_runs(runs)
+    assert all(run.join(30) for run in runs)
+    assert [r.status for r in runs] == ["finished"] * 4
+    ref = runs[0].name
+    assert len(real[ref]) == 6 and len(noise[ref]) == 12          # k = 1: one real batch and two z per step
+    for run in runs[1:]:
+        assert len(real[run.name]) == len(real[ref]) and len(noise[run.name]) == len(noise[ref])
+        assert all(torch.equal(a, b) for a, b in zip(real[ref], real[run.name])), f"{run.name}: other data"
+        assert all(torch.equal(a, b) for a, b in zip(noise[ref], noise[run.name])), f"{run.name}: other z"
+
+
+def test_losses_sharing_a_d_loss_agree_on_the_first_step(registry):
+    # Same weights and same first batch: BCE-NS and BCE-sat have the same D loss, so their first
+    # step's D figures must be equal to the bit, while their G losses differ (the loss is in effect).
+    runs = compare.start_comparison(registry, tiny(steps=3), ALL_LOSSES)
+    assert all(run.join(30) for run in runs)
+    first = {r.cfg.loss.name: {k: v[0] for k, v in r.snapshot().metrics.items()} for r in runs}
+    ns, sat = first["bce-ns"], first["bce-sat"]
+    assert ns["step"] == sat["step"] == 1
+    for name in ("loss_d", "d_real", "d_fake"):
+        assert ns[name] == sat[name], name
+    assert ns["loss_g"] != sat["loss_g"]
+    clip, gp = first["wgan-clip"], first["wgan-gp"]
+    assert clip["d_real"] == gp["d_real"] and clip["d_fake"] == gp["d_fake"]   # critic values before any update
+
+
+def test_no_run_starts_an_iteration_before_the_others_have_caught_up(registry):
+    runs = start_paused(registry, tiny(steps=150))
+    ahead = []   # (run, its step, the steps of the others) whenever a run started an iteration too early
+
+    def watch(run):
+        train_step = run.trainer.train_step
+
+        def checked(*args, **kwargs):
+            mine = run.trainer.step
+            others = [r.trainer.step for r in runs if r is not run]
+            if min(others) < mine:
+                ahead.append((run.name, mine, others))
+            return train_step(*args, **kwargs)
+        run.trainer.train_step = checked
+
+    for run in runs:
+        watch(run)
+    compare.resume_runs(runs)
+    assert all(run.join(60) for run in runs)
+    assert [r.snapshot().step for r in runs] == [150] * 4
+    assert ahead == []
+
+
+def test_a_paused_run_holds_only_itself_and_catches_up_when_resumed(registry):
+    runs = compare.start_comparison(registry, tiny(steps=10_000_000), ALL_LOSSES)
+    steps = lambda: [r.trainer.step if r.trainer else 0 for r in runs]   # noqa: E731
+    assert wait_for(lambda: min(steps()) >= 20)
+    paused = runs[1]
+    paused.pause()
+    assert wait_for(lambda: paused.status == "paused")
+    held_at = paused.trainer.step
+    others = [r for r in runs if r is not paused]
+    before = [r.trainer.step for r in others]
+    assert wait_for(lambda: all(r.trainer.step >= b + 100 for r, b in zip(others, before)), timeout=30)
+    assert paused.trainer.step == held_at
+    paused.resume()
+    # Behind by 100+ steps, it trains while the others wait, and the group is in step again.
+    assert wait_for(lambda: max(steps()) - min(steps()) <= 1 and min(steps()) > max(before) + 100, timeout=30)
+    assert all(r.status == "running" for r in runs)
+
+
+# -- the gradient reaching G --------------------------------------------------------------------------
+
+def test_the_gradient_norm_reaching_g_is_recorded_for_every_step(registry):
+    runs = compare.start_comparison(registry, tiny(steps=60), ALL_LOSSES)
+    assert all(run.join(30) for run in runs)
+    for run in runs:
+        m = run.snapshot().metrics
+        assert list(m["step"]) == list(range(1, 61))
+        assert np.isfinite(m["g_grad_norm"]).all() and (m["g_grad_norm"] > 0).all(), run.name
+
+
+def test_saturating_bce_starves_g_when_d_is_strong():
+    # Train the same D, on the same data, until it rejects the fakes; then one G update each.
+    # Saturating: the gradient is scaled by D(G(z)), near 0. Non-saturating: by 1 - D(G(z)), near 1.
+    cfg = tiny().replace(opt_d=Optim("adam", lr=1e-3, beta1=0.5))
+    figures = {}
+    for loss in ("bce-sat", "bce-ns"):
+        t = Trainer(cfg.replace(loss={"name": loss}))
+        for _ in range(300):
+            t.train_step("d")
+        t.train_step("g")
+        _, values = t.flush()
+        figures[loss] = {"d_fake": values[-2, 3], "g_grad_norm": values[-1, 4]}
+    assert figures["bce-sat"]["d_fake"] == figures["bce-ns"]["d_fake"] < 0.05   # the same, strong D
+    assert 0 < figures["bce-sat"]["g_grad_norm"] < 0.05 * figures["bce-ns"]["g_grad_norm"]
+
+
+# -- stopping, failing --------------------------------------------------------------------------------
+
+def test_four_runs_stop_cleanly_each_within_a_second(registry):
+    runs = compare.start_comparison(registry, tiny(steps=10_000_000), ALL_LOSSES)
+    assert wait_for(lambda: all(r.trainer is not None and r.trainer.step >= 20 for r in runs))
+    runs[2].pause()   # a paused member too
+    for run in runs:   # one at a time: a run blocked in a lockstep wait must notice its own stop
+        start = time.monotonic()
+        assert run.stop(wait=5)
+        assert time.monotonic() - start < 1.0, run.name
+    assert [r.status for r in runs] == ["stopped"] * 4
+    assert run_threads(runs) == []
+    assert runs[0].lockstep.members == []
+
+
+def test_stop_all_stops_the_group_at_once(registry):
+    runs = compare.start_comparison(registry, tiny(steps=10_000_000), ALL_LOSSES)
+    assert wait_for(lambda: all(r.trainer is not None and r.trainer.step >= 20 for r in runs))
+    start = time.monotonic()
+    assert compare.stop_runs(runs, wait=5)
+    assert time.monotonic() - start < 1.0
+    assert run_threads(runs) == []
+
+
+def test_one_run_diverging_does_not_stop_the_others(registry):
+    base = tiny(steps=300)
+    exploding = base.replace(opt_g=Optim("sgd", lr=10.0), opt_d=Optim("sgd", lr=10.0))
+    cfgs = [base.replace(loss={"name": "bce-ns"}), exploding,
+            base.replace(loss={"name": "wgan-gp"}), base.replace(loss={"name": "bce-sat"})]
+    runs = compare.start_group(registry, cfgs, ["a", "exploding", "c", "d"])
+    assert all(run.join(60) for run in runs)
+    assert runs[1].status == "diverged" and "NaN or infinite" in runs[1].snapshot().message
+    for run in (runs[0], runs[2], runs[3]):
+        assert run.status == "finished" and run.snapshot().step == 300, run.name
+
+
+def test_caveats_name_what_still_differs():
+    from ganlab.presets import get_preset
+    dcgan = get_preset("mnist-dcgan").config
+    assert any("BatchNorm" in n for n in compare.caveats(dcgan, ALL_LOSSES))
+    assert not any("BatchNorm" in n for n in compare.caveats(dcgan, ["bce-ns", "wgan-clip"]))
+    assert any("Dropout" in n for n in compare.caveats(get_preset("mnist-mlp-seed003").config, ALL_LOSSES))
+
+
+# -- charts ------------------------------------------------------------------------------------------------
+
+def histories():
+    steps = np.arange(1, 101)
+    return {loss: {"step": steps, "g_grad_norm": np.full(100, 10.0 ** -i), "loss_d": np.ones(100) * i,
+                   "loss_g": np.ones(100), "w1": np.linspace(2, 0.1 * (i + 1), 100)}
+            for i, loss in enumerate(ALL_LOSSES)}
+
+
+def test_comparable_quantities_share_one_chart_with_a_line_per_loss():
+    w1 = charts.w1_by_loss_figure(histories())
+    assert [t.name for t in w1.data] == [charts.loss_short(loss) for loss in ALL_LOSSES]
+    assert len({t.line.color for t in w1.data}) == 4
+    grad = charts.grad_norm_by_loss_figure(histories())
+    assert grad.layout.yaxis.type == "log"
+    assert {t.name for t in grad.data if t.showlegend is not False} == {charts.loss_short(n) for n in ALL_LOSSES}
+    panels = charts.loss_panels_figure(histories())
+    assert "not compare" in panels.layout.title.text
+    assert len(panels.layout.annotations) == 4   # one titled panel per run
+    assert charts.w1_by_loss_figure({}).layout.annotations[0].text.startswith("No data")
+
+
+def test_d_and_critic_figure_puts_bce_and_wasserstein_curves_apart():
+    x = np.linspace(-2, 8, 50)
+    views = {loss: {"x": x, "p_data": np.ones(50), "p_g": np.ones(50), "step": 10,
+                    "wasserstein": loss.startswith("wgan"), "d_curve": np.linspace(-3, 3, 50)}
+             for loss in ALL_LOSSES}
+    fig = charts.d_and_critic_figure(views)
+    curves = {t.name: t for t in fig.data if t.name.endswith("(x)")}
+    assert set(curves) == {"BCE non-saturating: D(x)", "BCE saturating: D(x)", "WGAN clip: f(x)", "WGAN-GP: f(x)"}
+    assert curves["BCE saturating: D(x)"].xaxis == "x" and curves["WGAN-GP: f(x)"].xaxis == "x2"
+    only_bce = charts.d_and_critic_figure({"bce-ns": views["bce-ns"]})
+    assert any("no Wasserstein run" in a.text for a in only_bce.layout.annotations)
+
+
+def test_the_explainer_shows_the_saturating_slope_vanish():
+    fig = charts.g_loss_explainer_figure()
+    by_name = {t.name: t for t in fig.data}
+    sat = next(t for t in fig.data if t.name == "saturating" and t.xaxis == "x2")
+    ns = next(t for t in fig.data if t.name == "non-saturating" and t.xaxis == "x2")
+    s, slope_sat, slope_ns = np.asarray(sat.x), np.gradient(sat.y, sat.x), np.gradient(ns.y, ns.x)
+    far_rejected = s < -4
+    assert np.all(np.abs(slope_sat[far_rejected]) < 0.02) and np.all(slope_ns[far_rejected] < -0.98)
+    assert "Wasserstein: −f (s = f)" in by_name
+
+
+def test_bench_compare_prints_the_three_wall_times(capsys):
+    from ganlab.__main__ import main
+    assert main(["bench", "compare", "--steps", "20", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for line in ("one run alone (bce-ns)", "one after another", "in lockstep"):
+        assert line in out
+    assert "wgan-gp" in out and "of one after another" in out
