@@ -45,14 +45,18 @@ def headless(cfg: Experiment, seconds: float, warmup: int = 20) -> float:
 def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0) -> float:
     """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page."""
     run = Run(cfg.replace(train={"steps": 10**8})).start()
-    while run.snapshot().step < 20 and run.alive:
+
+    def steps_done() -> int:   # the live counter: snapshots come only every snapshot_every steps
+        return run.trainer.step if run.trainer is not None else 0
+
+    while steps_done() < 20 and run.alive:
         time.sleep(0.01)
-    start_step, start = run.snapshot().step, time.perf_counter()
+    start_step, start = steps_done(), time.perf_counter()
     while time.perf_counter() - start < seconds and run.alive:
         time.sleep(poll)
         snap = run.snapshot()
         _ = (snap.metrics, snap.meters, snap.views)   # what a page reads to draw
-    end_step, end = run.snapshot().step, time.perf_counter()
+    end_step, end = steps_done(), time.perf_counter()
     run.stop()
     return (end_step - start_step) / (end - start)
 

@@ -7,6 +7,8 @@ than the training step itself for these small models.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MnistMeters
@@ -22,6 +24,11 @@ N_DIGITS = 10
 
 
 class Mnist:
+    # Half the cores: OpenMP workers spin while they wait, and when another run (or
+    # process) holds a core, two of them slowed an MLP step 20-fold here. Half
+    # leaves room for a second run and the page.
+    cpu_threads = max(1, (os.cpu_count() or 2) // 2)
+
     def __init__(self, cfg, device):
         self.cfg = cfg
         self.device = device
