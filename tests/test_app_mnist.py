@@ -52,6 +52,7 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     assert "step 30" in grid["layout"]["title"]["text"]
     names = {t.get("name") for spec in specs for t in spec["data"]}
     assert {"D loss", "G loss", "D(real), held out", "D(fake)", "Fréchet distance", "digits covered (of 10)"} <= names
+    assert any("held-out real digits with" in c.value and "% accuracy" in c.value for c in at.caption)
     bars = [spec for spec in specs if spec["data"] and spec["data"][0]["type"] == "bar"]
     assert bars and len(bars[0]["data"][0]["y"]) == 10          # the digit histogram
     if preset == "mnist-cgan":
