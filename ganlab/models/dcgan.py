@@ -6,8 +6,9 @@ connected layers. G: z as a 1x1 image -> 7x7 -> 14x14 -> 28x28. D mirrors it:
 first layer; LeakyReLU(0.2) in D; weights N(0, 0.02), BatchNorm gamma N(1, 0.02).
 
 cfg.model.g_hidden and d_hidden are the channel counts at 14x14 (the 7x7
-layer has twice as many). 64 is the pytorch/examples width; 32 trains about
-three times faster on a CPU and still draws clear digits.
+layer has twice as many). 64 is the pytorch/examples width; 32 trains 2.3
+times faster on a 2-core CPU (750 against 320 images/s) and still draws clear
+digits.
 
 With the gradient penalty (WGAN-GP) the critic has no BatchNorm: the penalty
 asks for the gradient of each sample's score with respect to that sample,
