@@ -118,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--steps", type=int, help="steps per run for bench compare (default 1000)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--data", help="MNIST folder")
-    bench.add_argument("--compare", action="store_true", help="compare with the seed's reference loop")
 
     args = parser.parse_args(argv)
     try:

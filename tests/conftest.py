@@ -24,3 +24,21 @@ def shared_data() -> Path:
     if not available_splits(SHARED_DATA):
         pytest.skip(f"the real MNIST test split is not in {SHARED_DATA} (see DESIGN.md, Data)")
     return SHARED_DATA
+
+
+def tiny(steps=200, **train):
+    """A 1D experiment small enough to train in a test in a second or two."""
+    from ganlab.config import Experiment, Model, Train
+    return Experiment(model=Model(g_hidden=16, d_hidden=16),
+                      train=Train(steps=steps, batch_size=64, snapshot_every=50, **train))
+
+
+def wait_for(predicate, timeout=30.0) -> bool:
+    """Poll until predicate() is true; False after timeout seconds."""
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

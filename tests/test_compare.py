@@ -13,21 +13,9 @@ from ganlab.config import Experiment, Model, Optim, Train
 from ganlab.runs import RunError, RunRegistry
 from ganlab.train import Trainer
 
+from conftest import tiny, wait_for  # noqa: E402
+
 ALL_LOSSES = ["bce-ns", "bce-sat", "wgan-clip", "wgan-gp"]
-
-
-def tiny(steps=200, **train) -> Experiment:
-    return Experiment(model=Model(g_hidden=16, d_hidden=16),
-                      train=Train(steps=steps, batch_size=64, snapshot_every=50, **train))
-
-
-def wait_for(predicate, timeout=30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def run_threads(runs) -> list[str]:

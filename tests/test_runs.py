@@ -10,18 +10,7 @@ from ganlab.config import Experiment, Model, Optim, Train
 from ganlab.runs import History, Run, RunError, RunRegistry
 
 
-def tiny(steps=200, **train):
-    return Experiment(model=Model(g_hidden=16, d_hidden=16),
-                      train=Train(steps=steps, batch_size=64, snapshot_every=50, **train))
-
-
-def wait_for(predicate, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+from conftest import tiny, wait_for
 
 
 def training_threads():
