@@ -2,8 +2,10 @@
 
     python -m ganlab presets
     python -m ganlab train --preset gauss1d [--steps N] [--seed S] [--device auto] [--json]
+    python -m ganlab bench --compare [--model mlp|dcgan] [--seconds 10]
     python -m ganlab bench gauss1d
-    python -m ganlab bench compare [--steps N]
+    python -m ganlab export --preset gauss1d [--out train_gan.py]
+    python -m ganlab bench lockstep [--steps N]
 """
 from __future__ import annotations
 
@@ -91,6 +93,23 @@ def _write_outputs(run, out_dir: str) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
+def cmd_export(args) -> int:
+    from ganlab.export import ExportError, export_script
+    preset = get_preset(args.preset)
+    try:
+        script = export_script(preset.config, preset.title)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(script)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(script, end="")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from ganlab import bench
     return bench.main(args)
@@ -110,18 +129,27 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--out", help="folder for the final sample grid (PNG)")
     train.add_argument("--json", action="store_true", help="print the final metrics as one JSON line")
 
+    export = sub.add_parser("export", help="print a preset as a standalone PyTorch training script")
+    export.add_argument("--preset", required=True, help="a slug from `python -m ganlab presets`")
+    export.add_argument("--out", help="write the script to this file instead")
+
     bench = sub.add_parser("bench", help="measure training speed")
     bench.add_argument("target", nargs="?", default="gauss1d",
-                       help="gauss1d, mnist, or compare (four 1D runs in lockstep)")
-    bench.add_argument("--model", default="mlp", help="mnist model: mlp, maxout, dcgan, cgan")
-    bench.add_argument("--seconds", type=float, default=10.0, help="time per measurement")
-    bench.add_argument("--steps", type=int, help="steps per run for bench compare (default 1000)")
+                       help="gauss1d, mnist, or lockstep (four 1D runs in lockstep)")
+    bench.add_argument("--compare", action="store_true",
+                       help="MNIST MLP (seed 003) and DCGAN: the seed's DataLoader loop against ganlab's "
+                            "eager path, fast path, and fast path inside a polled Run")
+    bench.add_argument("--model", help="mnist model: mlp, maxout, dcgan, cgan (default mlp; "
+                                       "with --compare, only that one)")
+    bench.add_argument("--seconds", type=float, help="time per measurement (default 10; 20 with --compare)")
+    bench.add_argument("--steps", type=int, help="steps per run for bench lockstep (default 1000)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--data", help="MNIST folder")
 
     args = parser.parse_args(argv)
     try:
-        return {"presets": cmd_presets, "train": cmd_train, "bench": cmd_bench}[args.command](args)
+        return {"presets": cmd_presets, "train": cmd_train, "export": cmd_export,
+                "bench": cmd_bench}[args.command](args)
     except (ConfigError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Benchmarks that print figures. Nothing here asserts a speed.
 
+    python -m ganlab bench --compare           MNIST images/s: the seed's DataLoader loop against
+                                               ganlab's eager path, fast path, and fast path in a polled Run
     python -m ganlab bench gauss1d             steps/s headless, and inside a polled Run
     python -m ganlab bench mnist --model mlp   images/s for an MNIST model
-    python -m ganlab bench compare             wall time of four 1D runs in lockstep, alone, one by one
+    python -m ganlab bench lockstep            wall time of four 1D runs in lockstep, alone, one by one
 """
 from __future__ import annotations
 
@@ -111,16 +113,23 @@ def compare_main(args) -> int:
 
 def main(args) -> int:
     device = resolve_device(args.device)
+    if args.seconds is None:
+        # --compare's figures include the probes a Run makes every snapshot_every steps
+        # (a classifier pass for MNIST): a longer window averages over more of them.
+        args.seconds = 20.0 if args.compare else 10.0
     if args.data:
         import os
         os.environ["GANLAB_DATA"] = args.data
-    if args.target == "compare":
+    if args.compare:
+        return reference_main(args)
+    if args.target == "lockstep":
         return compare_main(args)
     if args.target == "gauss1d":
         cfg = get_preset("gauss1d").config.replace(train={"device": args.device})
         label, unit = "gauss1d", "steps/s"
         scale = 1
     elif args.target == "mnist":
+        args.model = args.model or "mlp"
         if args.model not in MNIST_PRESETS:
             print(f"unknown model {args.model!r}; choose from {', '.join(MNIST_PRESETS)}")
             return 2
@@ -128,11 +137,118 @@ def main(args) -> int:
         label, unit = f"mnist {args.model} (batch {cfg.train.batch_size})", "images/s"
         scale = cfg.train.batch_size
     else:
-        print(f"unknown bench target {args.target!r}; choose gauss1d, mnist or compare")
+        print(f"unknown bench target {args.target!r}; choose gauss1d, mnist or lockstep (or --compare)")
         return 2
     print(f"{label} on {device}, {args.seconds:.0f} s per measurement")
     bare = headless(cfg, args.seconds) * scale
     print(f"  headless              {bare:10.0f} {unit}")
     polled = in_polled_run(cfg, args.seconds) * scale
     print(f"  in a Run, polled 1/s  {polled:10.0f} {unit}  ({polled / bare:.0%} of headless)")
+    return 0
+
+
+# -- bench --compare: ganlab against the seed's own training loop --------------------------
+
+COMPARE_MODELS = ("mlp", "dcgan")
+
+
+def seed_style_loader(batch_size: int, data_dir: str | None):
+    """MNIST the way seed 003 feeds it: a PIL image per digit, ToTensor and Normalize
+    in the DataLoader's loop, and a host-to-device copy per batch."""
+    import torch
+    import torchvision.transforms as transforms
+    from PIL import Image
+    from ganlab.data.mnist import load_mnist
+
+    images, labels = load_mnist(data_dir)
+    standardize = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+
+    class Digits(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(images)
+
+        def __getitem__(self, i):
+            return standardize(Image.fromarray(images[i].numpy(), mode="L")), int(labels[i])
+
+    return torch.utils.data.DataLoader(Digits(), batch_size, shuffle=True, drop_last=True)
+
+
+def reference_loop(cfg: Experiment, seconds: float, warmup: int = 5) -> float:
+    """Steps/s of seed 003's run_epoch on the same G and D: a DataLoader, D(real) and
+    D(G(z)) in separate passes (without detaching G), the paper's losses written out,
+    plain Adam."""
+    import torch
+    from ganlab.models import build_models
+    from ganlab.train import seeded
+
+    device = resolve_device(cfg.train.device)
+    B, z_dim = cfg.train.batch_size, cfg.noise.dim
+    with seeded(cfg.train.seed):
+        G, D = (m.to(device).train() for m in build_models(cfg))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.opt_g.lr, betas=(cfg.opt_g.beta1, cfg.opt_g.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.opt_d.lr, betas=(cfg.opt_d.beta1, cfg.opt_d.beta2))
+    loader = seed_style_loader(B, cfg.train.data_dir or None)
+    steps, start = -warmup, None
+    while True:
+        for img_batch, _ in loader:
+            if steps == 0:
+                _sync(device)
+                start = time.perf_counter()
+            img_batch = img_batch.to(device)
+            opt_d.zero_grad()
+            p_real = torch.sigmoid(D(img_batch))      # ganlab's D returns logits; the seed's ends in a sigmoid
+            p_fake = torch.sigmoid(D(G(torch.randn(B, z_dim, device=device))))
+            loss_d = (-torch.log(p_real) - torch.log(1.0 - p_fake)).mean()
+            loss_d.backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            p_fake = torch.sigmoid(D(G(torch.randn(B, z_dim, device=device))))
+            loss_g = -torch.log(p_fake).mean()
+            loss_g.backward()
+            opt_g.step()
+            steps += 1
+            if start is not None and time.perf_counter() - start >= seconds:
+                _sync(device)
+                return steps / (time.perf_counter() - start)
+
+
+def reference_comparison(cfg: Experiment, seconds: float) -> dict:
+    """images/s of the four configurations, one after another in this process.
+
+    On a CPU every configuration gets all the cores (torch's default, which the
+    seed's loop runs with), so the figures compare loops, not thread counts.
+    """
+    import os
+    import torch
+    B = cfg.train.batch_size
+    if resolve_device(cfg.train.device).type == "cpu":
+        cores = os.cpu_count() or 1
+        torch.set_num_threads(cores)
+        cfg = cfg.replace(train={"cpu_threads": cores})
+    return {
+        "reference": reference_loop(cfg, seconds) * B,
+        "eager": headless(cfg.replace(train={"fast": False}), seconds) * B,
+        "fast": headless(cfg.replace(train={"fast": True}), seconds) * B,
+        "fast, in a polled Run": in_polled_run(cfg.replace(train={"fast": True}), seconds) * B,
+    }
+
+
+def reference_main(args) -> int:
+    from ganlab.system import device_summary
+    device = resolve_device(args.device)
+    if args.model and args.model not in COMPARE_MODELS:
+        print(f"--compare covers {', '.join(COMPARE_MODELS)}; got {args.model!r}")
+        return 2
+    models = [args.model] if args.model else list(COMPARE_MODELS)
+    print(f"bench --compare on {device} ({device_summary()}), {args.seconds:.0f} s per measurement")
+    for model in models:
+        cfg = get_preset(MNIST_PRESETS[model]).config.replace(train={"device": args.device})
+        path = Trainer(cfg).path
+        print(f"\n{MNIST_PRESETS[model]}, batch {cfg.train.batch_size}, {device.type} "
+              f"[ganlab's path: {path}]")
+        figures = reference_comparison(cfg, args.seconds)
+        ref = figures["reference"]
+        for name, images_per_s in figures.items():
+            print(f"  {name:<24} {images_per_s:10,.0f} images/s  {images_per_s / ref:6.2f}x the reference")
+        print(f"  in a Run: {figures['fast, in a polled Run'] / figures['fast']:.0%} of headless")
     return 0

@@ -399,3 +399,219 @@ def mnist_modes_figure(meters: dict) -> go.Figure:
     if "label_accuracy" in meters:
         series["label_accuracy"] = "CGAN: asked-for digit drawn"
     return curves_figure(meters, series, "Mode coverage", smooth_alpha=None)
+
+
+# -- Runs page: any runs, one metric ----------------------------------------------------------
+
+_RUN_COLORS = [REAL, FAKE, DISC, "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+
+
+def overlay_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, *,
+                   smooth_alpha: float | None = None, log_y: bool = False) -> go.Figure:
+    """One line per run ({run label: (steps, values)}) for one metric, on shared axes."""
+    title = f"{metric} by run"
+    fig = go.Figure()
+    for i, (label, (steps, values)) in enumerate(series.items()):
+        values = np.asarray(values, dtype=np.float64)
+        if len(steps) == 0 or len(values) != len(steps):
+            continue
+        color = _RUN_COLORS[i % len(_RUN_COLORS)]
+        if smooth_alpha:
+            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{label} (raw)", opacity=0.25,
+                                     line=dict(color=color, width=1), showlegend=False))
+            values = smooth(values, smooth_alpha)
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label, line=dict(color=color, width=2)))
+    if not fig.data:
+        return empty_figure(title, f"None of these runs has {metric} yet.")
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=metric, type="log" if log_y else "linear",
+                     exponentformat="power" if log_y else "B")
+    return _layout(fig, title, height=380)
+
+
+
+# -- The AE & VAE lab (seed 002) ------------------------------------------------------------
+
+DIGIT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def reconstruction_figure(metrics: dict, family: str) -> go.Figure:
+    """The reconstruction term alone: per pixel for the AE (the seed's MSE), per image for the VAE."""
+    unit = "MSE per pixel" if family == "ae" else "summed over pixels, per image"
+    return curves_figure(metrics, {"recon": "reconstruction"}, f"Reconstruction loss ({unit})",
+                         y_title="loss")
+
+
+def kl_figure(metrics: dict) -> go.Figure:
+    """The VAE's KL term, which keeps the codes near the prior N(0, I)."""
+    return curves_figure(metrics, {"kl": "KL(q(z|x) ‖ N(0, I))"}, "KL term (nats per image)", y_title="nats")
+
+
+def autoencoder_quality_figure(meters: dict) -> go.Figure:
+    """The GANs' Fréchet distance, on decodes of random codes and on reconstructions of held-out digits."""
+    return curves_figure(meters, {"fid": "samples (random codes)", "fid_recon": "reconstructions"},
+                         "Fréchet distance (lower is better)", smooth_alpha=None)
+
+
+def latent_figure(latent: dict | None, title: str = "Latent space") -> go.Figure:
+    """Held-out digits' codes, one colour per digit, and the random codes the samples decode.
+
+    latent: {"points": [N, 2 or 3], "digits": [N], "prior": [M, same], "axes": names,
+    "explained": share of variance shown}, as ganlab.autoencoders.latent_view makes it.
+    """
+    if not latent:
+        return empty_figure(title, "Waiting for the first snapshot…")
+    points, digits, prior = latent["points"], np.asarray(latent["digits"]), latent["prior"]
+    three_d = points.shape[1] == 3
+    fig = go.Figure()
+
+    def add(xyz, name, marker):
+        if three_d:
+            fig.add_trace(go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="markers", name=name,
+                                       marker=dict(size=3, **marker)))
+        else:
+            fig.add_trace(go.Scatter(x=xyz[:, 0], y=xyz[:, 1], mode="markers", name=name,
+                                     marker=dict(size=5, **marker)))
+
+    for d in range(10):
+        mask = digits == d
+        if mask.any():
+            add(points[mask], str(d), dict(color=DIGIT_COLORS[d], opacity=0.7))
+    add(prior, "random z (samples)", dict(color="black", symbol="x", opacity=0.8))
+    axes = latent["axes"]
+    if three_d:
+        fig.update_layout(scene=dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis_title=axes[2]))
+    else:
+        fig.update_xaxes(title_text=axes[0])
+        fig.update_yaxes(title_text=axes[1])
+    if latent.get("explained", 1.0) < 1.0:
+        title += f" · PCA, {latent['explained']:.0%} of the variance"
+    _layout(fig, title, height=460)
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, title_text="digit"))
+    return fig
+
+
+# -- slow motion (ganlab.teach): one stage of an update --------------------------------------------
+
+def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 200) -> go.Figure:
+    """One slow-motion stage on the line: the batch, D's values on it, D's curve and G's push.
+
+    `stage` is a Snapshot's views["stage"]; `views` (the latest probe's) adds the target pdf.
+    Points sit on the rug at the bottom until D has scored them, then at their D(x).
+    """
+    name = stage["stage"]
+    title = f"Step {stage['iteration']} · {stage['number']}. {stage['title']}"
+    if stage.get("d_steps", 1) > 1 and stage["number"] <= 4:
+        title += f" (D step {stage['d_step']} of {stage['d_steps']})"
+    critic = bool(stage.get("wasserstein"))
+    d_name = "critic f(x)" if critic else "D(x)"
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    views = views or {}
+    if views.get("x") is not None:
+        fig.add_trace(go.Scatter(x=views["x"], y=views["p_data"], name="target pdf", mode="lines",
+                                 line=dict(color=REAL, width=2), opacity=0.5), secondary_y=False)
+    grid = np.asarray(stage["grid"]).ravel() if stage.get("grid") is not None else None
+    curve = stage.get("d_curve")
+    if grid is not None and curve is not None:
+        if name == "d_update":
+            fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", name=f"{d_name} before",
+                                     line=dict(color=DISC, width=2, dash="dot")), secondary_y=True)
+            curve = stage["d_curve_after"]
+            fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", name=f"{d_name} after",
+                                     line=dict(color=DISC, width=3)), secondary_y=True)
+        else:
+            fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", name=d_name,
+                                     line=dict(color=DISC, width=2)), secondary_y=True)
+
+    def on_curve(x):
+        # Where a point sits: on D's curve when there is one, else on the rug.
+        return np.interp(x, grid, curve) if grid is not None and curve is not None else np.zeros_like(x)
+
+    rug = dict(symbol="line-ns-open", size=14, line=dict(width=2))
+    if name in ("sample", "d_predict", "d_loss", "d_update"):
+        real = np.asarray(stage["real"]).ravel()[:max_points]
+        fake = np.asarray(stage["fake"]).ravel()[:max_points]
+        scored = "d_real" in stage and len(stage["d_real"]) == len(stage["real"])
+        for x, color, label, key in ((real, REAL, "real", "d_real"), (fake, FAKE, "fake", "d_fake")):
+            fig.add_trace(go.Scatter(x=x, y=np.zeros_like(x), mode="markers", name=f"{label} points",
+                                     marker=dict(color=color, **rug), opacity=0.6), secondary_y=False)
+            if scored:
+                fig.add_trace(go.Scatter(x=x, y=np.asarray(stage[key]).ravel()[:max_points], mode="markers",
+                                         name=f"{d_name} on {label}", marker=dict(color=color, size=7,
+                                                                                  line=dict(width=1, color="white"))),
+                              secondary_y=True)
+    else:
+        before = np.asarray(stage["fake"]).ravel()[:max_points]
+        y = on_curve(before)
+        if name == "g_loss":
+            push = np.asarray(stage["push"]).ravel()[:max_points]
+            x_range = float(grid.max() - grid.min()) if grid is not None else float(np.ptp(before)) or 1.0
+            longest = float(np.abs(push).max()) or 1.0
+            ends = before + push / longest * 0.08 * x_range
+            fig.add_trace(go.Scatter(x=_segments(before, ends), y=_segments(y, y), mode="lines",
+                                     name="G's push on each fake", line=dict(color=FAKE, width=2)),
+                          secondary_y=True)
+            fig.add_trace(go.Scatter(x=ends, y=y, mode="markers", showlegend=False, hoverinfo="skip",
+                                     marker=dict(color=FAKE, size=8, symbol="arrow", angleref="previous")),
+                          secondary_y=True)
+            fig.add_trace(go.Scatter(x=before, y=y, mode="markers", name="fake points",
+                                     marker=dict(color=FAKE, size=6)), secondary_y=True)
+        else:
+            after = np.asarray(stage["fake_after"]).ravel()[:max_points]
+            y_after = on_curve(after)
+            fig.add_trace(go.Scatter(x=_segments(before, after), y=_segments(y, y_after), mode="lines",
+                                     showlegend=False, line=dict(color=OPTIMAL, width=1), hoverinfo="skip"),
+                          secondary_y=True)
+            fig.add_trace(go.Scatter(x=before, y=y, mode="markers", name="fakes before",
+                                     marker=dict(color=FAKE, size=6), opacity=0.3), secondary_y=True)
+            fig.add_trace(go.Scatter(x=after, y=y_after, mode="markers", name="fakes after",
+                                     marker=dict(color=FAKE, size=7)), secondary_y=True)
+    fig.update_yaxes(title_text="density", rangemode="tozero", secondary_y=False)
+    if critic:
+        fig.update_yaxes(title_text="f(x)", secondary_y=True)
+    else:
+        fig.update_yaxes(title_text="D(x)", range=[-0.02, 1.02], dtick=0.25, secondary_y=True)
+    fig.update_xaxes(title_text="x")
+    _layout(fig, title, height=440)
+    fig.update_layout(margin=dict(t=100))   # room for a two-row legend under the title
+    return fig
+
+
+def _segments(starts: np.ndarray, ends: np.ndarray) -> list:
+    """Line segments start→end in one trace, separated by None."""
+    out: list = []
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        out += [a, b, None]
+    return out
+
+
+def stage_figure_2d(stage: dict, views: dict) -> go.Figure:
+    """One slow-motion stage in the plane, drawn by charts2d.plane_figure.
+
+    D's surface is the stage's own (after the update at stage 4); the arrows are
+    G's push at stage 5, and each fake's move, before → after, at stage 6.
+    `views` (the latest probe's) gives the box and the surface's grid.
+    """
+    from ganlab.charts2d import plane_figure   # charts2d builds on this module
+    name = stage["stage"]
+    title = f"Step {stage['iteration']} · {stage['number']}. {stage['title']}"
+    if stage.get("d_steps", 1) > 1 and stage["number"] <= 4:
+        title += f" (D step {stage['d_step']} of {stage['d_steps']})"
+    if not views or "box" not in views:
+        return empty_figure(title, "Waiting for the first snapshot…")
+    plane = {k: views[k] for k in ("box", "surface_x", "surface_y")}
+    plane.update(wasserstein=stage.get("wasserstein"), real=stage.get("real"), fake=stage["fake"])
+    curve = stage.get("d_curve_after", stage.get("d_curve"))
+    if curve is not None:
+        plane["surface"] = np.asarray(curve).reshape(len(views["surface_y"]), len(views["surface_x"]))
+    if name == "g_loss":
+        plane.update(arrow_at=stage["fake"], arrow_grad=-np.asarray(stage["push"]))
+    elif name == "g_update":
+        before, after = np.asarray(stage["fake"]), np.asarray(stage["fake_after"])
+        plane.update(fake=after, arrow_at=before, arrow_grad=before - after)
+        title += " (arrows: each fake's move)"
+    elif name == "d_update":
+        title += f" ({'the critic' if stage.get('wasserstein') else 'D'} after its update)"
+    return plane_figure(plane, surface=curve is not None, real=stage.get("real") is not None, fake=True,
+                        arrows="arrow_at" in plane, manifold=False, title=title)

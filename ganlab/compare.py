@@ -183,10 +183,11 @@ def caveats(base: Experiment, losses: list[str]) -> list[str]:
                      "with RMSProp at 5e-5 and found Adam unstable, so the clipped WGAN is not at its best "
                      "here.")
     if base.train.d_steps == 1 and any(LOSSES[name].wasserstein for name in losses):
+        k5 = "toy2d-ring-wgan-gp" if base.task == "toy2d" else "gauss1d-wgan-gp"
         notes.append("k = 1 here, while the Wasserstein critics are meant to take about 5 steps per G step "
                      "(the papers' n_critic). With one, the critic lags: on the 1D Gaussian, WGAN-GP's "
                      "fakes drifted far past the data (W1 about 16 after 4000 steps, measured). Raise k, or "
-                     "pick the gauss1d-wgan-gp target, which trains every run with k = 5.")
+                     f"pick the {k5} target, which trains every run with k = 5.")
     if base.model.minibatch_d:
         notes.append("This preset's D judges whole batches, so it has no D(x) or f(x) curve to draw.")
     return notes

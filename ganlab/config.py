@@ -6,7 +6,10 @@ training thread starts.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,8 +26,10 @@ class ConfigError(ValueError):
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "selu", "gelu")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 TARGETS_1D = ("gaussian", "mixture", "uniform")
+TARGETS_2D = ("ring", "grid", "line", "moons", "csv")
 NOISE_KINDS = ("uniform", "normal")
 DEVICES = ("auto", "cpu", "cuda")
+RECON_LOSSES = ("bce", "mse")
 
 
 def _positive(name: str, value: float) -> None:
@@ -88,6 +93,32 @@ class Target1D:
 
 
 @dataclass(frozen=True)
+class Target2D:
+    """The 2D point set the generator must learn (the 2D toy lab)."""
+    kind: str = "ring"
+    modes: int = 8            # ring: Gaussians evenly spaced on a circle
+    radius: float = 2.0       # ring: the circle's radius; moons: each half circle's radius
+    grid_size: int = 5        # grid: grid_size x grid_size Gaussians
+    spacing: float = 2.0      # grid: distance between neighbouring Gaussians
+    length: float = 4.0       # line: a segment this long through the origin
+    angle: float = 30.0       # line: its angle to the x axis, in degrees
+    std: float = 0.02         # ring, grid: each Gaussian's std; line, moons: the noise around the curve
+    csv_path: str = ""        # csv: a file of points (the page saves uploads under a content hash)
+
+    def __post_init__(self):
+        _one_of("toy2d.kind", self.kind, TARGETS_2D)
+        _int_at_least("toy2d.modes", self.modes, 2, 64)
+        _int_at_least("toy2d.grid_size", self.grid_size, 2, 12)
+        for name in ("radius", "spacing", "length", "std"):
+            _in_range(f"toy2d.{name}", getattr(self, name), 1e-6, 1e4)
+        _in_range("toy2d.angle", self.angle, -360.0, 360.0)
+        if not isinstance(self.csv_path, str):
+            raise ConfigError("toy2d.csv_path", f"must be a file path (text), got {self.csv_path!r}")
+        if self.kind == "csv" and not self.csv_path:
+            raise ConfigError("toy2d.csv_path", "give a CSV file of points for the csv target")
+
+
+@dataclass(frozen=True)
 class Noise:
     """The generator's input z."""
     kind: str = "normal"
@@ -118,10 +149,11 @@ class Model:
     g_dropout: float = 0.0         # in G, after each hidden layer (seed 003 uses it in both)
     leaky_slope: float = 0.2       # LeakyReLU's negative slope (PyTorch's default is 0.01)
     maxout_k: int = 5              # pieces per maxout unit (seed 004's D)
+    recon_loss: str = "bce"        # the VAE's reconstruction loss: "bce" or "mse" (the AE's is mse)
 
     def __post_init__(self):
-        from ganlab.models import MODELS  # late import: models import config
-        _one_of("model.name", self.name, tuple(MODELS))
+        from ganlab.models import AUTOENCODERS, MODELS  # late import: models import config
+        _one_of("model.name", self.name, tuple(MODELS) + tuple(AUTOENCODERS))
         _int_at_least("model.g_hidden", self.g_hidden, 1, 8192)
         _int_at_least("model.d_hidden", self.d_hidden, 1, 8192)
         _int_at_least("model.g_depth", self.g_depth, 1, 16)
@@ -138,6 +170,10 @@ class Model:
         _in_range("model.g_dropout", self.g_dropout, 0.0, 1.0, open_high=True)
         _in_range("model.leaky_slope", self.leaky_slope, 0.0, 1.0, open_high=True)
         _int_at_least("model.maxout_k", self.maxout_k, 1, 64)
+        _one_of("model.recon_loss", self.recon_loss, RECON_LOSSES)
+        if self.name == "ae" and self.recon_loss != "mse":
+            raise ConfigError("model.recon_loss", "the autoencoder's Tanh output is trained with mse; "
+                                                  "bce needs the VAE's sigmoid output")
 
 
 @dataclass(frozen=True)
@@ -182,6 +218,8 @@ class Train:
     pause_on_alarm: bool = False # pause the run when an alarm (collapse, D winning, ...) sounds
     cpu_threads: int = 0         # intra-op threads for this run on a CPU; 0 lets the task choose
     data_dir: str = ""           # MNIST folder; "" means GANLAB_DATA, or ./data
+    fast: bool = True            # the fast path (fused Adam, fewer passes, a CUDA graph); off: plain PyTorch
+    save_every: int = 0          # save a checkpoint every N generator steps (see checkpoints.py); 0: never
 
     def __post_init__(self):
         _int_at_least("train.steps", self.steps, 1, 100_000_000)
@@ -193,6 +231,9 @@ class Train:
         _int_at_least("train.history_cap", self.history_cap, 16)
         _int_at_least("train.image_history", self.image_history, 1, 10_000)
         _int_at_least("train.cpu_threads", self.cpu_threads, 0, 1024)
+        _int_at_least("train.save_every", self.save_every, 0)
+        if not isinstance(self.fast, bool):
+            raise ConfigError("train.fast", f"must be true or false, got {self.fast!r}")
         if not isinstance(self.data_dir, str):
             raise ConfigError("train.data_dir", f"must be a folder path (text), got {self.data_dir!r}")
 
@@ -202,6 +243,7 @@ class Experiment:
     """Everything needed to reproduce one training run."""
     task: str = "gauss1d"
     target: Target1D = field(default_factory=Target1D)
+    toy2d: Target2D = field(default_factory=Target2D)
     noise: Noise = field(default_factory=Noise)
     model: Model = field(default_factory=Model)
     loss: Loss = field(default_factory=Loss)
@@ -210,7 +252,17 @@ class Experiment:
     train: Train = field(default_factory=Train)
 
     def __post_init__(self):
-        _one_of("task", self.task, ("gauss1d", "mnist"))
+        _one_of("task", self.task, ("gauss1d", "mnist", "toy2d"))
+        if self.task == "toy2d" and self.model.name != "mlp2d":
+            raise ConfigError("model.name", f"the 2D lab needs the mlp2d model, got {self.model.name!r}")
+        if self.task == "toy2d" and self.model.minibatch_d:
+            raise ConfigError("model.minibatch_d", "the 2D lab's D scores each point; the minibatch D is 1D only")
+        from ganlab.models import AUTOENCODERS
+        if self.model.name in AUTOENCODERS:
+            if self.task != "mnist":
+                raise ConfigError("task", f"the {self.model.name} model learns MNIST digits, not {self.task!r}")
+            if self.noise.kind != "normal":
+                raise ConfigError("noise.kind", "an autoencoder's random codes are drawn from N(0, I): use normal")
         self.opt_g.validate("opt_g")
         self.opt_d.validate("opt_d")
         if self.model.minibatch_d and self.train.batch_size % self.model.minibatch_group:
@@ -251,3 +303,54 @@ class Experiment:
         if unknown:
             raise ConfigError(sorted(unknown)[0], "is not a known section")
         return cls(**kwargs)
+
+
+# -- configs in a URL ---------------------------------------------------------------------------
+# A shared link carries a preset's slug and only the fields that differ from it, as compact
+# JSON in base64url: short enough for a URL, and the preset still says what the rest means.
+
+URL_CONFIG_MAX = 4000                                             # characters; a link, not a file
+SERVER_PATHS = (("train", "data_dir"), ("toy2d", "csv_path"))     # never taken from a link
+
+
+def encode_config(cfg: Experiment, base: Experiment) -> str:
+    """The fields of `cfg` that differ from `base`, as URL-safe text."""
+    mine, theirs = cfg.to_dict(), base.to_dict()
+    diff: dict[str, Any] = {"task": cfg.task}
+    for section, values in mine.items():
+        if isinstance(values, dict):
+            changed = {k: v for k, v in values.items()
+                       if v != theirs[section][k] and (section, k) not in SERVER_PATHS}
+            if changed:
+                diff[section] = changed
+    text = json.dumps(diff, separators=(",", ":"), allow_nan=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_config(text: str, base: Experiment) -> Experiment:
+    """Inverse of encode_config. A garbled, foreign or out-of-range value is a ConfigError."""
+    if not isinstance(text, str) or not text or len(text) > URL_CONFIG_MAX:
+        raise ConfigError("cfg", "is empty or too long to be a ganlab config")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        diff = json.loads(raw.decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ConfigError("cfg", "is not a ganlab config (the link may be cut short)") from None
+    if not isinstance(diff, dict) or diff.get("task") != base.task:
+        raise ConfigError("cfg", f"is not a config for the {base.task} page")
+    merged = base.to_dict()
+    for section, values in diff.items():
+        if section == "task":
+            continue
+        if section not in merged or not isinstance(values, dict):
+            raise ConfigError(f"cfg.{section}", "is not a known section")
+        for name in values:
+            if (section, name) in SERVER_PATHS:
+                raise ConfigError(f"{section}.{name}", "names a path on the server; a link cannot set it")
+        merged[section].update(values)
+    try:
+        return Experiment.from_dict(merged)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError) as e:   # a value of the wrong type
+        raise ConfigError("cfg", f"holds a value of the wrong type ({e})") from None

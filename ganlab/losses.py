@@ -56,13 +56,15 @@ def wasserstein_g_loss(fake: Tensor) -> Tensor:
 
 
 def gradient_penalty(critic: Callable[..., Tensor], real: Tensor, fake: Tensor,
-                     labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                     labels: Tensor | None = None,
+                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """WGAN-GP: (||grad f(x_hat)|| - 1)^2 at random points between real and fake.
 
     Returns the penalty and the mean gradient norm (which should sit near 1).
+    Pass the run's generator so the random points are part of its seed.
     """
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, device=real.device, dtype=real.dtype)
+    alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     scores = critic(x_hat, labels)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from scipy.spatial import distance
 
 
 def w1_to_target(samples: np.ndarray, target_quantiles: np.ndarray) -> float:
@@ -133,3 +134,47 @@ def mean_pairwise_distance(x: np.ndarray) -> float:
     d2 = np.clip(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0, None)   # |a-b|^2 = |a|^2 + |b|^2 - 2ab
     n = len(x)
     return float(np.sqrt(d2).sum() / (n * (n - 1)))   # the diagonal is 0; each pair counted twice
+
+
+# -- 2D toys: which modes did G find, how many samples are good, how far off is the rest? ------
+
+HIGH_QUALITY_STDS = 3.0   # PacGAN: a sample within 3 std of its nearest mode is high quality
+MODE_SHARE_2D = 0.1       # a mode is covered once it holds a tenth of its fair share of high-quality samples
+
+
+def nearest_mode(points: np.ndarray, centers: np.ndarray, std: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's nearest mode (index into centers) and its distance from it, in stds."""
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    centers = np.asarray(centers, dtype=np.float64)
+    d = np.linalg.norm(points[:, None, :] - centers[None, :, :], axis=2)   # [n, K]
+    nearest = d.argmin(axis=1)
+    return nearest, d[np.arange(len(points)), nearest] / std
+
+
+def mode_coverage(nearest: np.ndarray, stds_away: np.ndarray, num_modes: int,
+                  min_share: float = MODE_SHARE_2D) -> tuple[int, float, np.ndarray]:
+    """(modes covered, share of high-quality samples, each mode's share of all samples).
+
+    A sample is high quality within HIGH_QUALITY_STDS of its nearest mode
+    (PacGAN). PacGAN counts a mode as captured with a single such sample; with
+    thousands of samples a few strays land in a mode by chance, so here a mode
+    counts once it holds `min_share` of its fair share (n / K) of them.
+    """
+    n = max(len(nearest), 1)
+    good = np.asarray(stds_away) <= HIGH_QUALITY_STDS
+    shares = np.bincount(np.asarray(nearest)[good], minlength=num_modes)[:num_modes] / n
+    return int(np.sum(shares >= min_share / num_modes)), float(good.mean()) if len(good) else 0.0, shares
+
+
+def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The energy distance 2 E|A-B| - E|A-A'| - E|B-B'| between two point sets [n, d].
+
+    Zero only when the distributions are equal, and in the data's own units,
+    so it reads like a distance on any target. The unbiased estimate used here
+    can dip just below zero on two samples of one distribution; the distance
+    itself cannot, so it is floored at 0.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    cross = distance.cdist(a, b).mean()
+    return float(max(2 * cross - mean_pairwise_distance(a) - mean_pairwise_distance(b), 0.0))

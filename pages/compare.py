@@ -1,7 +1,7 @@
 """Loss lab: one GAN trained with several losses, side by side, in lockstep."""
 import streamlit as st
 
-from ganlab import charts, compare
+from ganlab import charts, charts2d, compare
 from ganlab.config import Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.losses import LOSSES
@@ -37,6 +37,17 @@ LOOK_FOR_MNIST = """
    across losses: a WGAN's loss estimates a distance, a BCE loss is a log-probability.
 5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
 """
+LOOK_FOR_2D = """
+1. **Four copies of one GAN**, the same weights and the same points: only the loss differs.
+2. **The planes.** Each run's fakes (red) over the real points (blue), with D's verdict or the
+   critic's value behind them. BCE runs tend to pile onto a few modes and hop between them; the
+   Wasserstein critics keep a slope that pulls the fakes out along the whole target.
+3. **Modes covered and high-quality samples** are measured the same way for every run: how many
+   modes hold a fair number of fakes, and what share of fakes sits within 3σ of the data.
+4. **The energy distance** is the fair overall score, in the data's own units. The loss curves are
+   not: a WGAN's loss estimates a distance, a BCE loss is a log-probability.
+5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
+"""
 ui.require_frame()
 
 st.title("Loss lab")
@@ -45,15 +56,15 @@ st.caption("The same GAN trained once per loss, side by side and in lockstep: th
            "you see comes from the loss.")
 
 runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
-presets = {p.slug: p for p in presets_for("gauss1d") + presets_for("mnist")}
+presets = {p.slug: p for p in presets_for("gauss1d") + presets_for("toy2d") + presets_for("mnist")}
 slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
                     key="cmp-target")
 preset = get_preset(slug)
 st.caption(preset.about)
 base = preset.config
 with st.expander("What to look for (to read aloud)", expanded=True):
-    mnist_target = (runs[0].cfg.task if runs else base.task) == "mnist"
-    st.markdown(LOOK_FOR_MNIST if mnist_target else LOOK_FOR_1D)
+    shown_task = runs[0].cfg.task if runs else base.task
+    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D))
 losses = st.multiselect("Losses to compare", list(LOSSES), default=list(LOSSES),
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
 k = f"cmp-{slug}-"
@@ -184,6 +195,19 @@ def draw_mnist(snaps: dict) -> None:
     st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
 
 
+def draw_2d(snaps: dict) -> None:
+    for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
+        col.plotly_chart(charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
+                                               title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
+                         key=f"cmp-plane-{loss}")
+    meters = {loss: s.meters for loss, s in snaps.items()}
+    for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters))):
+        col.plotly_chart(fig, key=f"cmp-2d-meter-{i}")
+    metrics = {loss: s.metrics for loss, s in snaps.items()}
+    st.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
+    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+
+
 def draw() -> None:
     snaps = {run.cfg.loss.name: run.snapshot() for run in runs}
     mnist = runs[0].cfg.task == "mnist"
@@ -192,6 +216,8 @@ def draw() -> None:
             ui.status_line(snap, images=mnist)   # with the run's alarms, if any sound
     if mnist:
         draw_mnist(snaps)
+    elif runs[0].cfg.task == "toy2d":
+        draw_2d(snaps)
     else:
         draw_1d(snaps)
 

@@ -2,12 +2,13 @@
 import streamlit as st
 
 from ganlab import charts
-from ganlab.config import ACTIVATIONS, Experiment, Model, Noise, Target1D, Train
+from ganlab.config import Experiment, Model, Noise, Target1D
 from ganlab.presets import get_preset, presets_for
 from pages import ui
 
 PAGE = "gauss1d"
 ui.require_frame()
+teaching = ui.teaching()   # for a class: advanced settings hidden, bigger captions
 
 st.title("1D Gaussian lab")
 st.caption("A generator learns a 1D distribution. Watch its density move onto the target, and the "
@@ -15,14 +16,15 @@ st.caption("A generator learns a 1D distribution. Watch its density move onto th
 
 run = ui.attached_run(PAGE)
 presets = {p.slug: p for p in presets_for("gauss1d")}
+ui.url_config_init(PAGE, presets, "g1d-preset")
 slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
                     key="g1d-preset")
 preset = get_preset(slug)
 st.caption(preset.about)
 if preset.expect:
     st.warning(preset.expect, icon="⚠️")
-base = preset.config
-k = f"g1d-{slug}-"   # widget keys per preset, so switching preset restores its values
+base, tag = ui.url_config(PAGE, preset)   # a shared link's settings, or the preset's
+k = f"g1d-{slug}-{tag}"   # widget keys per preset, so switching preset restores its values
 
 
 def settings() -> Experiment:
@@ -52,13 +54,7 @@ def settings() -> Experiment:
         with c2:
             st.markdown("**Models**")
             m = base.model
-            g_hidden = st.number_input("G width", value=m.g_hidden, step=8, key=k + "gw")
-            g_depth = st.number_input("G hidden layers", value=m.g_depth, step=1, key=k + "gd")
-            g_act = st.text_input("G activation(s)", m.g_activation, key=k + "ga",
-                                  help="one of " + ", ".join(ACTIVATIONS) + ", or one per hidden layer")
-            d_hidden = st.number_input("D width", value=m.d_hidden, step=8, key=k + "dw")
-            d_depth = st.number_input("D hidden layers", value=m.d_depth, step=1, key=k + "dd")
-            d_act = st.text_input("D activation(s)", m.d_activation, key=k + "da")
+            mlp = ui.mlp_inputs(m, k)
             minibatch = st.toggle("Minibatch D (seed 000's \"data and variances\")", m.minibatch_d, key=k + "mb",
                                   help="D sees a whole group of samples and their squared deviations. "
                                        "It fights collapse but hides per-sample errors.")
@@ -67,22 +63,11 @@ def settings() -> Experiment:
         with c3:
             opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
             opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
-        c1, c2, c3, c4, c5 = st.columns(5)
-        tr = base.train
-        steps = c1.number_input("steps", value=tr.steps, step=500, key=k + "steps")
-        batch = c2.number_input("batch size", value=tr.batch_size, step=32, key=k + "batch")
-        d_steps = c3.number_input("k (D steps per G step)", value=tr.d_steps, step=1, key=k + "k")
-        seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
-        device = c5.selectbox("device", ("auto", "cpu", "cuda"), key=k + "device")
-        lr_decay = st.toggle("Decay learning rates to 2% over the run", tr.lr_decay, key=k + "decay")
-        pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
+        train = ui.toy_train_inputs(base.train, k)
     return Experiment(
         task="gauss1d", target=Target1D(**target_args), noise=Noise(nk, int(nd)),
-        model=Model("mlp1d", int(g_hidden), int(g_depth), g_act, int(d_hidden), int(d_depth), d_act,
-                    minibatch_d=minibatch, minibatch_group=m.minibatch_group),
-        loss=loss, opt_g=opt_g, opt_d=opt_d,
-        train=Train(steps=int(steps), batch_size=int(batch), d_steps=int(d_steps), seed=int(seed), device=device,
-                    lr_decay=lr_decay, pause_on_alarm=pause_on_alarm, snapshot_every=tr.snapshot_every))
+        model=Model("mlp1d", **mlp, minibatch_d=minibatch, minibatch_group=m.minibatch_group),
+        loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -92,15 +77,29 @@ def _floats(text: str) -> tuple[float, ...]:
         return (float("nan"),)
 
 
-cfg, problem = ui.build_config(settings)
+def _target_text(t: Target1D) -> str:
+    return {"gaussian": f"N({t.mean:g}, {t.std:g}²)", "uniform": f"U({t.low:g}, {t.high:g})",
+            "mixture": f"a mixture of {len(t.means)} Gaussians"}[t.kind]
+
+
+with ui.hidden_when(teaching):   # hidden, the settings keep their values
+    cfg, problem = ui.build_config(settings)
+if teaching:
+    ui.teaching_summary(cfg, _target_text(cfg.target) if cfg else "")
 if problem:
     st.error(f"Fix this setting to start: {problem}")
+ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=slug)
+ui.slow_motion_button(run, cfg, PAGE)
+ui.change_panel(run, PAGE)
 
 
 def draw(snap):
     ui.status_line(snap)
     wasserstein = bool(snap.views.get("wasserstein"))
+    if "stage" in snap.views:
+        ui.stage_caption(snap.views["stage"])
+        st.plotly_chart(charts.stage_figure_1d(snap.views["stage"], snap.views), key="g1d-stage")
     st.plotly_chart(charts.density_figure(snap.views), key="g1d-density")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.loss_figure(snap.metrics), key="g1d-loss")
@@ -112,3 +111,5 @@ def draw(snap):
 
 
 ui.live(draw, run)
+if not teaching:
+    ui.checkpoint_panel(run)

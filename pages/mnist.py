@@ -3,8 +3,9 @@ import streamlit as st
 import torch
 
 from ganlab import charts, explore
-from ganlab.config import Experiment, Noise, Train
+from ganlab.config import DEVICES, Experiment, Noise, Train
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
+from ganlab.families import family_table
 from ganlab.images import make_grid_image
 from ganlab.models import CONDITIONAL
 from ganlab.presets import get_preset, presets_for
@@ -34,13 +35,14 @@ st.caption(f"Training on the MNIST {' and '.join(splits)} split(s) in `{root.res
 
 run = ui.attached_run(PAGE)
 presets = {p.slug: p for p in presets_for("mnist")}
+ui.url_config_init(PAGE, presets, "mn-preset")
 slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}", key="mn-preset")
 preset = get_preset(slug)
 st.caption(preset.about)
 if preset.expect:
     st.warning(preset.expect, icon="⚠️")
-base = preset.config
-k = f"mn-{slug}-"
+base, tag = ui.url_config(PAGE, preset)   # a shared link's settings, or the preset's
+k = f"mn-{slug}-{tag}"
 
 
 def settings() -> Experiment:
@@ -72,8 +74,9 @@ def settings() -> Experiment:
             steps = max(1, round(epochs * n_images / max(batch, 1)))
             c3.caption(f"= {steps:,} steps of {batch} on {n_images:,} images")
         seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
-        device = c5.selectbox("device", ("auto", "cpu", "cuda"), key=k + "device")
+        device = c5.selectbox("device", DEVICES, index=DEVICES.index(tr.device), key=k + "device")
         pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
+        speed = ui.speed_inputs(tr, k)
     # Another model takes the shape from that model's own preset.
     model = base.model if model_name == base.model.name else next(
         p.config.model for p in presets.values() if p.config.model.name == model_name)
@@ -81,7 +84,7 @@ def settings() -> Experiment:
         task="mnist", noise=Noise(base.noise.kind, int(latent)), model=model, loss=loss,
         opt_g=opt_g, opt_d=opt_d,
         train=Train(steps=steps, batch_size=batch, d_steps=int(n_critic), seed=int(seed), device=device,
-                    pause_on_alarm=pause_on_alarm, snapshot_every=tr.snapshot_every))
+                    pause_on_alarm=pause_on_alarm, **speed))
 
 
 @st.cache_data(show_spinner=False)
@@ -97,6 +100,7 @@ def _training_images() -> int:
 cfg, problem = ui.build_config(settings)
 if problem:
     st.error(f"Fix this setting to start: {problem}")
+ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=slug)
 
 
@@ -136,6 +140,7 @@ def draw(snap):
 
 
 ui.live(draw, run)
+ui.checkpoint_panel(run)
 
 meters = getattr(getattr(run, "trainer", None), "task", None)
 if meters is not None and getattr(meters, "meters", None) is not None:
@@ -166,3 +171,9 @@ if run is not None and run.trainer is not None:
         images = explore.generate_digit(G, int(digit), 20, run.cfg.noise.dim, gen)
         st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), f"Twenty {digit}s", height=220),
                         key="mn-digit-grid")
+
+family_rows = family_table(ui.registry().list())   # every MNIST run: GANs here, AEs and VAEs from their lab
+if family_rows:
+    st.subheader("GANs beside the autoencoders")
+    st.caption("The latest meters of each MNIST run. Train an AE or a VAE on the AE & VAE lab page.")
+    st.dataframe(family_rows, hide_index=True, key="mn-families")

@@ -6,12 +6,13 @@ Run's latest snapshot.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 
 import streamlit as st
 
-from ganlab.config import OPTIMIZERS, ConfigError, Experiment, Optim
+from ganlab.config import OPTIMIZERS, ConfigError, Experiment, Optim, decode_config, encode_config
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
 
@@ -36,6 +37,7 @@ def registry() -> RunRegistry:
 
 
 _frame = threading.local()
+TEACHING_KEY = "teaching-mode"
 
 
 def frame() -> None:
@@ -50,6 +52,8 @@ def frame() -> None:
         splits = available_splits(root)
         found = f"MNIST {' + '.join(splits)} split" if splits else "no MNIST found"
         st.caption(f"**Data folder:** `{root.resolve()}` ({found}). Set `GANLAB_DATA` to change it.")
+        st.toggle("Teaching mode", key=TEACHING_KEY,
+                  help="For projecting in class: hides the advanced settings and makes the captions bigger.")
 
 
 def require_frame() -> None:
@@ -82,6 +86,77 @@ def attach(run: Run | None) -> None:
         st.query_params.pop("run", None)
     else:
         st.query_params["run"] = run.id
+
+
+# -- the URL holds the page's settings (?preset=SLUG&cfg=...), so a link reproduces them ----------
+
+def url_config_init(page: str, presets: dict, preset_key: str) -> None:
+    """Once per session, before the preset selectbox: open the page on the link's preset and settings.
+
+    The link's config is kept in session_state for url_config(). A bad link
+    gets a warning, and the page shows the preset's own settings.
+    """
+    kept = f"{page}-url-config"
+    if kept in st.session_state:
+        return
+    st.session_state[kept] = None
+    slug, text = st.query_params.get("preset"), st.query_params.get("cfg")
+    if slug is None and text is None:
+        return
+    if slug not in presets:
+        st.warning(f"This link names no preset of this page ({slug or 'none'}); showing the default settings.")
+        return
+    st.session_state[preset_key] = slug
+    if not text:
+        return
+    try:
+        cfg = decode_config(text, presets[slug].config)
+    except ConfigError as e:
+        st.warning(f"The settings in this link could not be read ({e}); showing the {slug} preset's own "
+                   f"settings.")
+        return
+    st.session_state[kept] = (slug, cfg, hashlib.sha1(text.encode()).hexdigest()[:8])
+
+
+def url_config(page: str, preset) -> tuple[Experiment, str]:
+    """The settings to draw the widgets with, and a tag for their keys.
+
+    The tag differs per link, so widgets made for a link start from its values
+    rather than from what an earlier run of the page left in their state.
+    """
+    kept = st.session_state.get(f"{page}-url-config")
+    if kept and kept[0] == preset.slug:
+        return kept[1], kept[2] + "-"
+    return preset.config, ""
+
+
+def set_url_config(cfg: Experiment | None, preset) -> None:
+    """Write the page's settings into the URL: the preset, and what differs from it."""
+    if cfg is None:
+        return   # settings out of range: the URL keeps the last good ones
+    try:
+        text = encode_config(cfg, preset.config) if cfg != preset.config else None
+    except ValueError:   # a value JSON cannot hold (NaN)
+        return
+    for key, value in (("preset", preset.slug), ("cfg", text)):
+        if value is None:
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def refresh_while(draw, active) -> None:
+    """Redraw draw() every REFRESH_SECONDS while active() holds; once otherwise (like live())."""
+    polling = active()
+
+    @st.fragment(run_every=REFRESH_SECONDS if polling else None)
+    def _refresh():
+        draw()
+        if polling and not active():
+            st.rerun()   # everything ended: redraw the whole page once, and stop polling
+
+    _refresh()
 
 
 def build_config(make) -> tuple[Experiment | None, str | None]:
@@ -143,13 +218,13 @@ def _carry_out(intent: str, run: Run | None, cfg: Experiment | None, page: str, 
         run.pause() if intent == "pause" else run.resume()
     elif intent == "stop" and run is not None:
         run.stop(wait=2.0)
-    elif intent.startswith("step-"):
+    elif intent.startswith("step-") or intent == "stage":
         if not active:
             if cfg is None:
                 return run
             run = registry().create(cfg, name=name, page=page, paused=True)   # stepping starts a paused run
             attach(run)
-        run.step_once(intent.removeprefix("step-"))
+        run.step_stage() if intent == "stage" else run.step_once(intent.removeprefix("step-"))
     return run
 
 
@@ -173,6 +248,51 @@ def loss_inputs(base, key: str):
     return Loss(name, clip=clip, gp_lambda=gp)
 
 
+def mlp_inputs(model, key: str) -> dict:
+    """Widths, depths and activations of an MLP G and D: Model fields."""
+    from ganlab.config import ACTIVATIONS
+    g_hidden = st.number_input("G width", value=model.g_hidden, step=8, key=key + "gw")
+    g_depth = st.number_input("G hidden layers", value=model.g_depth, step=1, key=key + "gd")
+    g_act = st.text_input("G activation(s)", model.g_activation, key=key + "ga",
+                          help="one of " + ", ".join(ACTIVATIONS) + ", or one per hidden layer")
+    d_hidden = st.number_input("D width", value=model.d_hidden, step=8, key=key + "dw")
+    d_depth = st.number_input("D hidden layers", value=model.d_depth, step=1, key=key + "dd")
+    d_act = st.text_input("D activation(s)", model.d_activation, key=key + "da")
+    return {"g_hidden": int(g_hidden), "g_depth": int(g_depth), "g_activation": g_act,
+            "d_hidden": int(d_hidden), "d_depth": int(d_depth), "d_activation": d_act}
+
+
+def toy_train_inputs(train, key: str):
+    """Steps, batch, k, seed, device and the run's switches, for the toy labs: a Train
+    (raising ConfigError for a value out of range); other fields keep `train`'s values."""
+    import dataclasses
+    from ganlab.config import DEVICES
+    c1, c2, c3, c4, c5 = st.columns(5)
+    fields = {
+        "steps": int(c1.number_input("steps", value=train.steps, step=500, key=key + "steps")),
+        "batch_size": int(c2.number_input("batch size", value=train.batch_size, step=32, key=key + "batch")),
+        "d_steps": int(c3.number_input("k (D steps per G step)", value=train.d_steps, step=1, key=key + "k")),
+        "seed": int(c4.number_input("seed", value=train.seed, step=1, key=key + "seed")),
+        "device": c5.selectbox("device", DEVICES, index=DEVICES.index(train.device), key=key + "device"),
+        "lr_decay": st.toggle("Decay learning rates to 2% over the run", train.lr_decay, key=key + "decay"),
+        "pause_on_alarm": st.toggle("Pause when an alarm sounds", train.pause_on_alarm, key=key + "alarm-pause"),
+    }
+    return dataclasses.replace(train, **fields, **speed_inputs(train, key))
+
+
+def speed_inputs(train, key: str) -> dict:
+    """The fast-path switch, and how often the run publishes a snapshot: Train fields."""
+    c1, c2 = st.columns(2)
+    fast = c1.toggle("Fast path", train.fast, key=key + "fast",
+                     help="Fused Adam, fewer passes over D and, on a CUDA GPU, the whole iteration replayed "
+                          "as one CUDA graph. Off: the plain PyTorch step, to debug or compare.")
+    every = c2.number_input("Publish a snapshot every N steps", value=train.snapshot_every, step=10,
+                            key=key + "every",
+                            help="Charts and meters update at each snapshot, and the meters cost training "
+                                 "time. The page's own refresh costs the run nothing.")
+    return {"fast": fast, "snapshot_every": int(every)}
+
+
 def status_line(snap: Snapshot, images: bool = False) -> None:
     color, word = STATUS_WORDS.get(snap.status, ("gray", snap.status))
     rate = ""
@@ -183,6 +303,8 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     st.markdown(f":{color}-badge[{word}] step **{snap.step:,}** of {snap.total_steps:,}{rate}"
                 f" · {snap.elapsed:,.1f} s training")
     st.progress(snap.progress)
+    if snap.path:
+        st.caption(f"Training path: {snap.path}")
     for alarm in snap.alarms:
         st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {alarm.text}")
     if snap.status == FAILED:
@@ -208,3 +330,133 @@ def live(draw, run: Run | None) -> None:
         st.info("Pick settings and press **Start**, or **Step** to go one update at a time.")
         return
     _live()
+
+
+def checkpoint_panel(run: Run | None) -> None:
+    """"Save & download": save the run as a checkpoint folder, download its files or a training script."""
+    if run is None:
+        return
+    from pathlib import Path
+
+    from ganlab import checkpoints, export
+    key = f"ckpt-{run.id}"
+    with st.expander("Save & download", icon=":material/save:"):
+        if st.button("Save a checkpoint", icon=":material/save:", key=key + "-save", disabled=run.trainer is None,
+                     help=f"Weights, optimizers, config and curves, into {checkpoints.saves_root().resolve()}. "
+                          f"Resume or explore it on the Saved runs page."):
+            try:
+                st.session_state[key] = str(checkpoints.save(run))
+            except checkpoints.CheckpointError as e:
+                st.error(f"Could not save: {e}")
+        every = st.number_input("Save automatically every N steps (0: never)", min_value=0, step=100,
+                                value=run.cfg.train.save_every, key=key + "-every",
+                                help=f"Into {checkpoints.saves_root().resolve()}; the run keeps its latest "
+                                     f"{checkpoints.KEEP_AUTOSAVES} automatic saves.")
+        if every != run.cfg.train.save_every:
+            run.set_save_every(int(every))
+        folder = Path(st.session_state.get(key, ""))
+        if folder.name and (folder / "config.json").is_file():
+            st.caption(f"Saved at step {checkpoints.summary(folder).step:,} in `{folder}`.")
+            files = [name for name in checkpoints.FILES if (folder / name).is_file()]
+            cols = st.columns(len(files) + 1)
+            for col, name in zip(cols, files):
+                # Deferred (a callable): the bytes are read only when the button is pressed.
+                col.download_button(name, lambda path=folder / name: path.read_bytes(), file_name=name,
+                                    key=f"{key}-{name}", on_click="ignore")
+            cols[-1].download_button("all (zip)", lambda: checkpoints.zip_folder(folder),
+                                     file_name=f"{folder.name}.zip", mime="application/zip",
+                                     key=key + "-zip", on_click="ignore", icon=":material/folder_zip:")
+        try:
+            export.check(run.cfg)
+        except export.ExportError as e:
+            st.caption(f"No training script for this run: {e}.")
+        else:
+            st.download_button("Training script (PyTorch, no ganlab needed)",
+                               lambda: export.export_script(run.cfg, run.name), icon=":material/code:",
+                               file_name=f"{checkpoints.safe_name(run.name)}.py", mime="text/x-python",
+                               key=key + "-script", on_click="ignore")
+
+
+# -- teaching: a mode for projecting in class, slow motion, and changes while training -----------
+
+def teaching() -> bool:
+    """Whether teaching mode (the sidebar toggle) is on."""
+    return bool(st.session_state.get(TEACHING_KEY, False))
+
+
+def hidden_when(hide: bool):
+    """A container for widgets that must keep their values while hidden (teaching mode).
+
+    Hidden, they are still drawn on this run, so Streamlit keeps their state,
+    and then removed from the page.
+    """
+    from contextlib import contextmanager, nullcontext
+
+    @contextmanager
+    def _hidden():
+        slot = st.empty()
+        with slot.container():
+            yield
+        slot.empty()
+
+    return _hidden() if hide else nullcontext()
+
+
+def teaching_summary(cfg: Experiment | None, target: str) -> None:
+    """Teaching mode hides the settings: one line says what they are."""
+    if cfg is None:
+        return
+    st.markdown(f"**Target** {target} · **{cfg.train.steps:,} steps** · seed {cfg.train.seed} · "
+                f"k = {cfg.train.d_steps} · {cfg.loss.name} · lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g} · "
+                f"*turn teaching mode off to change them*")
+
+
+def slow_motion_button(run: Run | None, cfg: Experiment | None, page: str) -> None:
+    """Slow motion: each click shows one stage of an update (a first click starts a paused run)."""
+    snap = run.snapshot() if run else None
+    active = snap is not None and snap.status in ACTIVE
+    st.button("Next stage (slow motion)", icon=":material/slow_motion_video:", key=f"{page}-stage",
+              disabled=not (active or cfg is not None),
+              on_click=lambda: st.session_state.__setitem__(f"{page}-intent", "stage"),
+              help="Show one stage of the next update, then wait: sample, D's predictions, D's loss, D's update, "
+                   "G's loss and gradients, G's update. Any other control finishes the update first.")
+
+
+def stage_caption(stage: dict) -> None:
+    """The slow-motion stage's title and caption; bigger in teaching mode."""
+    import html
+    head = f"Stage {stage['number']} of 6: {stage['title']}"
+    if teaching():
+        st.markdown(f"### {head}")
+        st.markdown(f"<p style='font-size:1.45rem;line-height:1.4'>{html.escape(stage['caption'])}</p>",
+                    unsafe_allow_html=True)
+    else:
+        st.markdown(f"**{head}.** {stage['caption']}")
+
+
+def change_panel(run: Run | None, page: str) -> None:
+    """Learning rates, k and the loss of the run in training, changed between two steps."""
+    if run is None or run.status not in ACTIVE:
+        return
+    from ganlab.losses import LOSSES
+    cfg, key = run.cfg, f"{page}-change-{run.id}-"   # per run: a new run starts from its own values
+    with st.expander("Change while training", icon=":material/tune:", expanded=teaching()):
+        c1, c2, c3, c4 = st.columns(4)
+        lr_g = c1.number_input("G learning rate", value=cfg.opt_g.lr, format="%.5f", step=1e-4, key=key + "lr-g")
+        lr_d = c2.number_input("D learning rate", value=cfg.opt_d.lr, format="%.5f", step=1e-4, key=key + "lr-d")
+        k = c3.number_input("k (D steps per G step)", value=cfg.train.d_steps, step=1, key=key + "k")
+        names = list(LOSSES)
+        loss = c4.selectbox("loss", names, index=names.index(cfg.loss.name), key=key + "loss",
+                            format_func=lambda n: LOSSES[n].label)
+        if st.button("Apply", key=key + "apply", help="Takes effect before the next step; the run goes on"):
+            try:
+                lines = run.reconfigure(lr_g=float(lr_g), lr_d=float(lr_d), d_steps=int(k), loss=loss)
+            except ConfigError as e:
+                st.error(f"**{e.field}**: {str(e).split(': ', 1)[-1]}")
+            except RunError as e:
+                st.warning(str(e))
+            else:
+                st.success("From the next step: " + "; ".join(lines) if lines else "Nothing to change.")
+        changes = [text for _, kind, text in run.snapshot().events if kind == "change"]
+        if changes:
+            st.caption("Changes so far: " + " · ".join(changes[-6:]))

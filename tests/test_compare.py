@@ -271,7 +271,7 @@ def test_the_explainer_shows_the_saturating_slope_vanish():
 
 def test_bench_compare_prints_the_three_wall_times(capsys):
     from ganlab.__main__ import main
-    assert main(["bench", "compare", "--steps", "20", "--device", "cpu"]) == 0
+    assert main(["bench", "lockstep", "--steps", "20", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     for line in ("one run alone (bce-ns)", "one after another", "in lockstep"):
         assert line in out

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ganlab.models import cgan, dcgan, maxout, mlp1d, mlp_mnist
+from ganlab.models import autoencoder, cgan, dcgan, maxout, mlp1d, mlp2d, mlp_mnist
 
 MODELS: dict[str, Callable] = {
     "mlp1d": mlp1d.build,
+    "mlp2d": mlp2d.build,          # the 2D toy lab
     "mlp": mlp_mnist.build,        # seed 003
     "maxout": maxout.build,        # seed 004
     "dcgan": dcgan.build,          # seed 001
     "cgan": cgan.build,            # seed 001
+}
+
+# Not GANs: one network trained to reconstruct its input (seed 002), name -> build(cfg)
+# returning the model. ganlab/autoencoders.py trains them; their decoder serves as G.
+AUTOENCODERS: dict[str, Callable] = {
+    "ae": autoencoder.build_ae,
+    "vae": autoencoder.build_vae,
 }
 
 # Models whose D/G take the digit label.

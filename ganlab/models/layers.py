@@ -1,7 +1,8 @@
 """Small building blocks shared by the models."""
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -18,6 +19,30 @@ def activation(name: str, leaky_slope: float = 0.2) -> nn.Module:
     if name == "leaky_relu":
         return nn.LeakyReLU(leaky_slope)
     return _ACTIVATIONS[name]()
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout drawing its masks from the run's generator, once the Trainer sets one.
+
+    nn.Dropout draws from torch's global generator, which every run in the
+    process shares, so two runs training at once would disturb each other's
+    masks. With the run's own generator its seed fixes its dropout too (and
+    a CUDA graph replays fresh masks from it).
+    """
+    generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0 or self.generator is None:
+            return super().forward(x)
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
+def use_generator(model: nn.Module, generator: torch.Generator) -> None:
+    """Point every Dropout in the model at the run's generator."""
+    for m in model.modules():
+        if isinstance(m, Dropout):
+            m.generator = generator
 
 
 def mlp(sizes: list[int], activations: str, dropout: float = 0.0,
@@ -38,5 +63,5 @@ def mlp(sizes: list[int], activations: str, dropout: float = 0.0,
         if i < n_hidden:
             layers.append(activation(names[i], leaky_slope))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
     return nn.Sequential(*layers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ganlab.models.layers import Dropout
 from ganlab.models.mlp_mnist import PIXELS, Generator
 
 
@@ -38,7 +39,7 @@ class Discriminator(nn.Module):
         layers: list[nn.Module] = []
         width = PIXELS
         for _ in range(depth):
-            layers += [Maxout(width, hidden, k), nn.Dropout(dropout)]
+            layers += [Maxout(width, hidden, k), Dropout(dropout)]
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)

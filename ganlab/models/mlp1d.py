@@ -1,4 +1,7 @@
-"""MLP generator and discriminator for 1D targets (seed 000 and friends)."""
+"""MLP generator and discriminator for 1D targets (seed 000 and friends).
+
+The per-sample G and D take the data's dimension, so the 2D lab (mlp2d) builds them too.
+"""
 from __future__ import annotations
 
 import torch
@@ -9,21 +12,21 @@ from ganlab.models.layers import mlp
 
 class Generator(nn.Module):
     def __init__(self, noise_dim: int, hidden: int, depth: int, activations: str,
-                 dropout: float = 0.0, leaky_slope: float = 0.2):
+                 dropout: float = 0.0, leaky_slope: float = 0.2, data_dim: int = 1):
         super().__init__()
-        self.net = mlp([noise_dim] + [hidden] * depth + [1], activations, dropout, leaky_slope)
+        self.net = mlp([noise_dim] + [hidden] * depth + [data_dim], activations, dropout, leaky_slope)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.net(z)                     # (B, 1)
+        return self.net(z)                     # (B, data_dim)
 
 
 class Discriminator(nn.Module):
     """Scores each sample on its own. This is what lets it see mode collapse."""
 
     def __init__(self, hidden: int, depth: int, activations: str, dropout: float = 0.0,
-                 leaky_slope: float = 0.2):
+                 leaky_slope: float = 0.2, data_dim: int = 1):
         super().__init__()
-        self.net = mlp([1] + [hidden] * depth + [1], activations, dropout, leaky_slope)
+        self.net = mlp([data_dim] + [hidden] * depth + [1], activations, dropout, leaky_slope)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(x).squeeze(1)          # (B,) raw scores

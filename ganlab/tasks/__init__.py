@@ -10,6 +10,9 @@ def make_task(cfg, device):
     if cfg.task == "gauss1d":
         from ganlab.tasks.gauss1d import Gauss1D
         return Gauss1D(cfg, device)
+    if cfg.task == "toy2d":
+        from ganlab.tasks.toy2d import Toy2D
+        return Toy2D(cfg, device)
     if cfg.task == "mnist":
         from ganlab.tasks.mnist import Mnist
         return Mnist(cfg, device)

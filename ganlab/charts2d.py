@@ -1,0 +1,138 @@
+"""Charts for the 2D lab: pure functions from a probe's views (and meters) to plotly figures.
+
+The plane figure stacks GAN Lab's layers, each switchable: D's value as a
+heatmap, the real and fake points, the arrows of G's push and G's manifold.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ganlab.charts import DISC, FAKE, OPTIMAL, REAL, _layout, by_loss_figure, curves_figure, empty_figure
+
+ARROW_SHARE = 0.08    # the longest arrow is this share of the box's width
+MANIFOLD = "#555555"
+
+
+def plane_figure(views: dict, *, surface: bool = True, real: bool = True, fake: bool = True,
+                 arrows: bool = True, manifold: bool = True, title: str | None = None,
+                 height: int = 560) -> go.Figure:
+    """The plane: D (or the critic) as a heatmap, real and fake points, G's push, G's manifold."""
+    title = title or f"Real and generated points (step {views.get('step', 0)})"
+    if not views:
+        return empty_figure(title, "Waiting for the first snapshot…")
+    wasserstein = bool(views.get("wasserstein"))
+    (x0, y0), (x1, y1) = views["box"]
+    fig = go.Figure()
+    if surface:
+        d_name = "critic f(x)" if wasserstein else "D(x)"
+        fig.add_trace(go.Heatmap(
+            x=views["surface_x"], y=views["surface_y"], z=views["surface"], name=d_name,
+            colorscale="RdBu", opacity=0.55, zsmooth="best",
+            # D = 0.5 is D's "can't tell": white. A critic has no such level, so its colours span its range.
+            zmin=None if wasserstein else 0.0, zmax=None if wasserstein else 1.0,
+            colorbar=dict(title=dict(text=d_name), thickness=12, len=0.8), hoverinfo="skip"))
+    if manifold and views.get("manifold") is not None:
+        xs, ys = _polylines(np.asarray(views["manifold"]))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="G's manifold (a z grid, mapped)",
+                                 line=dict(color=MANIFOLD, width=1), opacity=0.6, hoverinfo="skip"))
+    if real:
+        pts = np.asarray(views["real"])
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="real",
+                                 marker=dict(color=REAL, size=4, opacity=0.6)))
+    if fake:
+        pts = np.asarray(views["fake"])
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="generated",
+                                 marker=dict(color=FAKE, size=4, opacity=0.6)))
+    if arrows and views.get("arrow_at") is not None:
+        xs, ys = arrow_segments(np.asarray(views["arrow_at"]), -np.asarray(views["arrow_grad"]),
+                                ARROW_SHARE * (x1 - x0))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="G's push (−∇ of G's loss)",
+                                 line=dict(color=DISC, width=1.5), hoverinfo="skip"))
+    fig.update_xaxes(range=[x0, x1], title_text="x₁", constrain="domain")
+    fig.update_yaxes(range=[y0, y1], title_text="x₂", scaleanchor="x", scaleratio=1, constrain="domain")
+    if views.get("outside", 0) > 0.001:
+        title += f" · {views['outside']:.0%} of samples off the chart"
+    return _layout(fig, title, height=height)
+
+
+def _polylines(lines: np.ndarray) -> tuple[list, list]:
+    """Lines [L, P, 2] as one trace's x and y, with None between lines (one trace draws all)."""
+    xs, ys = [], []
+    for line in lines:
+        xs += line[:, 0].tolist() + [None]
+        ys += line[:, 1].tolist() + [None]
+    return xs, ys
+
+
+def arrow_segments(at: np.ndarray, push: np.ndarray, longest: float) -> tuple[list, list]:
+    """Arrows from each point along `push`, scaled so the longest is `longest` long.
+
+    Only directions and relative sizes are shown: the gradient's own scale
+    depends on the loss and changes by orders of magnitude over a run. Each
+    arrow is a shaft and a two-stroke head, as one trace's segments.
+    """
+    norms = np.linalg.norm(push, axis=1)
+    top = np.nanmax(norms) if len(norms) and np.isfinite(norms).any() else 0.0
+    xs, ys = [], []
+    if not top > 0:
+        return xs, ys
+    for (px, py), (dx, dy) in zip(at, push * (longest / top)):
+        if not np.isfinite([dx, dy]).all():
+            continue
+        tip = np.array([px + dx, py + dy])
+        back = -np.array([dx, dy]) * 0.3
+        left = tip + [back[0] * 0.87 - back[1] * 0.5, back[0] * 0.5 + back[1] * 0.87]
+        right = tip + [back[0] * 0.87 + back[1] * 0.5, -back[0] * 0.5 + back[1] * 0.87]
+        xs += [px, tip[0], None, left[0], tip[0], right[0], None]
+        ys += [py, tip[1], None, left[1], tip[1], right[1], None]
+    return xs, ys
+
+
+def energy_figure(meters: dict, floor: float | None = None) -> go.Figure:
+    fig = curves_figure(meters, {"energy": "energy distance"},
+                        "Energy distance to the real points (lower is better)", smooth_alpha=None)
+    if floor is not None and meters.get("step") is not None and len(meters["step"]):
+        # Two samples of the real points apart: G cannot be told from the data below this.
+        fig.add_hline(y=floor, line_dash="dot", line_color=OPTIMAL, annotation_text="noise floor")
+    return fig
+
+
+def coverage_figure(meters: dict, num_modes: int) -> go.Figure:
+    """Modes covered, k of K, over steps."""
+    covered = meters.get("modes_covered")
+    title = "Modes covered (higher is better)"
+    if covered is not None and len(covered):
+        title += f" · {int(covered[-1])} of {num_modes} now"
+    fig = curves_figure(meters, {"modes_covered": "modes covered"}, title, smooth_alpha=None,
+                        y_title="modes")
+    if covered is not None and len(covered):
+        fig.add_hline(y=num_modes, line_dash="dot", line_color=OPTIMAL, annotation_text=f"all {num_modes}")
+        fig.update_yaxes(range=[0, num_modes + 0.5])
+    return fig
+
+
+def quality_figure(meters: dict) -> go.Figure:
+    """The share of samples within 3σ of a mode (of the curve, for a line or the moons)."""
+    fig = curves_figure(meters, {"high_quality": "high-quality share"},
+                        "High-quality samples: within 3σ of the data (higher is better)", smooth_alpha=None,
+                        y_title="share of samples")
+    if meters.get("step") is not None and len(meters["step"]):
+        fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+# -- Loss lab: one plane per loss, and the 2D meters by loss -------------------------------
+
+def meters_by_loss_figures(meters_by_loss: dict[str, dict]) -> list[go.Figure]:
+    """The 2D meters, one line per loss: energy always; quality and modes where the target has them."""
+    figures = [by_loss_figure(meters_by_loss, "energy", "Energy distance to the real points (lower is better)",
+                              y_title="energy distance")]
+    if any("modes_covered" in m for m in meters_by_loss.values()):
+        figures.append(by_loss_figure(meters_by_loss, "modes_covered", "Modes covered (higher is better)",
+                                      y_title="modes"))
+    if any("high_quality" in m for m in meters_by_loss.values()):
+        figures.append(by_loss_figure(meters_by_loss, "high_quality",
+                                      "High-quality samples, within 3σ (higher is better)",
+                                      y_title="share of samples"))
+    return figures

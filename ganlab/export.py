@@ -1,0 +1,387 @@
+"""Export an experiment as one standalone PyTorch training script.
+
+The script is assembled from ganlab's own source, never from a copy: the
+model file, models/layers.py, losses.py, the noise and the optimizer come in
+through `inspect.getsource`, and only the definitions the script uses are
+kept (a small dependency walk over each module's top level). So the exported
+models and losses cannot drift from the ones the app trains. What is written
+here is the glue: the config, the data, and a plain training loop that does
+what ganlab's Trainer does on its plain path (train.fast off).
+
+The script imports only torch and numpy (and torchvision to download MNIST).
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pprint
+import textwrap
+
+from ganlab.config import Experiment
+
+TASKS = ("gauss1d", "mnist")
+SECTIONS = {"gauss1d": ("task", "target", "noise", "model", "loss", "opt_g", "opt_d", "train"),
+            "mnist": ("task", "noise", "model", "loss", "opt_g", "opt_d", "train")}
+TRAIN_FIELDS = ("steps", "batch_size", "d_steps", "lr_decay", "seed")
+# Classes that bring methods the script does not need (and their imports, such
+# as scipy): only these members are kept.
+PARTIAL = {("ganlab.data.toy1d", "Target"): ("__init__", "sample")}
+
+
+class ExportError(ValueError):
+    """This experiment cannot be exported as a script."""
+
+
+# -- reading modules -------------------------------------------------------------------------
+
+class _Module:
+    """A module's top-level definitions and imports, with the names each one uses."""
+
+    def __init__(self, name: str):
+        self.name = name
+        module = importlib.import_module(name)
+        self.path = f"{name.replace('.', '/')}{'/__init__' if hasattr(module, '__path__') else ''}.py"
+        self.source = inspect.getsource(module)
+        self.lines = self.source.splitlines()
+        tree = ast.parse(self.source)
+        self.defs: dict[str, tuple[int, ast.stmt]] = {}      # name -> (order, node)
+        self.imports: dict[str, str] = {}                    # bound name -> import line
+        self.ganlab: dict[str, tuple[str, str]] = {}         # bound name -> (module, name)
+        for order, node in enumerate(tree.body):
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    raise ExportError(f"{name} uses a relative import; the export follows absolute ones")
+                for alias in node.names:
+                    bound = alias.asname or alias.name
+                    if node.module.startswith("ganlab"):
+                        self.ganlab[bound] = (node.module, alias.name)
+                    else:
+                        as_ = f" as {alias.asname}" if alias.asname else ""
+                        self.imports[bound] = f"from {node.module} import {alias.name}{as_}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("ganlab"):
+                        raise ExportError(f"{name} imports {alias.name} as a module; the export cannot inline it")
+                    if alias.asname:
+                        self.imports[alias.asname] = f"import {alias.name} as {alias.asname}"
+                    else:   # `import a.b` binds `a`
+                        self.imports[alias.name.split(".")[0]] = f"import {alias.name.split('.')[0]}"
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                self.defs[node.name] = (order, node)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for n in ast.walk(target):
+                        if isinstance(n, ast.Name):
+                            self.defs[n.id] = (order, node)
+
+    def members(self, name: str) -> list[ast.stmt]:
+        """The statements of a definition the script keeps (a PARTIAL class: some methods)."""
+        node = self.defs[name][1]
+        keep = PARTIAL.get((self.name, name))
+        if keep is None:
+            return [node]
+        return [m for m in node.body if isinstance(m, ast.FunctionDef) and m.name in keep]
+
+    def render(self, name: str) -> str:
+        node = self.defs[name][1]
+        keep = PARTIAL.get((self.name, name))
+        if keep is None:
+            return self._segment(node)
+        head = self.lines[node.lineno - 1: node.body[0].lineno - 1]
+        doc = f'    """{self.name}.{name}, with only {", ".join(keep)}."""'
+        body = [textwrap.indent(textwrap.dedent(self._segment(m)), "    ") for m in self.members(name)]
+        return "\n".join(head + [doc, ""] + ["\n\n".join(body)])
+
+    def _segment(self, node: ast.stmt) -> str:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+        while start > 0 and self.lines[start - 1].lstrip().startswith("#"):   # keep the comment above it
+            start -= 1
+        return "\n".join(self.lines[start: node.end_lineno])
+
+
+def _used_names(nodes: list[ast.stmt]) -> set[str]:
+    """Names read anywhere in these statements, annotations aside (they are never evaluated)."""
+    used: set[str] = set()
+
+    def visit(node):
+        for field, value in ast.iter_fields(node):
+            if field in ("annotation", "returns"):
+                continue
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.AST):
+                    if isinstance(child, ast.Name):
+                        used.add(child.id)
+                    visit(child)
+
+    for node in nodes:
+        visit(node)
+    return used
+
+
+def collect(roots: list[tuple[str, str]]) -> tuple[list[str], str]:
+    """The import lines and the source of everything `roots` (module, name) need, dependencies first."""
+    modules: dict[str, _Module] = {}
+    wanted: dict[str, set[str]] = {}             # module -> the names the script keeps from it
+    uses: dict[str, dict[str, None]] = {}         # module -> the modules it takes names from
+    imports: dict[str, None] = {}
+
+    def need(module: str, name: str) -> str:
+        """Keep `name` as seen from `module`; returns the module that defines it."""
+        m = modules.setdefault(module, _Module(module))
+        if name in m.ganlab:
+            return need(*m.ganlab[name])
+        if name not in m.defs:
+            raise ExportError(f"{module} has no top-level {name}")
+        if name in wanted.setdefault(module, set()):
+            return module
+        wanted[module].add(name)
+        for used in sorted(_used_names(m.members(name)) - {name}):
+            if used in m.defs or used in m.ganlab:
+                owner = need(module, used)
+                if owner != module:
+                    uses.setdefault(module, {})[owner] = None
+            elif used in m.imports:
+                imports[m.imports[used]] = None
+        return module
+
+    for root in roots:
+        need(*root)
+    # Modules after the modules they take names from; each one's definitions in its own order.
+    order: list[str] = []
+
+    def visit(module: str) -> None:
+        if module not in order:
+            order.append(module)          # marks it, against cycles; moved to its place below
+            for dep in uses.get(module, {}):
+                visit(dep)
+            order.remove(module)
+            order.append(module)
+
+    for module in wanted:
+        visit(module)
+    # One definition per name: two modules' `Generator`s in one script would shadow each other.
+    owners: dict[str, str] = {}
+    for module in order:
+        for name in wanted[module]:
+            if owners.setdefault(name, module) != module:
+                raise ExportError(f"both {owners[name]} and {module} define {name}")
+    chunks = []
+    for module in order:
+        m = modules[module]
+        names = sorted(wanted[module], key=lambda n: m.defs[n][0])
+        rendered = dict.fromkeys(m.render(n) for n in names)    # an `a = b = ...` line only once
+        chunks.append(_rule(f"from {m.path}") + "\n\n" + "\n\n\n".join(rendered))
+    return sorted(imports), "\n\n\n".join(chunks)
+
+
+def _rule(title: str) -> str:
+    head = f"# ---- {title} "
+    return head + "-" * max(4, 79 - len(head))
+
+
+# -- the script --------------------------------------------------------------------------------
+
+def check(cfg: Experiment) -> None:
+    """Raise ExportError if `cfg` cannot be exported (cheap: reads no source)."""
+    _roots(cfg)
+
+
+def _roots(cfg: Experiment) -> list[tuple[str, str]]:
+    from ganlab.models import MODELS
+    if cfg.task not in TASKS:
+        raise ExportError(f"the export writes scripts for the {' and '.join(TASKS)} tasks, not {cfg.task!r}")
+    if cfg.model.name not in MODELS:
+        raise ExportError(f"the export writes GAN scripts; {cfg.model.name!r} is not a GAN model")
+    model_module = MODELS[cfg.model.name].__module__
+    roots = [("ganlab.noise", "sample_noise"), ("ganlab.train", "make_optimizer"), ("ganlab.train", "MODEL_STREAM"),
+             ("ganlab.models.layers", "use_generator"),
+             (model_module, "build"), ("ganlab.losses", "LOSSES"), ("ganlab.losses", "gradient_penalty")]
+    if cfg.task == "gauss1d":
+        return roots + [("ganlab.data.toy1d", "Target")]
+    return roots + [("ganlab.models", "CONDITIONAL"), ("ganlab.data.mnist", "load_mnist"),
+                    ("ganlab.data.mnist", "available_splits"), ("ganlab.data.mnist", "to_training_tensor")]
+
+
+def export_script(cfg: Experiment, title: str = "") -> str:
+    """A standalone script that trains `cfg` with plain PyTorch."""
+    imports, definitions = collect(_roots(cfg))
+    config = {section: values for section, values in cfg.to_dict().items()
+              if section in SECTIONS[cfg.task]}
+    # The rest of Train steers the app (snapshots, history, devices, the data folder on this server).
+    config["train"] = {k: v for k, v in config["train"].items() if k in TRAIN_FIELDS}
+    head = HEADER.format(title=title or f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
+                         steps=cfg.train.steps, data=" --data DIR" if cfg.task == "mnist" else "")
+    own = ["import argparse", "import math", "import sys", "from types import SimpleNamespace"]
+    lines = sorted(set(imports + own) - {"from typing import Any"})
+    return "\n".join([
+        head,
+        "from __future__ import annotations\n",
+        *lines,
+        "",
+        "CONFIG = " + pprint.pformat(config, sort_dicts=False, width=100),
+        "",
+        "",
+        definitions,
+        "",
+        "",
+        _rule("the training loop"),
+        DATA_1D if cfg.task == "gauss1d" else DATA_MNIST,
+        LOOP,
+    ])
+
+
+HEADER = '''#!/usr/bin/env python3
+"""A GAN training script exported from ganlab: {title}.
+
+Standalone: it needs only PyTorch and numpy (and torchvision, to download MNIST).
+The models, losses and optimizer below are ganlab's own code; CONFIG holds the
+settings of the experiment.
+
+    python3 this_script.py --steps {steps}{data}
+"""'''
+
+DATA_1D = '''
+
+def make_data(cfg, args, device):
+    """Real samples from the 1D target; no labels."""
+    target = Target(cfg.target)
+
+    def sample_real(n, gen):
+        return target.sample(n, gen, device), None
+
+    def sample_labels(n, gen):
+        return None
+
+    return sample_real, sample_labels
+
+
+def report(G, cfg, args, device, gen):
+    with torch.no_grad():
+        fake = G(sample_noise(cfg.noise, 10_000, gen, device), None).flatten()
+    print(f"G's samples: mean {fake.mean().item():.3f}, std {fake.std().item():.3f}")
+'''
+
+DATA_MNIST = '''
+
+def make_data(cfg, args, device):
+    """MNIST from --data (IDX files, gzipped or not), downloaded by torchvision if absent.
+
+    The whole set lives on the device as one tensor in [-1, 1]; a batch is a random index into it.
+    """
+    if not available_splits(args.data):
+        import torchvision
+        torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
+    images, labels = load_mnist(args.data)
+    images, labels = to_training_tensor(images, device), labels.to(device)
+    conditional = cfg.model.name in CONDITIONAL
+    print(f"{len(images):,} digits from {args.data}")
+
+    def sample_real(n, gen):
+        idx = torch.randint(len(images), (n,), generator=gen, device=device)
+        return images[idx], (labels[idx] if conditional else None)
+
+    def sample_labels(n, gen):
+        return torch.randint(10, (n,), generator=gen, device=device) if conditional else None
+
+    return sample_real, sample_labels
+
+
+def report(G, cfg, args, device, gen):
+    """Save 64 samples (for the conditional GAN: digits 0 to 9, a row each) as a PNG."""
+    from torchvision.utils import save_image
+    if cfg.model.name in CONDITIONAL:
+        z = sample_noise(cfg.noise, 8, gen, device).repeat(10, 1)
+        labels = torch.arange(10, device=device).repeat_interleave(8)
+    else:
+        z, labels = sample_noise(cfg.noise, 64, gen, device), None
+    with torch.no_grad():
+        save_image(G(z, labels), args.out, nrow=8, normalize=True, value_range=(-1, 1))
+    print(f"wrote {args.out}")
+'''
+
+LOOP = '''
+
+def namespace(d):
+    """CONFIG's sections as attributes (cfg.model.g_hidden), as ganlab's code reads them."""
+    return SimpleNamespace(**{k: namespace(v) if isinstance(v, dict) else v for k, v in d.items()})
+
+
+def main():
+    cfg = namespace(CONFIG)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--steps", type=int, default=cfg.train.steps, help="generator steps")
+    parser.add_argument("--seed", type=int, default=cfg.train.seed)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--data", default="data", help="MNIST folder")
+    parser.add_argument("--out", default="samples.png", help="where MNIST samples go")
+    parser.add_argument("--log-every", type=int, default=0, help="print losses every N steps")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    torch.manual_seed(args.seed)                    # the initial weights
+    G, D = build(cfg)
+    G, D = G.to(device), D.to(device)
+    gen = torch.Generator(device).manual_seed(args.seed)   # the data and the noise
+    # The models' own randomness (dropout masks, the penalty's points) has a stream of its own.
+    model_gen = torch.Generator(device).manual_seed(args.seed + MODEL_STREAM)
+    use_generator(G, model_gen)
+    use_generator(D, model_gen)
+    sample_real, sample_labels = make_data(cfg, args, device)
+    loss = LOSSES[cfg.loss.name]
+    opt_g = make_optimizer(G.parameters(), cfg.opt_g, device, fast=False)
+    opt_d = make_optimizer(D.parameters(), cfg.opt_d, device, fast=False)
+    B, k = cfg.train.batch_size, cfg.train.d_steps
+    log_every = args.log_every or max(1, args.steps // 20)
+    print(f"training {cfg.model.name} with {loss.label} for {args.steps} steps on {device}")
+
+    G.train(), D.train()
+    for step in range(1, args.steps + 1):
+        if cfg.train.lr_decay:
+            # Decay both learning rates to 2% over the run, quadratically.
+            scale = 0.02 + 0.98 * (1.0 - (step - 1) / args.steps) ** 2
+            for opt, opt_cfg in ((opt_g, cfg.opt_g), (opt_d, cfg.opt_d)):
+                for group in opt.param_groups:
+                    group["lr"] = opt_cfg.lr * scale
+
+        # k updates of D: score real samples high and G's samples low.
+        for _ in range(k):
+            real, labels = sample_real(B, gen)
+            with torch.no_grad():
+                fake = G(sample_noise(cfg.noise, B, gen, device), labels)
+            loss_d = loss.d_loss(D(real, labels), D(fake, labels))
+            if loss.gradient_penalty:
+                penalty, _ = gradient_penalty(D, real, fake, labels, model_gen)
+                loss_d = loss_d + cfg.loss.gp_lambda * penalty
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            if loss.clip_weights:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-cfg.loss.clip, cfg.loss.clip)
+
+        # One update of G: make D score its samples high.
+        labels = sample_labels(B, gen)
+        loss_g = loss.g_loss(D(G(sample_noise(cfg.noise, B, gen, device), labels), labels))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+
+        if step % log_every == 0 or step == args.steps:
+            d, g = loss_d.item(), loss_g.item()
+            print(f"step {step}: loss_d {d:.4f} loss_g {g:.4f}", flush=True)
+            if not (math.isfinite(d) and math.isfinite(g)):
+                print("a loss became NaN or infinite: lower the learning rates", file=sys.stderr)
+                return 1
+    G.eval()
+    report(G, cfg, args, device, gen)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''

@@ -1,0 +1,60 @@
+"""Model families: GANs, and the autoencoders trained beside them as baselines (seed 002).
+
+A Run asks here which trainer a config needs and which per-step metrics it
+records, so the run machinery is the same for every family.
+"""
+from __future__ import annotations
+
+from ganlab.models import AUTOENCODERS
+
+FAMILIES = {"gan": "GAN", "ae": "AE", "vae": "VAE"}   # name -> what a table calls it
+
+
+def family_of(cfg) -> str:
+    """'gan', or the autoencoder's model name ('ae', 'vae')."""
+    return cfg.model.name if cfg.model.name in AUTOENCODERS else "gan"
+
+
+def make_trainer(cfg):
+    if family_of(cfg) == "gan":
+        from ganlab.train import Trainer
+        return Trainer(cfg)
+    from ganlab.autoencoders import AutoencoderTrainer
+    return AutoencoderTrainer(cfg)
+
+
+def metric_names(cfg) -> tuple[str, ...]:
+    """The per-step columns a run of this config records."""
+    if family_of(cfg) == "gan":
+        from ganlab.train import METRICS
+        return METRICS
+    from ganlab.autoencoders import METRICS
+    return METRICS[cfg.model.name]
+
+
+# The comparison table's columns: {column: meter}. Every family's samples are judged by the
+# same classifier; only the autoencoders reconstruct.
+TABLE_METERS = {
+    "Fréchet distance": "fid",
+    "digits covered (of 10)": "modes_covered",
+    "diversity": "diversity",
+    "reconstruction MSE (held out)": "recon_mse_test",
+}
+
+
+def family_table(runs, task: str = "mnist") -> list[dict]:
+    """One row per run on `task`, GANs first, then AEs, then VAEs: each run's latest meters.
+
+    A meter the run does not have (a GAN's reconstruction error, say) is None.
+    """
+    order = list(FAMILIES)
+    chosen = sorted((r for r in runs if r.cfg.task == task),
+                    key=lambda r: (order.index(family_of(r.cfg)), r.created))
+    rows = []
+    for run in chosen:
+        snap = run.snapshot()
+        row = {"family": FAMILIES[family_of(run.cfg)], "run": run.name, "status": snap.status, "step": snap.step}
+        row.update({column: snap.latest(meter) if meter in snap.meters else None
+                    for column, meter in TABLE_METERS.items()})
+        rows.append(row)
+    return rows

@@ -1,0 +1,110 @@
+"""The AE & VAE lab: seed 002's autoencoder and variational autoencoder, baselines beside the GANs."""
+import dataclasses
+
+import streamlit as st
+
+from ganlab import charts
+from ganlab.config import DEVICES, Experiment, Noise, Train
+from ganlab.data.mnist import available_splits, data_root, missing_message
+from ganlab.families import family_table
+from ganlab.presets import get_preset, presets_for
+from pages import ui
+
+PAGE = "autoencoders"
+ui.require_frame()
+
+st.title("AE & VAE lab")
+st.caption("An autoencoder squeezes each digit into a few numbers and draws it back; a variational "
+           "autoencoder also keeps those numbers near N(0, I), so random codes decode to digits. Both "
+           "are judged with the same classifier meters as the GANs on the MNIST lab.")
+
+root = data_root()
+splits = available_splits(root)
+if not splits:
+    st.warning(missing_message(root) + " The MNIST lab page can download it.", icon="📂")
+    st.stop()
+
+run = ui.attached_run(PAGE)
+presets = {p.slug: p for p in presets_for("mnist", families=("ae", "vae"))}
+slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}", key="ae-preset")
+preset = get_preset(slug)
+st.caption(preset.about)
+base = preset.config
+vae = base.model.name == "vae"
+k = f"ae-{slug}-"
+
+
+def settings() -> Experiment:
+    with st.expander("Settings", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            latent = st.number_input("code size (latent dims)", value=base.noise.dim, step=1, key=k + "z")
+            model = base.model
+            if vae:
+                hidden = st.number_input("hidden width", value=model.g_hidden, step=50, key=k + "hidden")
+                recon = st.selectbox("reconstruction loss", ("bce", "mse"), index=("bce", "mse").index(
+                    model.recon_loss), key=k + "recon", help="bce: a Bernoulli decoder (Kingma & Welling); "
+                                                             "mse: the seed's summed squared error")
+                model = dataclasses.replace(model, g_hidden=int(hidden), recon_loss=recon)
+            else:
+                st.caption("The autoencoder's loss is the MSE on pixels in [−1, 1], as in the seed.")
+        with c2:
+            opt = ui.optimizer_inputs("Optimizer", base.opt_g, k + "opt")
+        with c3:
+            tr = base.train
+            batch = st.number_input("batch size", value=tr.batch_size, step=32, key=k + "batch")
+            steps = st.number_input("steps", value=tr.steps, step=500, key=k + "steps")
+            seed = st.number_input("seed", value=tr.seed, step=1, key=k + "seed")
+            device = st.selectbox("device", DEVICES, key=k + "device")
+    return Experiment(task="mnist", noise=Noise("normal", int(latent)), model=model, opt_g=opt,
+                      train=Train(steps=int(steps), batch_size=int(batch), seed=int(seed), device=device,
+                                  snapshot_every=tr.snapshot_every))
+
+
+cfg, problem = ui.build_config(settings)
+if problem:
+    st.error(f"Fix this setting to start: {problem}")
+run = ui.controls(run, cfg, PAGE, name=slug)
+st.caption("One network, one loss: Step D, Step G and Step both each make one update.")
+
+
+def draw(snap):
+    family = run.cfg.model.name
+    step = snap.views.get("step", 0)
+    ui.status_line(snap, images=True)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.reconstruction_figure(snap.metrics, family), key="ae-recon-loss")
+    if family == "vae":
+        left.plotly_chart(charts.kl_figure(snap.metrics), key="ae-kl")
+    latent = "The AE's code" if family == "ae" else "The VAE's mean code μ"
+    right.plotly_chart(charts.latent_figure(snap.views.get("latent"), f"{latent}, step {step}"), key="ae-latent")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.image_figure(snap.views.get("recon_grid"), f"Held-out digits (rows 1, 3) and their "
+                                          f"reconstructions (rows 2, 4), step {step}", height=300),
+                      key="ae-recon-grid")
+    what = ("Samples: a fixed z from N(0, I), decoded" if family == "vae" else
+            "Random z from N(0, I), decoded: not a generator")
+    grid_step, grid = snap.images[-1] if snap.images else (step, None)
+    right.plotly_chart(charts.image_figure(grid, f"{what}, step {grid_step}", height=300), key="ae-samples")
+    if "fid" in snap.meters:
+        c1, c2, c3 = st.columns(3)
+        c1.plotly_chart(charts.autoencoder_quality_figure(snap.meters), key="ae-fid")
+        c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key="ae-modes")
+        c3.plotly_chart(charts.digit_histogram_figure(snap.meters), key="ae-hist")
+    elif snap.status == "starting":
+        st.info("Loading MNIST, and on a first run training the small classifier behind the quality meters.")
+    family_rows()
+
+
+def family_rows():
+    rows = family_table(ui.registry().list())
+    if rows:
+        st.subheader("Beside the GANs")
+        st.caption("Each MNIST run's latest meters. The Fréchet distance and digits covered judge samples "
+                   "the same way for every family.")
+        st.dataframe(rows, hide_index=True)
+
+
+ui.live(draw, run)   # draw() ends with the table of runs, kept fresh while this one trains
+if run is None:
+    family_rows()

@@ -1,0 +1,135 @@
+"""Runs: every run on this server, what each is doing, and controls for several at once."""
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ganlab import charts, compare
+from ganlab.runs import ACTIVE, SUMMARY_METERS
+from pages import ui
+
+# A run's page is named after its file: pages/<page>.py.
+PAGES = {p.stem for p in Path(__file__).parent.glob("*.py")} - {"runs", "ui", "__init__"}
+LOG_SCALE = ("g_grad_norm", "gp_grad_norm")
+ui.require_frame()
+
+st.title("Runs")
+st.caption("Every run on this server, from every page and every browser tab. Pick runs to stop, pause, "
+           "resume, delete or open them, and to draw their curves on one chart.")
+
+registry = ui.registry()
+runs = registry.list()
+if not runs:
+    st.info("No runs yet. Start one on any lab page, and it is listed here.")
+    st.stop()
+by_id = {r.id: r for r in runs}
+
+
+def label(run) -> str:
+    return f"{run.name} · {run.id[:6]} ({run.status})"
+
+
+def table(runs) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        s = run.summary()
+        gpu = "—" if s["gpu_memory"] is None else f"{s['gpu_memory'] / 2**20:,.0f} MiB"
+        rows.append({
+            "name": s["name"], "page": s["page"], "model": s["model"], "loss": s["loss"], "status": s["status"],
+            "step / budget": f"{s['step']:,} / {s['budget']:,}", "steps/s": s["steps_per_s"],
+            "device": s["device"], "GPU memory": gpu, "wall time": duration(s["wall_s"]),
+            **{m: s.get(m) for m in SUMMARY_METERS}, "id": s["id"],
+        })
+    frame = pd.DataFrame(rows)
+    return frame.dropna(axis=1, how="all")   # meters no run has yet
+
+
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def draw_table() -> None:
+    st.dataframe(table(registry.list()), hide_index=True, key="runs-table",
+                 column_config={"steps/s": st.column_config.NumberColumn(format="%.1f"),
+                                **{m: st.column_config.NumberColumn(format="%.3f") for m in SUMMARY_METERS}})
+
+
+def any_active() -> bool:
+    return any(r.status in ACTIVE for r in registry.list())
+
+
+ui.refresh_while(draw_table, any_active)
+
+# -- picking runs, and what to do with them -----------------------------------------------------
+# Another tab may have deleted a picked run: drop it before the widgets are drawn.
+if "runs-chosen" in st.session_state:
+    st.session_state["runs-chosen"] = [i for i in st.session_state["runs-chosen"] if i in by_id]
+
+
+def act(what: str) -> None:
+    chosen = [by_id[i] for i in st.session_state.get("runs-chosen", []) if i in by_id]
+    if what == "stop":
+        compare.stop_runs(chosen, wait=2.0)
+    elif what == "pause":
+        for run in chosen:
+            run.pause()
+    elif what == "resume":
+        # A comparison's runs resume together (see compare.resume_runs); other runs one by one.
+        groups: dict = {}
+        for run in chosen:
+            groups.setdefault(id(run.lockstep) if run.lockstep else run.id, []).append(run)
+        for members in groups.values():
+            compare.resume_runs(members)
+    elif what == "delete":
+        for run in chosen:
+            registry.delete(run.id)
+        st.session_state["runs-chosen"] = []
+    st.session_state["runs-notice"] = f"{what.capitalize()}: {len(chosen)} run(s)." if chosen else \
+        "Pick one or more runs first."
+
+
+chosen_ids = st.multiselect("Pick runs", list(by_id), format_func=lambda i: label(by_id[i]), key="runs-chosen",
+                            placeholder="Pick runs to control, open or overlay")
+chosen = [by_id[i] for i in chosen_ids]
+cols = st.columns(5)
+cols[0].button("Stop", icon=":material/stop:", key="runs-stop", on_click=act, args=("stop",))
+cols[1].button("Pause", icon=":material/pause:", key="runs-pause", on_click=act, args=("pause",))
+cols[2].button("Resume", icon=":material/play_circle:", key="runs-resume", on_click=act, args=("resume",))
+cols[3].button("Delete", icon=":material/delete:", key="runs-delete", on_click=act, args=("delete",),
+               help="Stops the run and forgets it: its charts go too")
+cols[4].button("Refresh", icon=":material/refresh:", key="runs-refresh",
+               help="Runs started elsewhere appear here on the next refresh")
+if "runs-notice" in st.session_state:
+    st.caption(st.session_state.pop("runs-notice"))
+for run in chosen:
+    if run.page in PAGES:
+        query = {"group": run.lockstep.group} if run.lockstep is not None else {"run": run.id}
+        st.page_link(f"pages/{run.page}.py", label=f"Open {run.name} · {run.id[:6]} on its page",
+                     icon=":material/open_in_new:", query_params=query)
+
+# -- the overlay: one metric, the picked runs (all runs when none is picked) -----------------------
+shown = chosen or runs
+per_step = list(dict.fromkeys(c for r in shown for c in r.snapshot().metrics if c != "step"))
+columns = per_step + sorted({c for r in shown for c in r.snapshot().meters
+                             if c != "step" and c not in per_step and not c.startswith(("hist_", "mode_share_"))})
+if st.session_state.get("runs-metric") not in columns:
+    st.session_state.pop("runs-metric", None)
+metric = st.selectbox("Metric to overlay", columns, key="runs-metric") if columns else None
+
+
+def draw_overlay() -> None:
+    if metric is None:
+        st.info("The picked runs have no curves yet.")
+        return
+    series = {}
+    for run in shown:
+        s = run.snapshot().series(metric)
+        if s is not None:
+            series[f"{run.name} · {run.id[:6]}"] = s
+    st.plotly_chart(charts.overlay_figure(series, metric, smooth_alpha=0.05 if metric in per_step else None,
+                                          log_y=metric in LOG_SCALE), key="runs-overlay")
+
+
+ui.refresh_while(draw_overlay, any_active)

@@ -1,0 +1,107 @@
+"""Saved runs: checkpoints on disk, to resume training or to explore without training."""
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from ganlab import charts, checkpoints
+from ganlab.runs import RunError
+from pages import ui
+
+ui.require_frame()
+
+st.title("Saved runs")
+root = checkpoints.saves_root()
+st.caption(f"Checkpoints in `{root.resolve()}` (set `GANLAB_SAVES` to change it). Save one from a lab page's "
+           f"**Save & download**, let a run save itself every N steps, or upload a zipped checkpoint.")
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _load(folder: str, stamp: tuple) -> checkpoints.Checkpoint:
+    # `stamp` (the files' modification times) makes a re-saved folder load afresh.
+    return checkpoints.load(folder)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _explore(folder: str, stamp: tuple) -> tuple[dict, dict]:
+    return checkpoints.explore(_load(folder, stamp))
+
+
+def _stamp(folder: Path) -> tuple:
+    return tuple(p.stat().st_mtime_ns for p in sorted(folder.iterdir()))
+
+
+upload = st.file_uploader("Upload a zipped checkpoint", type=["zip"], key="saved-upload",
+                          help="A zip from **Save & download**: config.json, weights.pt and the CSVs.")
+if upload is not None:
+    imported = st.session_state.setdefault("saved-imported", {})   # once per upload, not per rerun
+    if upload.file_id not in imported:
+        try:
+            imported[upload.file_id] = ("ok", checkpoints.import_zip(upload.getvalue(), root).name)
+        except checkpoints.CheckpointError as e:
+            imported[upload.file_id] = ("error", str(e))
+        if imported[upload.file_id][0] == "ok":
+            st.session_state["saved-pick"] = imported[upload.file_id][1]
+    kind, text = imported[upload.file_id]
+    if kind == "error":
+        st.error(f"That upload is not a usable checkpoint: {text}")
+    else:
+        st.success(f"Imported as `{text}`.")
+
+saves = checkpoints.list_saved(root)
+if not saves:
+    st.info("No checkpoints yet.")
+    st.stop()
+st.dataframe(
+    [{"name": s.name, "task": s.task, "model": s.model, "loss": s.loss, "step": s.step,
+      "saved": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.saved_at)) if s.saved_at else "",
+      "folder": s.folder.name, "problem": s.error} for s in saves],
+    hide_index=True, key="saved-table")
+
+names = [s.folder.name for s in saves]
+if st.session_state.get("saved-pick") not in names:
+    st.session_state["saved-pick"] = names[0]
+pick = st.selectbox("Checkpoint", names, key="saved-pick")
+folder = root / pick
+try:
+    stamp = _stamp(folder)
+    ckpt = _load(str(folder), stamp)
+except (checkpoints.CheckpointError, OSError) as e:   # OSError: deleted since the list was made
+    st.error(f"This checkpoint cannot be used: {e}")
+    st.stop()
+
+cfg = ckpt.cfg
+st.markdown(f"**{ckpt.name}** · {cfg.task} · {cfg.model.name} · {cfg.loss.name} · step **{ckpt.step:,}** "
+            f"of {cfg.train.steps:,}")
+c1, c2, c3 = st.columns([1, 1, 2])
+until = c1.number_input("Train until step", min_value=ckpt.step + 1, step=100, key=f"saved-until-{pick}",
+                        value=cfg.train.steps if cfg.train.steps > ckpt.step else 2 * ckpt.step,
+                        help="The saved budget, or more to go on training a finished run. With decaying "
+                             "learning rates, the schedule follows the new budget.")
+if c2.button("Resume training", icon=":material/play_arrow:", type="primary", key="saved-resume"):
+    try:
+        run = ui.registry().create(cfg.replace(train={"steps": int(until)}), name=ckpt.name, page=ckpt.page,
+                                   resume=ckpt)
+    except RunError as e:
+        st.warning(str(e))
+    else:
+        st.switch_page(f"pages/{ckpt.page}.py", query_params={"run": run.id})
+c3.download_button("Download (zip)", lambda: checkpoints.zip_folder(folder), file_name=f"{pick}.zip",
+                   mime="application/zip", icon=":material/folder_zip:", key="saved-zip", on_click="ignore")
+
+if st.toggle("Explore the saved generator", key="saved-explore"):
+    views, meters = _explore(str(folder), stamp)
+    if "grid" in views:
+        title = f"Samples from the saved G, step {ckpt.step}"
+        if cfg.model.name == "cgan":
+            title += " · row r asks for digit r"
+        st.plotly_chart(charts.image_figure(views["grid"], title), key="saved-grid")
+    elif cfg.task == "gauss1d":
+        st.plotly_chart(charts.density_figure(views), key="saved-density")
+        st.caption(f"W1 to the target {meters['w1']:.3f} · KS {meters['ks']:.3f} (10,000 samples)")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_figure(ckpt.metrics), key="saved-loss")
+    if cfg.task == "gauss1d" and ckpt.meters:
+        right.plotly_chart(charts.quality_figure(ckpt.meters), key="saved-quality")
+    elif "fid" in ckpt.meters:
+        right.plotly_chart(charts.mnist_quality_figure(ckpt.meters), key="saved-quality")

@@ -1,0 +1,97 @@
+"""The AE & VAE lab, driven with AppTest: tiny runs on real digits, a bad setting, no data, the MNIST table."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SHARED_DATA = ROOT.parent / "shared" / "data"
+needs_mnist = pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
+                                 reason=f"the real MNIST test split is not at {SHARED_DATA}")
+
+
+def open_page(monkeypatch, data_dir):
+    monkeypatch.setenv("GANLAB_DATA", str(data_dir))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/autoencoders.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_until_ended(at, timeout=180):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        text = " ".join(m.value for m in at.markdown)
+        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
+            return text
+        time.sleep(0.5)
+    raise AssertionError("the run did not end in time")
+
+
+def specs(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def title(spec):
+    return spec["layout"]["title"]["text"]
+
+
+def test_without_data_the_page_says_where_to_put_it(monkeypatch, tmp_path):
+    at = open_page(monkeypatch, tmp_path / "empty")
+    text = " ".join(w.value for w in at.warning)
+    assert "No MNIST data" in text and "MNIST lab page can download it" in text
+    assert not at.get("plotly_chart") and not at.button
+
+
+@needs_mnist
+def test_a_bad_setting_is_a_message_and_start_waits(monkeypatch):
+    at = open_page(monkeypatch, SHARED_DATA)
+    at.number_input(key="ae-mnist-ae-seed002-batch").set_value(0).run()
+    assert any("train.batch_size" in e.value for e in at.error)
+    assert at.button(key="autoencoders-start").disabled
+    at.number_input(key="ae-mnist-ae-seed002-batch").set_value(32).run()
+    assert not at.error and not at.button(key="autoencoders-start").disabled
+
+
+@needs_mnist
+@pytest.mark.parametrize("preset", ["mnist-ae-seed002", "mnist-vae-seed002"])
+def test_a_tiny_run_draws_losses_grids_and_the_latent_space(monkeypatch, preset):
+    at = open_page(monkeypatch, SHARED_DATA)
+    at.selectbox(key="ae-preset").set_value(preset).run()
+    k = f"ae-{preset}-"
+    at.number_input(key=k + "steps").set_value(40)
+    at.number_input(key=k + "batch").set_value(32)
+    at.button(key="autoencoders-start").click().run()
+    assert "run" in at.query_params
+    text = run_until_ended(at)
+    assert "[Finished]" in text and "step **40** of 40" in text
+    charts = specs(at)
+    titles = [title(s) for s in charts]
+    names = {t.get("name") for s in charts for t in s["data"]}
+    assert "reconstruction" in names
+    recon_grid = next(s for s in charts if title(s).startswith("Held-out digits"))
+    samples = next(s for s in charts if "decoded" in title(s) and s["data"][0]["type"] == "image")
+    assert recon_grid["data"][0]["type"] == "image" and "step 40" in title(recon_grid)
+    assert "step 40" in title(samples)
+    latent = next(s for s in charts if title(s).startswith(("The AE", "The VAE")))
+    assert {str(d) for d in range(10)} <= {t["name"] for t in latent["data"]}
+    assert {"samples (random codes)", "reconstructions", "digits covered (of 10)"} <= names
+    if preset == "mnist-ae-seed002":
+        assert {t["type"] for t in latent["data"]} == {"scatter3d"}
+        assert "not a generator" in title(samples)
+        assert not any(t.startswith("KL term") for t in titles)
+    else:
+        assert {t["type"] for t in latent["data"]} == {"scatter"} and "PCA, " in title(latent)
+        assert any(t.startswith("KL term") for t in titles)
+    # The comparison table, here and on the MNIST page, has this run's row.
+    family = "AE" if preset == "mnist-ae-seed002" else "VAE"
+    table = at.dataframe[0].value
+    assert family in set(table["family"]) and table["Fréchet distance"].notna().any()
+    at.switch_page("pages/mnist.py").run()
+    assert not at.exception
+    assert family in set(at.dataframe[0].value["family"])

@@ -1,0 +1,235 @@
+"""The Runs page, and links that carry a page's settings (?preset=&cfg=), driven with AppTest.
+
+The pages share one run registry per process (st.cache_resource); the tests
+reach the same one through pages.ui.registry() to make runs and check them.
+"""
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import tiny, wait_for
+from ganlab.config import ConfigError, decode_config, encode_config
+from ganlab.presets import PRESETS, get_preset
+from pages import ui
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def registry():
+    """An empty registry for this test; every run it made is stopped afterwards."""
+    ui.registry().stop_all()
+    ui.registry.clear()
+    reg = ui.registry()
+    yield reg
+    reg.stop_all()
+
+
+def open_page(page="pages/runs.py", **query):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(page)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def query(at, key):
+    value = at.query_params.get(key)
+    return value[0] if isinstance(value, list) else value
+
+
+def array(field) -> list:
+    """A trace's x or y from a figure's JSON (plotly writes numpy arrays as base64)."""
+    if isinstance(field, dict):
+        return np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"]).tolist()
+    return list(field)
+
+
+def by_label(widgets, label):
+    (widget,) = [w for w in widgets if w.label == label]
+    return widget
+
+
+# -- the Runs page ------------------------------------------------------------------------------
+
+def test_an_empty_registry_says_where_runs_come_from(registry):
+    at = open_page()
+    assert any("No runs yet" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_the_table_lists_every_run_with_its_state_and_meters(registry):
+    done = registry.create(tiny(steps=100), name="finished one", page="gauss1d")
+    assert done.join(60)
+    waiting = registry.create(tiny(steps=5000), name="paused one", page="gauss1d", paused=True)
+    assert wait_for(lambda: waiting.status == "paused")
+    table = open_page().dataframe[0].value
+    assert list(table["name"]) == ["finished one", "paused one"]
+    rows = table.set_index("name")
+    assert rows.loc["finished one", "status"] == "finished"
+    assert rows.loc["finished one", "step / budget"] == "100 / 100"
+    assert rows.loc["paused one", "step / budget"] == "0 / 5,000"
+    assert rows.loc["finished one", "steps/s"] > 0
+    assert set(rows["model"]) == {"mlp1d"} and set(rows["loss"]) == {"bce-ns"} and set(rows["page"]) == {"gauss1d"}
+    assert set(rows["device"]) == {"cpu"} and set(rows["GPU memory"]) == {"—"}
+    # The latest W1 and KS of the finished run, as its snapshot has them.
+    assert rows.loc["finished one", "w1"] == pytest.approx(done.snapshot().latest("w1"))
+    assert 0 <= rows.loc["finished one", "ks"] <= 1
+    assert rows.loc["finished one", "wall time"].endswith("s")
+
+
+def test_actions_apply_to_the_picked_runs_only(registry):
+    picked = registry.create(tiny(steps=10_000_000), name="picked")
+    other = registry.create(tiny(steps=10_000_000), name="other")
+    assert wait_for(lambda: picked.status == "running" and other.status == "running")
+    at = open_page()
+    at.multiselect(key="runs-chosen").set_value([picked.id]).run()
+    at.button(key="runs-pause").click().run()
+    assert wait_for(lambda: picked.status == "paused")
+    at.button(key="runs-resume").click().run()
+    assert wait_for(lambda: picked.status == "running")
+    at.button(key="runs-stop").click().run()
+    assert picked.status == "stopped" and not picked.alive
+    assert other.status == "running"
+    at.button(key="runs-delete").click().run()
+    assert not at.exception, at.exception
+    assert registry.get(picked.id) is None and registry.get(other.id) is other
+    assert list(at.dataframe[0].value["name"]) == ["other"]
+    assert at.multiselect(key="runs-chosen").value == []
+
+
+def test_open_links_to_the_runs_own_page(registry):
+    run = registry.create(tiny(steps=50), name="mine", page="gauss1d")
+    assert run.join(60)
+    at = open_page()
+    assert not at.get("page_link")              # nothing picked, nothing to open
+    at.multiselect(key="runs-chosen").set_value([run.id]).run()
+    (link,) = at.get("page_link")
+    assert link.proto.page == "gauss1d" and link.proto.query_string == f"run={run.id}"
+
+
+def test_the_overlay_draws_one_line_per_picked_run(registry):
+    a = registry.create(tiny(steps=100, seed=1), name="a")
+    b = registry.create(tiny(steps=100, seed=2), name="b")
+    c = registry.create(tiny(steps=100, seed=3), name="c")
+    assert all(r.join(60) for r in (a, b, c))
+    at = open_page()
+    at.multiselect(key="runs-chosen").set_value([a.id, c.id]).run()
+    assert {"loss_d", "loss_g", "w1", "ks"} <= set(at.selectbox(key="runs-metric").options)
+    at.selectbox(key="runs-metric").set_value("w1").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["title"]["text"] == "w1 by run"
+    lines = {t["name"]: t for t in spec["data"]}
+    assert set(lines) == {f"a · {a.id[:6]}", f"c · {c.id[:6]}"}
+    steps, values = a.snapshot().series("w1")
+    assert array(lines[f"a · {a.id[:6]}"]["y"]) == pytest.approx(list(values))
+
+
+def test_the_page_keeps_working_after_another_tab_deletes_a_picked_run(registry):
+    run = registry.create(tiny(steps=20), name="gone soon")
+    keep = registry.create(tiny(steps=20), name="stays")
+    assert run.join(60) and keep.join(60)
+    at = open_page()
+    at.multiselect(key="runs-chosen").set_value([run.id, keep.id]).run()
+    registry.delete(run.id)                     # as another tab would
+    at.run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="runs-chosen").value == [keep.id]
+
+
+# -- configs in the URL -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("slug", sorted(PRESETS))
+def test_every_preset_roundtrips_through_the_url(slug):
+    base = get_preset(slug).config
+    changed = base.replace(train={"steps": 1234, "seed": 99, "batch_size": 2 * base.train.batch_size},
+                           opt_d={"lr": 3.5e-4}, loss={"gp_lambda": 2.5})
+    for cfg in (base, changed):
+        text = encode_config(cfg, base)
+        assert decode_config(text, base) == cfg
+        assert all(ch.isalnum() or ch in "-_" for ch in text)   # nothing to escape in a URL
+    assert len(encode_config(base, base)) < 40                    # only what differs travels
+
+
+@pytest.mark.parametrize("text", ["", "not base64!", "bm90IGpzb24", encode_config(tiny(), tiny())[:-3]])
+def test_a_garbled_link_is_a_config_error(text):
+    with pytest.raises(ConfigError):
+        decode_config(text, get_preset("gauss1d").config)
+
+
+def test_a_link_from_another_page_or_out_of_range_is_a_config_error():
+    mnist = get_preset("mnist-dcgan").config
+    with pytest.raises(ConfigError, match="gauss1d page"):
+        decode_config(encode_config(mnist, mnist), get_preset("gauss1d").config)
+    base = get_preset("gauss1d").config
+    forged = base64.urlsafe_b64encode(b'{"task":"gauss1d","train":{"batch_size":0}}').decode()
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        decode_config(forged, base)
+    typed = base64.urlsafe_b64encode(b'{"task":"gauss1d","model":{"g_activation":5}}').decode()
+    with pytest.raises(ConfigError):
+        decode_config(typed, base)
+    path = base64.urlsafe_b64encode(b'{"task":"gauss1d","train":{"data_dir":"/etc"}}').decode()
+    with pytest.raises(ConfigError, match="path on the server"):
+        decode_config(path, base)
+
+
+def test_a_link_opens_the_1d_page_with_its_settings_and_start_uses_them(registry):
+    preset = get_preset("gauss1d-bimodal")
+    cfg = preset.config.replace(train={"steps": 40, "seed": 7, "batch_size": 96, "device": "cpu"},
+                                opt_g={"lr": 5e-4}, model={"g_hidden": 24})
+    at = open_page("pages/gauss1d.py", preset=preset.slug, cfg=encode_config(cfg, preset.config))
+    assert at.selectbox(key="g1d-preset").value == preset.slug
+    assert by_label(at.number_input, "steps").value == 40
+    assert by_label(at.number_input, "seed").value == 7
+    assert by_label(at.number_input, "batch size").value == 96
+    assert by_label(at.number_input, "G width").value == 24
+    assert by_label(at.selectbox, "device").value == "cpu"
+    assert [w.value for w in at.number_input if w.label == "learning rate"] == [5e-4, preset.config.opt_d.lr]
+    at.button(key="gauss1d-start").click().run()
+    run = registry.get(query(at, "run"))
+    assert run is not None and run.cfg == cfg                   # Start reproduces the linked experiment
+    assert decode_config(query(at, "cfg"), preset.config) == cfg  # and the URL still holds it
+
+
+def test_changing_a_setting_writes_it_into_the_url():
+    at = open_page("pages/gauss1d.py")
+    assert query(at, "preset") == "gauss1d" and query(at, "cfg") is None   # the preset as it is
+    at.number_input(key="g1d-gauss1d-steps").set_value(777).run()
+    at.number_input(key="g1d-gauss1d-seed").set_value(3).run()
+    linked = decode_config(query(at, "cfg"), get_preset("gauss1d").config)
+    assert (linked.train.steps, linked.train.seed) == (777, 3)
+    # Opening that URL in a fresh session shows the same settings.
+    again = open_page("pages/gauss1d.py", preset="gauss1d", cfg=query(at, "cfg"))
+    assert by_label(again.number_input, "steps").value == 777 and by_label(again.number_input, "seed").value == 3
+    # Switching preset puts that preset in the URL.
+    at.selectbox(key="g1d-preset").set_value("gauss1d-wgan-gp").run()
+    assert query(at, "preset") == "gauss1d-wgan-gp"
+
+
+@pytest.mark.parametrize("query_args", [{"preset": "gauss1d", "cfg": "garbled!!"},
+                                        {"preset": "no-such-preset", "cfg": "eyJ9"},
+                                        {"preset": "mnist-dcgan"}])
+def test_a_bad_link_warns_and_falls_back_to_the_preset(query_args):
+    at = open_page("pages/gauss1d.py", **query_args)
+    assert any("link" in w.value for w in at.warning)
+    assert by_label(at.number_input, "steps").value == get_preset("gauss1d").config.train.steps
+    assert not at.button(key="gauss1d-start").disabled
+
+
+def test_a_link_opens_the_mnist_page_with_its_settings(monkeypatch, mnist_dir):
+    monkeypatch.setenv("GANLAB_DATA", str(mnist_dir))
+    preset = get_preset("mnist-dcgan")
+    cfg = preset.config.replace(train={"steps": 30, "batch_size": 16, "seed": 4}, noise={"dim": 20})
+    at = open_page("pages/mnist.py", preset=preset.slug, cfg=encode_config(cfg, preset.config))
+    assert at.selectbox(key="mn-preset").value == preset.slug
+    assert by_label(at.number_input, "batch size").value == 16
+    assert by_label(at.number_input, "steps").value == 30
+    assert by_label(at.number_input, "latent size (z dims)").value == 20
+    assert by_label(at.number_input, "seed").value == 4
+    assert decode_config(query(at, "cfg"), preset.config) == cfg

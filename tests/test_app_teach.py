@@ -1,0 +1,110 @@
+"""Teaching controls on the 1D page, driven with Streamlit's AppTest.
+
+run_every never fires in AppTest, so the tests rerun the script until the
+training thread has done what a click asked.
+"""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ADVANCED = ("g1d-gauss1d-batch", "g1d-gauss1d-k", "g1d-gauss1d-G optimizerlr", "g1d-gauss1d-gw")
+
+
+def text_of(at):
+    return " ".join(m.value for m in at.markdown)
+
+
+def rerun_until(at, predicate, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        if predicate(at):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the page did not get there in time")
+
+
+def chart_titles(at):
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+@pytest.fixture
+def app():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    yield at
+    stop = at.button(key="gauss1d-stop")
+    if not stop.disabled:   # a paused run would hold one of the registry's places
+        stop.click().run()
+
+
+def test_teaching_mode_hides_the_advanced_settings_and_keeps_their_values(app):
+    app.number_input(key="g1d-gauss1d-batch").set_value(32).run()     # set up before class
+    app.toggle(key="teaching-mode").set_value(True).run()
+    assert not app.exception
+    keys = {w.key for w in app.number_input} | {w.key for w in app.selectbox}
+    assert not keys & set(ADVANCED)
+    assert "Settings" not in [e.label for e in app.expander]
+    assert app.selectbox(key="g1d-preset").value == "gauss1d"             # the preset stays
+    labels = [b.label for b in app.button]
+    for label in ("Start", "Step D", "Step G", "Step both", "Next stage (slow motion)"):
+        assert label in labels
+    assert "**Target** N(4, 1.25²)" in text_of(app) and "**4,000 steps**" in text_of(app)
+    app.toggle(key="teaching-mode").set_value(False).run()
+    assert app.number_input(key="g1d-gauss1d-batch").value == 32            # nothing was lost
+
+
+def test_slow_motion_button_walks_the_stages_and_the_caption_changes(app):
+    app.toggle(key="teaching-mode").set_value(True).run()
+    captions = []
+    for number in range(1, 7):
+        app.button(key="gauss1d-stage").click().run()
+        rerun_until(app, lambda at: f"Stage {number} of 6" in text_of(at))
+        captions.append(text_of(app).split(f"Stage {number} of 6", 1)[1])
+        titles = chart_titles(app)
+        assert any(t.startswith("Step 1 · ") and f"{number}." in t for t in titles)
+    assert len(set(captions)) == 6
+    assert "Sample real and fake" in captions[0] and "G's update" in captions[5]
+    assert "D's loss is" in captions[2] and "arrows" in captions[4]
+    rerun_until(app, lambda at: "step **1** of" in text_of(at))
+    assert not app.exception
+
+
+def test_change_while_training_applies_between_steps(app):
+    app.button(key="gauss1d-step-both").click().run()
+    rerun_until(app, lambda at: "step **1** of" in text_of(at))
+    run_id = app.query_params["run"]
+    run_id = run_id[0] if isinstance(run_id, list) else run_id
+    key = f"gauss1d-change-{run_id}-"
+    app.number_input(key=key + "k").set_value(3)
+    app.selectbox(key=key + "loss").set_value("wgan-gp")
+    app.button(key=key + "apply").click().run()
+    assert "d_steps 1 → 3; loss bce-ns → wgan-gp" in " ".join(s.value for s in app.success)
+    rerun_until(app, lambda at: "step 1: d_steps 1 → 3" in " ".join(c.value for c in at.caption))
+    app.number_input(key=key + "lr-g").set_value(-1.0)
+    app.button(key=key + "apply").click().run()
+    assert "opt_g.lr" in " ".join(e.value for e in app.error)
+    assert not app.exception
+
+
+def test_the_2d_page_shows_the_stages_in_the_plane():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/toy2d.py")
+    at.run()
+    at.toggle(key="teaching-mode").set_value(True).run()
+    assert "Settings" not in [e.label for e in at.expander]
+    try:
+        for number in range(1, 7):
+            at.button(key="toy2d-stage").click().run()
+            rerun_until(at, lambda a: f"Stage {number} of 6" in text_of(a))
+            assert chart_titles(at)[0].startswith(f"Step 1 · {number}. ")
+        plane = json.loads(at.get("plotly_chart")[0].proto.spec)
+        assert {"D(x)", "generated"} <= {t.get("name") for t in plane["data"]}
+        assert not at.exception
+    finally:
+        at.button(key="toy2d-stop").click().run()

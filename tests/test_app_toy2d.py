@@ -1,0 +1,167 @@
+"""The 2D lab page, driven with AppTest (run_every never fires there, so the test reruns the
+script itself while the run trains in its thread)."""
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+K = "t2d-toy2d-ring-"   # the ring preset's widget keys
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))   # uploaded points are kept here
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/toy2d.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart_specs(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def array(value):
+    """A trace's data: a list, or plotly's typed-array encoding of a numpy array."""
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(n) for n in str(value.get("shape", -1)).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.asarray(value)
+
+
+def trace_names(spec):
+    return [t.get("name") for t in spec["data"]]
+
+
+def run_until_ended(at, timeout=120):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        text = " ".join(m.value for m in at.markdown)
+        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
+            return text
+        time.sleep(0.5)
+    raise AssertionError("the run did not end in time")
+
+
+def shrink(at, steps=100):
+    """A run small enough for a test: few steps, small models."""
+    at.number_input(key=K + "steps").set_value(steps)
+    at.number_input(key=K + "gw").set_value(32)
+    at.number_input(key=K + "dw").set_value(32)
+    at.selectbox(key=K + "device").set_value("cpu")
+
+
+def test_start_draws_the_plane_with_every_layer_and_the_meters(app):
+    labels = [b.label for b in app.button]
+    for label in ("Start", "Step D", "Step G", "Step both", "Stop"):
+        assert label in labels
+    shrink(app)
+    app.button(key="toy2d-start").click().run()
+    assert "run" in app.query_params
+    text = run_until_ended(app)
+    assert "[Finished]" in text and "step **100** of 100" in text
+    specs = {s["layout"]["title"]["text"].split(" (")[0].split(" ·")[0]: s for s in chart_specs(app)}
+    plane = specs["Real and generated points"]
+    assert trace_names(plane) == ["D(x)", "G's manifold (a z grid, mapped)", "real", "generated",
+                                  "G's push (−∇ of G's loss)"]
+    heat = plane["data"][0]
+    surface = array(heat["z"])
+    assert heat["type"] == "heatmap" and surface.shape == (60, 60)
+    assert surface.min() >= 0 and surface.max() <= 1                # BCE: D's probability
+    assert "step 100" in plane["layout"]["title"]["text"]
+    assert {"Energy distance to the real points", "Modes covered", "High-quality samples: within 3σ of the data",
+            "Losses"} <= set(specs)
+    energy = specs["Energy distance to the real points"]
+    steps = array(energy["data"][0]["x"]).tolist()
+    assert steps[0] == 0 and steps[-1] == 100                         # from G's start to the end
+
+    # Each layer switches off on its own.
+    app.toggle(key="t2d-layer-surface").set_value(False)
+    app.toggle(key="t2d-layer-arrows").set_value(False).run()
+    plane = chart_specs(app)[0]
+    assert trace_names(plane) == ["G's manifold (a z grid, mapped)", "real", "generated"]
+
+
+def test_step_both_starts_a_paused_run_on_this_page(app):
+    shrink(app)
+    app.button(key="toy2d-step-both").click().run()
+    assert "run" in app.query_params
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        app.run()
+        text = " ".join(m.value for m in app.markdown)
+        if "[Paused]" in text and "step **1** of" in text:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"no paused run at step 1: {text[-300:]}")
+    app.button(key="toy2d-stop").click().run()
+
+
+def test_a_bad_csv_gets_a_message_and_a_good_one_is_kept(app, tmp_path):
+    app.selectbox(key=K + "kind").set_value("csv").run()
+    assert any("upload a CSV" in e.value for e in app.error)
+    assert app.button(key="toy2d-start").disabled
+
+    app.file_uploader(key=K + "csv").set_value(("pts.csv", b"x,y\n1,2\n3,four\n", "text/csv")).run()
+    errors = " ".join(e.value for e in app.error)
+    assert "pts.csv cannot be used" in errors and "'four' is not a number" in errors
+    assert app.button(key="toy2d-start").disabled and not app.exception
+
+    good = "x,y\n" + "".join(f"{i % 7},{i % 5 - 2}\n" for i in range(40))
+    app.file_uploader(key=K + "csv").set_value(("pts.csv", good.encode(), "text/csv")).run()
+    assert not app.error and not app.exception
+    kept = list((tmp_path / "ganlab" / "points").glob("points-*.csv"))
+    assert len(kept) == 1
+    assert any("40 points" in c.value and kept[0].name in c.value for c in app.caption)
+    assert not app.button(key="toy2d-start").disabled
+
+
+def test_bad_settings_show_a_message_and_disable_start(app):
+    app.number_input(key=K + "std").set_value(0.0).run()
+    errors = " ".join(e.value for e in app.error)
+    assert "toy2d.std" in errors
+    assert app.button(key="toy2d-start").disabled
+    app.number_input(key=K + "std").set_value(0.02)
+    app.number_input(key=K + "D optimizerlr").set_value(-1.0).run()
+    assert "opt_d.lr" in " ".join(e.value for e in app.error)
+    assert not app.exception
+
+
+def test_every_2d_preset_opens(app):
+    for slug in ("toy2d-ring-wgan-gp", "toy2d-grid", "toy2d-moons"):
+        app.selectbox(key="t2d-preset").set_value(slug).run()
+        assert not app.exception and not app.error
+
+
+def test_the_loss_lab_runs_the_losses_on_a_2d_target_and_shows_the_2d_meters():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/compare.py")
+    at.run()
+    at.selectbox(key="cmp-target").set_value("toy2d-ring").run()
+    assert "the same points" in " ".join(m.value for m in at.markdown)     # the 2D reading notes
+    at.number_input(key="cmp-toy2d-ring-steps").set_value(20)
+    at.multiselect(key="cmp-losses").set_value(["bce-ns", "wgan-gp"])
+    at.button(key="cmp-start").click().run()
+    assert not at.exception, at.exception
+    end = time.monotonic() + 120
+    while " ".join(m.value for m in at.markdown).count("[Finished]") < 2:
+        assert time.monotonic() < end, "the comparison did not finish in time"
+        time.sleep(0.5)
+        at.run()
+    specs = {s["layout"]["title"]["text"]: s for s in chart_specs(at)}
+    planes = [s for t, s in specs.items() if ", step 20" in t]
+    assert len(planes) == 2
+    assert [t["name"] for t in planes[0]["data"]] == ["D(x)", "real", "generated"]
+    assert [t["name"] for t in planes[1]["data"]] == ["critic f(x)", "real", "generated"]
+    for title in ("Energy distance", "Modes covered", "High-quality samples"):
+        chart = next(s for t, s in specs.items() if t.startswith(title))
+        assert {t["name"] for t in chart["data"]} == {"BCE non-saturating", "WGAN-GP"}
+    assert any("toy2d-ring-wgan-gp" in c.value for c in at.caption)          # the k = 1 caveat, for 2D

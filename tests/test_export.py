@@ -1,0 +1,132 @@
+"""The exported script: standalone, built from ganlab's own code, and it trains like ganlab."""
+import math
+import re
+import subprocess
+import sys
+import types
+
+import pytest
+
+from ganlab.__main__ import main as cli
+from ganlab.config import Loss
+from ganlab.export import TASKS, ExportError, export_script
+from ganlab.losses import LOSSES
+from ganlab.models import MODELS
+from ganlab.presets import PRESETS, get_preset, presets_for
+from ganlab.train import Trainer
+
+LOSS_LINE = re.compile(r"^step (\d+): loss_d (\S+) loss_g (\S+)$", re.M)
+
+
+def one_config_per_model():
+    """A preset's config for every model the exported tasks use (1D: also the minibatch D)."""
+    configs = {}
+    for task in TASKS:
+        for p in presets_for(task):
+            key = p.config.model.name + ("-minibatch" if p.config.model.minibatch_d else "")
+            configs.setdefault(key, p.config)
+    return configs
+
+
+def losses_of(output):
+    return [(int(s), float(d), float(g)) for s, d, g in LOSS_LINE.findall(output)]
+
+
+def run_script(path, *args, cwd):
+    # -I: no PYTHONPATH, no user site-packages, not even the script's folder: ganlab cannot be imported.
+    return subprocess.run([sys.executable, "-I", str(path), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_every_model_and_loss_exports_a_script_that_compiles():
+    configs = one_config_per_model()
+    gan_models = {cfg.model.name for cfg in configs.values()}
+    assert gan_models == set(MODELS) - {"mlp2d"}        # mlp2d is the 2D lab's model, not exported
+    for key, cfg in configs.items():
+        for loss in LOSSES:
+            script = export_script(cfg.replace(loss=Loss(loss)))
+            compile(script, f"{key}-{loss}.py", "exec")
+            assert not re.search(r"^\s*(import|from)\s+(ganlab|scipy|pandas|streamlit)", script, re.M)
+
+
+def test_the_models_and_losses_come_from_ganlabs_source():
+    import inspect
+    from ganlab import losses
+    from ganlab.models import layers, maxout, mlp_mnist
+    script = export_script(get_preset("mnist-maxout-seed004").config)
+    for obj in (layers.mlp, maxout.Maxout, maxout.Discriminator, mlp_mnist.Generator, losses.gradient_penalty,
+                losses.bce_d_loss):
+        assert inspect.getsource(obj) in script
+    assert "def seed003_init" not in script           # only what this model uses
+
+
+def test_export_refuses_what_it_cannot_write():
+    toy2d = [p for p in PRESETS.values() if p.config.task not in TASKS]
+    if toy2d:
+        with pytest.raises(ExportError, match="tasks"):
+            export_script(toy2d[0].config)
+
+
+def exec_script(script, argv, monkeypatch):
+    """Run an exported script's main() in this process (faster than a subprocess per combination)."""
+    module = types.ModuleType("exported")
+    monkeypatch.setitem(sys.modules, "exported", module)     # dataclasses look their module up
+    exec(compile(script, "exported.py", "exec"), module.__dict__)
+    monkeypatch.setattr(sys, "argv", ["exported.py", *argv])
+    return module.main()
+
+
+@pytest.mark.parametrize("model", sorted(set(one_config_per_model())))
+def test_every_model_trains_with_every_loss(model, mnist_dir, tmp_path, monkeypatch, capsys):
+    cfg = one_config_per_model()[model].replace(          # the preset's shape, small
+        model={"g_hidden": 16, "d_hidden": 16, "minibatch_group": 10}, noise={"dim": 8}, train={"batch_size": 20})
+    for loss in LOSSES:
+        script = export_script(cfg.replace(loss=Loss(loss)))
+        code = exec_script(script, ["--steps", "2", "--data", str(mnist_dir), "--out", str(tmp_path / "s.png"),
+                                    "--device", "cpu"], monkeypatch)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        rows = losses_of(out)
+        assert rows and rows[-1][0] == 2 and all(math.isfinite(d) and math.isfinite(g) for _, d, g in rows)
+
+
+@pytest.mark.parametrize("loss", ["bce-ns", "wgan-gp", "wgan-clip"])
+def test_the_1d_script_trains_exactly_like_ganlab(loss, monkeypatch, capsys):
+    # ganlab's plain path (fast off) is what the script writes out: same init, same
+    # random stream, same order of updates, so the same losses step for step.
+    cfg = get_preset("gauss1d").config.replace(loss=Loss(loss), train={"steps": 12, "fast": False, "device": "cpu"})
+    trainer = Trainer(cfg)
+    for _ in range(12):
+        trainer.train_step()
+    _, values = trainer.flush()
+    assert exec_script(export_script(cfg), ["--steps", "12", "--log-every", "1", "--device", "cpu"],
+                       monkeypatch) == 0
+    rows = losses_of(capsys.readouterr().out)
+    assert [s for s, _, _ in rows] == list(range(1, 13))
+    for (step, d, g), (ours_d, ours_g) in zip(rows, values[:, :2]):
+        assert d == pytest.approx(ours_d, abs=1e-4) and g == pytest.approx(ours_g, abs=1e-4), step
+
+
+def test_the_1d_script_runs_standalone(tmp_path, capsys):
+    assert cli(["export", "--preset", "gauss1d", "--out", str(tmp_path / "train_gan.py")]) == 0
+    done = run_script(tmp_path / "train_gan.py", "--steps", "5", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = losses_of(done.stdout)
+    assert rows[-1][0] == 5 and all(math.isfinite(d) and math.isfinite(g) for _, d, g in rows)
+    assert "G's samples: mean" in done.stdout
+
+
+def test_an_mnist_script_runs_standalone_on_the_real_digits(shared_data, tmp_path, capsys):
+    assert cli(["export", "--preset", "mnist-cgan"]) == 0
+    (tmp_path / "cgan.py").write_text(capsys.readouterr().out)
+    done = run_script(tmp_path / "cgan.py", "--steps", "5", "--data", str(shared_data), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "10,000 digits" in done.stdout
+    rows = losses_of(done.stdout)
+    assert rows[-1][0] == 5 and all(math.isfinite(d) and math.isfinite(g) for _, d, g in rows)
+    from PIL import Image
+    assert Image.open(tmp_path / "samples.png").size[0] > 8 * 28      # a grid of 8 columns
+
+
+def test_cli_export_names_an_unknown_preset():
+    assert cli(["export", "--preset", "no-such-preset"]) == 2

@@ -1,0 +1,310 @@
+"""Reliability: stopping in every state, nothing left behind, out-of-GPU-memory, misuse of the
+controls, and a bounded memory for runs of any length.
+
+Engine tests use tiny 1D configs on the CPU. Two things a CPU cannot produce are stood in for:
+a slow setup (MNIST loading and training the meters' classifier) and CUDA running out of memory.
+The stand-ins replace only what the environment would do; the Run state machine under test is
+the real one. The CUDA tests run only where there is a GPU.
+"""
+import gc
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import ganlab.runs as runs_module
+from conftest import tiny, wait_for
+from ganlab.config import Experiment, Model, Train
+from ganlab.runs import EVENTS_KEPT, Run, RunRegistry
+from ganlab.train import Trainer
+from pages import ui
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def training_threads(ids=None) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ganlab-run-")
+            and (ids is None or t.name.removeprefix("ganlab-run-") in ids)]
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+# -- stop, in every state ------------------------------------------------------------------------
+
+def test_stop_before_start_ends_the_run_at_once():
+    run = Run(tiny())
+    assert run.stop(wait=1.0)
+    assert run.status == "stopped" and run.snapshot().status == "stopped"
+    assert run.trainer is None and not run.alive
+
+
+def test_stop_while_setting_up_says_stopped_at_once_and_never_trains(monkeypatch):
+    # An MNIST run can spend a minute setting up (loading data, training the meters'
+    # classifier). Stand-in: a Trainer whose setup waits until the test lets it go on.
+    go_on = threading.Event()
+
+    class SlowSetup(Trainer):
+        def __init__(self, cfg, task=None):
+            go_on.wait(30)
+            super().__init__(cfg, task)
+
+    monkeypatch.setattr(runs_module, "make_trainer", SlowSetup)
+    run = Run(tiny(steps=1000)).start()
+    assert run.status == "starting"
+    run.stop(wait=0)
+    assert run.status == "stopped" and run.snapshot().status == "stopped"   # at once, not after the setup
+    assert run.snapshot().message == "stopped before the first step"
+    go_on.set()
+    assert run.join(10)
+    assert run.trainer.step == 0 and run.snapshot().status == "stopped"
+
+
+def test_stop_while_running_ends_the_thread_within_a_second():
+    run = Run(tiny(steps=10_000_000)).start()
+    assert wait_for(lambda: run.snapshot().step >= 50)
+    assert run.stop(wait=1.0)
+    assert run.status == "stopped" and not training_threads({run.id})
+
+
+def test_stop_while_paused_ends_the_thread_within_a_second():
+    run = Run(tiny(steps=10_000)).start(paused=True)
+    assert wait_for(lambda: run.status == "paused")
+    assert run.stop(wait=1.0)
+    assert run.status == "stopped" and run.trainer.step == 0
+
+
+def test_stop_while_single_steps_are_queued_drops_the_rest():
+    run = Run(tiny(steps=10_000)).start(paused=True)
+    assert wait_for(lambda: run.status == "paused")
+    for _ in range(5000):
+        run.step_once("both")
+    assert run.stop(wait=1.0)
+    assert run.status == "stopped" and run.trainer.step < 5000
+
+
+# -- nothing left behind -------------------------------------------------------------------------
+
+def start_stop_cycles(registry: RunRegistry, n: int, cfg: Experiment) -> set[str]:
+    ids = set()
+    for _ in range(n):
+        run = registry.create(cfg)
+        ids.add(run.id)
+        assert wait_for(lambda: run.snapshot().step >= 1, timeout=30)
+        assert run.stop(wait=1.0)
+        registry.delete(run.id)
+    return ids
+
+
+def test_50_start_stop_cycles_leave_no_thread_file_or_memory_behind():
+    registry = RunRegistry(max_active=2)
+    cfg = tiny(steps=10_000_000, device="cpu")
+    start_stop_cycles(registry, 5, cfg)            # first runs pay for imports and caches
+    gc.collect()
+    fds, rss = open_fds(), rss_bytes()
+    ids = start_stop_cycles(registry, 50, cfg)
+    gc.collect()
+    assert not training_threads(ids)
+    assert registry.list() == []
+    assert open_fds() <= fds
+    grown = rss_bytes() - rss
+    print(f"RSS after 50 start/stop cycles: {grown / 2**20:+.1f} MiB")
+    assert grown < 64 * 2**20                      # a leak of one model per cycle would pass this only if tiny
+
+
+@cuda_only
+def test_start_stop_cycles_on_cuda_give_the_gpu_memory_back():
+    registry = RunRegistry(max_active=2)
+    cfg = tiny(steps=10_000_000, device="cuda").replace(model={"g_hidden": 256, "d_hidden": 256})
+    start_stop_cycles(registry, 3, cfg)
+    gc.collect()
+    torch.cuda.synchronize()
+    baseline = torch.cuda.memory_allocated()
+    ids = start_stop_cycles(registry, 50, cfg)
+    gc.collect()
+    torch.cuda.synchronize()
+    assert not training_threads(ids)
+    assert torch.cuda.memory_allocated() <= baseline
+
+
+# -- out of GPU memory ---------------------------------------------------------------------------
+
+def test_out_of_gpu_memory_fails_the_run_frees_the_cache_and_others_go_on(monkeypatch):
+    # Stand-in for a batch too big for the GPU: the run with seed 13 gets, at its 5th step,
+    # the error CUDA raises. Every other run trains as usual.
+    class OneRunRunsOutOfMemory(Trainer):
+        def train_step(self, what="both"):
+            if self.cfg.train.seed == 13 and self.step >= 4:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 40.00 GiB")
+            super().train_step(what)
+
+    freed = []
+    real_free = runs_module.free_gpu_cache
+    monkeypatch.setattr(runs_module, "make_trainer", OneRunRunsOutOfMemory)
+    monkeypatch.setattr(runs_module, "free_gpu_cache", lambda: (freed.append(True), real_free()))
+    registry = RunRegistry(max_active=3)
+    other = registry.create(tiny(steps=10_000_000, seed=1), name="other")
+    huge = registry.create(tiny(steps=10_000_000, seed=13), name="huge batch")
+    assert huge.join(30)
+    snap = huge.snapshot()
+    assert snap.status == "failed" and snap.message.startswith("out of GPU memory")
+    assert snap.step == 4 and freed
+    at = other.snapshot().step
+    assert wait_for(lambda: other.snapshot().step > at + 50)      # the other run trains on
+    assert other.status == "running"
+    # The failed run does not count against the limit, so a smaller one can start.
+    registry.create(tiny(steps=10), name="smaller")
+    registry.stop_all()
+
+
+@cuda_only
+def test_a_batch_too_big_for_the_gpu_fails_as_out_of_gpu_memory():
+    registry = RunRegistry(max_active=2)
+    other = registry.create(tiny(steps=10_000_000, device="cuda"), name="small")
+    # Each hidden layer's activations for D's 2,000,000 inputs take 32 GB; the weights and Adam's state, 2 GB.
+    huge = Experiment(model=Model(g_hidden=4096, d_hidden=4096, g_depth=4, d_depth=4),
+                      train=Train(steps=10, batch_size=1_000_000, device="cuda"))
+    run = registry.create(huge, name="huge")
+    assert run.join(120)
+    snap = run.snapshot()
+    assert snap.status == "failed" and snap.message.startswith("out of GPU memory")
+    assert torch.cuda.memory_reserved() < 4 * 2**30                # the cache went back
+    at = other.snapshot().step
+    assert wait_for(lambda: other.snapshot().step > at + 50)
+    registry.stop_all()
+
+
+# -- misuse of the controls ---------------------------------------------------------------------
+
+def test_controls_on_ended_runs_change_nothing():
+    run = Run(tiny(steps=20)).start()
+    assert run.join(30)
+    for control in (run.stop, run.pause, run.resume, run.stop):
+        control()
+        assert run.status == "finished" and not run.alive
+    assert run.snapshot().status == "finished" and run.snapshot().step == 20
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The app's registry, made afresh for this test; every run it made is stopped afterwards."""
+    ui.registry().stop_all()
+    ui.registry.clear()
+    yield ui.registry
+    ui.registry().stop_all()
+    ui.registry.clear()
+
+
+def page(**query):
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_id(at) -> str:
+    value = at.query_params["run"]
+    return value[0] if isinstance(value, list) else value
+
+
+def page_text(at) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_start_twice_makes_one_run(registry):
+    at = page()
+    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.button(key="gauss1d-start").click().run()
+    first = run_id(at)
+    assert at.button(key="gauss1d-start").disabled
+    at.session_state["gauss1d-intent"] = "start"     # a second click that raced the first rerun
+    at.run()
+    assert not at.exception and run_id(at) == first
+    assert [r.id for r in registry().list()] == [first]
+
+
+def test_stop_pause_and_resume_on_a_finished_run_do_nothing(registry):
+    at = page()
+    at.number_input(key="g1d-gauss1d-steps").set_value(30)
+    at.button(key="gauss1d-start").click().run()
+    run = registry().get(run_id(at))
+    assert run.join(60)
+    for intent in ("stop", "pause", "resume"):
+        at.session_state["gauss1d-intent"] = intent   # clicks that raced the run's end
+        at.run()
+        assert not at.exception and not at.warning
+        assert run.status == "finished" and "[Finished]" in page_text(at)
+
+
+def test_a_reload_mid_run_reattaches_and_controls_the_same_run(registry):
+    at = page()
+    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.button(key="gauss1d-start").click().run()
+    run = registry().get(run_id(at))
+    assert wait_for(lambda: run.status == "running")
+    reloaded = page(run=run.id)                       # a new session, as after a reload
+    assert "[Training]" in page_text(reloaded)
+    assert reloaded.button(key="gauss1d-start").disabled
+    reloaded.button(key="gauss1d-pause").click().run()
+    assert wait_for(lambda: run.status == "paused")
+    reloaded.button(key="gauss1d-stop").click().run()
+    assert run.status == "stopped" and len(registry().list()) == 1
+
+
+def test_start_past_the_limit_explains_why(registry, monkeypatch):
+    monkeypatch.setenv("GANLAB_MAX_RUNS", "1")
+    ui.registry.clear()
+    busy = registry().create(tiny(steps=10_000_000), name="elsewhere")
+    at = page()
+    at.button(key="gauss1d-start").click().run()
+    assert not at.exception
+    assert any("limit is 1" in w.value for w in at.warning)
+    assert "run" not in at.query_params and registry().list() == [busy]
+    busy.stop()
+    at.button(key="gauss1d-start").click().run()      # room again
+    assert "run" in at.query_params
+
+
+# -- memory: runs of any length ---------------------------------------------------------------
+
+def test_a_long_run_keeps_its_history_and_rings_bounded():
+    # A 1,000,000-step run in miniature: a history cap of 16 rows, 3,000 steps.
+    run = Run(tiny(steps=3000, history_cap=16)).start()
+    assert wait_for(lambda: run.snapshot().step >= 1000, timeout=120)
+    gc.collect()
+    rss = rss_bytes()
+    assert run.join(300)
+    snap = run.snapshot()
+    assert snap.status == "finished" and snap.step == 3000
+    assert len(snap.metrics["step"]) <= 16 and len(snap.meters["step"]) <= 16
+    assert snap.metrics["step"][0] <= 3000 // 8 and snap.metrics["step"][-1] >= 3000 - 3000 // 8
+    assert len(snap.events) <= EVENTS_KEPT
+    gc.collect()
+    print(f"RSS over the last 2,000 steps: {(rss_bytes() - rss) / 2**20:+.1f} MiB")
+    assert rss_bytes() - rss < 64 * 2**20
+
+
+def test_the_sample_grid_ring_keeps_the_latest_grids_only(mnist_dir):
+    cfg = Experiment(task="mnist", model=Model(name="mlp", g_hidden=16, d_hidden=16),
+                     train=Train(steps=40, batch_size=16, snapshot_every=2, image_history=3, device="cpu",
+                                 data_dir=str(mnist_dir)))
+    run = Run(cfg).start()
+    assert run.join(120)
+    snap = run.snapshot()
+    assert snap.status == "finished", snap.message
+    assert [step for step, _ in snap.images] == [36, 38, 40]
