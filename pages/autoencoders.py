@@ -7,7 +7,7 @@ from ganlab import charts
 from ganlab.config import DEVICES, Experiment, Noise, Train
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.families import family_table
-from ganlab.presets import get_preset, presets_for
+from ganlab.presets import presets_for
 from pages import ui
 
 PAGE = "autoencoders"
@@ -25,13 +25,8 @@ if not splits:
     st.stop()
 
 run = ui.attached_run(PAGE)
-presets = {p.slug: p for p in presets_for("mnist", families=("ae", "vae"))}
-slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}", key="ae-preset")
-preset = get_preset(slug)
-st.caption(preset.about)
-base = preset.config
+preset, base, k = ui.preset_picker(PAGE, presets_for("mnist", families=("ae", "vae")), "ae")
 vae = base.model.name == "vae"
-k = f"ae-{slug}-"
 
 
 def settings() -> Experiment:
@@ -64,7 +59,8 @@ def settings() -> Experiment:
 cfg, problem = ui.build_config(settings)
 if problem:
     st.error(f"Fix this setting to start: {problem}")
-run = ui.controls(run, cfg, PAGE, name=slug)
+ui.set_url_config(cfg, preset)
+run = ui.controls(run, cfg, PAGE, name=preset.slug)
 st.caption("One network, one loss: Step D, Step G and Step both each make one update.")
 
 

@@ -3,7 +3,7 @@ import streamlit as st
 
 from ganlab import charts
 from ganlab.config import Experiment, Model, Noise, Target1D
-from ganlab.presets import get_preset, presets_for
+from ganlab.presets import presets_for
 from pages import ui
 
 PAGE = "gauss1d"
@@ -15,16 +15,7 @@ st.caption("A generator learns a 1D distribution. Watch its density move onto th
            "discriminator's D(x) beside the optimal D*(x) = p_data / (p_data + p_g).")
 
 run = ui.attached_run(PAGE)
-presets = {p.slug: p for p in presets_for("gauss1d")}
-ui.url_config_init(PAGE, presets, "g1d-preset")
-slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
-                    key="g1d-preset")
-preset = get_preset(slug)
-st.caption(preset.about)
-if preset.expect:
-    st.warning(preset.expect, icon="⚠️")
-base, tag = ui.url_config(PAGE, preset)   # a shared link's settings, or the preset's
-k = f"g1d-{slug}-{tag}"   # widget keys per preset, so switching preset restores its values
+preset, base, k = ui.preset_picker(PAGE, presets_for("gauss1d"), "g1d")
 
 
 def settings() -> Experiment:
@@ -89,7 +80,7 @@ if teaching:
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)
-run = ui.controls(run, cfg, PAGE, name=slug)
+run = ui.controls(run, cfg, PAGE, name=preset.slug)
 ui.slow_motion_button(run, cfg, PAGE)
 ui.change_panel(run, PAGE)
 

@@ -8,7 +8,7 @@ from ganlab.data.mnist import available_splits, data_root, download_mnist, missi
 from ganlab.families import family_table
 from ganlab.images import make_grid_image
 from ganlab.models import CONDITIONAL
-from ganlab.presets import get_preset, presets_for
+from ganlab.presets import presets_for
 from pages import ui
 
 PAGE = "mnist"
@@ -34,15 +34,7 @@ if not splits:
 st.caption(f"Training on the MNIST {' and '.join(splits)} split(s) in `{root.resolve()}`.")
 
 run = ui.attached_run(PAGE)
-presets = {p.slug: p for p in presets_for("mnist")}
-ui.url_config_init(PAGE, presets, "mn-preset")
-slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}", key="mn-preset")
-preset = get_preset(slug)
-st.caption(preset.about)
-if preset.expect:
-    st.warning(preset.expect, icon="⚠️")
-base, tag = ui.url_config(PAGE, preset)   # a shared link's settings, or the preset's
-k = f"mn-{slug}-{tag}"
+preset, base, k = ui.preset_picker(PAGE, presets_for("mnist"), "mn")
 
 
 def settings() -> Experiment:
@@ -79,7 +71,7 @@ def settings() -> Experiment:
         speed = ui.speed_inputs(tr, k)
     # Another model takes the shape from that model's own preset.
     model = base.model if model_name == base.model.name else next(
-        p.config.model for p in presets.values() if p.config.model.name == model_name)
+        p.config.model for p in presets_for("mnist") if p.config.model.name == model_name)
     return Experiment(
         task="mnist", noise=Noise(base.noise.kind, int(latent)), model=model, loss=loss,
         opt_g=opt_g, opt_d=opt_d,
@@ -101,7 +93,7 @@ cfg, problem = ui.build_config(settings)
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)
-run = ui.controls(run, cfg, PAGE, name=slug)
+run = ui.controls(run, cfg, PAGE, name=preset.slug)
 
 
 conditional_run = run is not None and run.cfg.model.name in CONDITIONAL

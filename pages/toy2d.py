@@ -6,7 +6,7 @@ import streamlit as st
 from ganlab import charts, charts2d
 from ganlab.config import TARGETS_2D, ConfigError, Experiment, Model, Noise, Target2D
 from ganlab.data.toy2d import PointsFileError, default_points_dir, read_points_csv, save_points
-from ganlab.presets import get_preset, presets_for
+from ganlab.presets import presets_for
 from pages import ui
 
 PAGE = "toy2d"
@@ -23,16 +23,7 @@ st.caption("A generator learns a set of points in the plane. Behind the points, 
            "mesh is a regular grid of z values as G maps it into the plane.")
 
 run = ui.attached_run(PAGE)
-presets = {p.slug: p for p in presets_for("toy2d")}
-ui.url_config_init(PAGE, presets, "t2d-preset")
-slug = st.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
-                    key="t2d-preset")
-preset = get_preset(slug)
-st.caption(preset.about)
-if preset.expect:
-    st.warning(preset.expect, icon="⚠️")
-base, tag = ui.url_config(PAGE, preset)   # a shared link's settings, or the preset's
-k = f"t2d-{slug}-{tag}"   # widget keys per preset, so switching preset restores its values
+preset, base, k = ui.preset_picker(PAGE, presets_for("toy2d"), "t2d")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -117,7 +108,7 @@ if teaching:
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)
-run = ui.controls(run, cfg, PAGE, name=slug)
+run = ui.controls(run, cfg, PAGE, name=preset.slug)
 ui.slow_motion_button(run, cfg, PAGE)
 ui.change_panel(run, PAGE)
 

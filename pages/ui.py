@@ -90,6 +90,26 @@ def attach(run: Run | None) -> None:
 
 # -- the URL holds the page's settings (?preset=SLUG&cfg=...), so a link reproduces them ----------
 
+def preset_picker(page: str, presets: list, prefix: str):
+    """The preset selectbox, its notes, and the settings to start the widgets from.
+
+    Returns (preset, base config, widget key prefix). The base is a shared
+    link's settings when the page was opened from one, else the preset's; the
+    keys differ per preset (and per link), so switching back restores values.
+    """
+    from ganlab.presets import get_preset
+    by_slug = {p.slug: p for p in presets}
+    url_config_init(page, by_slug, f"{prefix}-preset")
+    slug = st.selectbox("Preset", list(by_slug), format_func=lambda s: f"{s} — {by_slug[s].title}",
+                        key=f"{prefix}-preset")
+    preset = get_preset(slug)
+    st.caption(preset.about)
+    if preset.expect:
+        st.warning(preset.expect, icon="⚠️")
+    base, tag = url_config(page, preset)
+    return preset, base, f"{prefix}-{slug}-{tag}"
+
+
 def url_config_init(page: str, presets: dict, preset_key: str) -> None:
     """Once per session, before the preset selectbox: open the page on the link's preset and settings.
 

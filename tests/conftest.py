@@ -42,3 +42,16 @@ def wait_for(predicate, timeout=30.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def run_until_ended(at, timeout=120):
+    """Re-run an AppTest until the page's status badge says the run ended; the page's text then."""
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        text = " ".join(m.value for m in at.markdown)
+        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
+            return text
+        time.sleep(0.5)
+    raise AssertionError("the run did not end in time")

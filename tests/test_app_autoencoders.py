@@ -1,10 +1,10 @@
 """The AE & VAE lab, driven with AppTest: tiny runs on real digits, a bad setting, no data, the MNIST table."""
 import json
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from conftest import run_until_ended
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -21,16 +21,6 @@ def open_page(monkeypatch, data_dir):
     assert not at.exception, at.exception
     return at
 
-
-def run_until_ended(at, timeout=180):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        at.run()
-        text = " ".join(m.value for m in at.markdown)
-        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
-            return text
-        time.sleep(0.5)
-    raise AssertionError("the run did not end in time")
 
 
 def specs(at):
@@ -68,7 +58,7 @@ def test_a_tiny_run_draws_losses_grids_and_the_latent_space(monkeypatch, preset)
     at.number_input(key=k + "batch").set_value(32)
     at.button(key="autoencoders-start").click().run()
     assert "run" in at.query_params
-    text = run_until_ended(at)
+    text = run_until_ended(at, 180)
     assert "[Finished]" in text and "step **40** of 40" in text
     charts = specs(at)
     titles = [title(s) for s in charts]

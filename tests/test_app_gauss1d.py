@@ -1,11 +1,11 @@
 """The 1D page, driven with Streamlit's AppTest (run_every never fires there,
 so the test reruns the script itself while the run trains in its thread)."""
 import json
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from conftest import run_until_ended
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -21,16 +21,6 @@ def chart_specs(at):
 def trace_names(spec):
     return {t.get("name") for t in spec["data"]}
 
-
-def run_until_ended(at, timeout=120):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        at.run()
-        text = " ".join(m.value for m in at.markdown)
-        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
-            return text
-        time.sleep(0.5)
-    raise AssertionError("the run did not end in time")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from conftest import run_until_ended
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 K = "t2d-toy2d-ring-"   # the ring preset's widget keys
@@ -38,16 +39,6 @@ def array(value):
 def trace_names(spec):
     return [t.get("name") for t in spec["data"]]
 
-
-def run_until_ended(at, timeout=120):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        at.run()
-        text = " ".join(m.value for m in at.markdown)
-        if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
-            return text
-        time.sleep(0.5)
-    raise AssertionError("the run did not end in time")
 
 
 def shrink(at, steps=100):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.config import Experiment, Loss, Model, Noise, Optim, Train
+from ganlab.config import Experiment, Loss, Optim, Train
 from ganlab.presets import get_preset
 from ganlab.runs import Run
 from ganlab.train import METRICS, Trainer
