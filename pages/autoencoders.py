@@ -82,13 +82,7 @@ def draw(snap):
             "Random z from N(0, I), decoded: not a generator")
     grid_step, grid = snap.images[-1] if snap.images else (step, None)
     right.plotly_chart(charts.image_figure(grid, f"{what}, step {grid_step}", height=300), key="ae-samples")
-    if "fid" in snap.meters:
-        c1, c2, c3 = st.columns(3)
-        c1.plotly_chart(charts.autoencoder_quality_figure(snap.meters), key="ae-fid")
-        c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key="ae-modes")
-        c3.plotly_chart(charts.digit_histogram_figure(snap.meters), key="ae-hist")
-    elif snap.status == "starting":
-        st.info("Loading MNIST, and on a first run training the small classifier behind the quality meters.")
+    ui.digit_meters(snap, charts.autoencoder_quality_figure, "ae")
     family_rows()
 
 

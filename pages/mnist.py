@@ -121,14 +121,7 @@ def draw(snap):
     with right:
         st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
         st.plotly_chart(charts.d_test_figure(snap.meters, wasserstein), key="mn-dtest")
-    if "fid" in snap.meters:
-        c1, c2, c3 = st.columns(3)
-        c1.plotly_chart(charts.mnist_quality_figure(snap.meters), key="mn-fid")
-        c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key="mn-modes")
-        c3.plotly_chart(charts.digit_histogram_figure(snap.meters), key="mn-hist")
-    elif snap.status == "starting":
-        st.info("Loading MNIST. The first MNIST run also trains the small digit classifier behind the "
-                "quality meters (about a minute on a CPU); it is cached for every run after.")
+    ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
 
 
 ui.live(draw, run)

@@ -335,6 +335,19 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
         st.caption(snap.message.capitalize() + ".")
 
 
+def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
+    """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram."""
+    from ganlab import charts
+    if "fid" in snap.meters:
+        c1, c2, c3 = st.columns(3)
+        c1.plotly_chart(quality_figure(snap.meters), key=f"{prefix}-fid")
+        c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key=f"{prefix}-modes")
+        c3.plotly_chart(charts.digit_histogram_figure(snap.meters), key=f"{prefix}-hist")
+    elif snap.status == "starting":
+        st.info("Loading MNIST. The first MNIST run also trains the small digit classifier behind the "
+                "quality meters (about a minute on a CPU); it is cached for every run after.")
+
+
 def live(draw, run: Run | None) -> None:
     """Redraw `draw(snapshot)` every REFRESH_SECONDS while the run trains; once otherwise."""
     polling = run is not None and run.snapshot().status in ACTIVE
