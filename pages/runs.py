@@ -26,7 +26,8 @@ by_id = {r.id: r for r in runs}
 
 
 def label(run) -> str:
-    return f"{run.name} · {run.id[:6]} ({run.status})"
+    # Nothing that changes (the status, say): a multiselect keeps a pick by its label.
+    return f"{run.name} · {run.id[:6]}"
 
 
 def table(runs) -> pd.DataFrame:
