@@ -18,7 +18,7 @@ from ganlab import metrics
 from ganlab.images import make_grid_image
 from ganlab.models import AUTOENCODERS
 from ganlab.models.autoencoder import Decoder, kl_to_standard_normal
-from ganlab.train import DivergedError, make_optimizer, resolve_device, seeded
+from ganlab.train import make_optimizer, prepare, read_back, seeded
 
 # Per-step metrics, by model: the reconstruction term and, for the VAE, the KL term and their sum.
 METRICS = {"ae": ("recon",), "vae": ("recon", "kl", "loss")}
@@ -33,16 +33,10 @@ class AutoencoderTrainer:
     """The Trainer's interface (step, train_step, flush, probe, G, device, cfg, task) for an AE or a VAE."""
 
     def __init__(self, cfg, task=None):
-        from ganlab.tasks import make_task
         self.cfg = cfg
         self.family = cfg.model.name            # "ae" or "vae"
         self.metrics = METRICS[self.family]
-        self.device = resolve_device(cfg.train.device)
-        self.gen = torch.Generator(self.device).manual_seed(cfg.train.seed)
-        self.task = task if task is not None else make_task(cfg, self.device)
-        threads = cfg.train.cpu_threads or getattr(self.task, "cpu_threads", 0)
-        if self.device.type == "cpu" and threads:
-            torch.set_num_threads(threads)
+        self.device, self.gen, self.task = prepare(cfg, task)
         with seeded(cfg.train.seed):
             self.model = AUTOENCODERS[cfg.model.name](cfg).to(self.device)
         self.G = Decoder(self.model)            # what a page explores, like a GAN's generator
@@ -69,17 +63,7 @@ class AutoencoderTrainer:
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-step metrics since the last flush, as (steps, values[steps, metrics]); raises DivergedError."""
-        n = len(self._rows)
-        steps = np.arange(self.step - n + 1, self.step + 1)
-        if n == 0:
-            return steps, np.empty((0, len(self.metrics)), dtype=np.float32)
-        values = torch.stack(self._rows).float().cpu().numpy()
-        self._rows.clear()
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise DivergedError(int(steps[row]), self.metrics[col])
-        return steps, values
+        return read_back(self._rows, self.step, self.metrics)
 
     # -- what the page shows -------------------------------------------------------------------
     @torch.no_grad()

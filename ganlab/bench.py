@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 
 from ganlab.config import Experiment
+from ganlab.fast import graph_blocker
 from ganlab.presets import get_preset
 from ganlab.runs import Run
-from ganlab.train import Trainer, resolve_device
+from ganlab.train import Trainer, describe_path, resolve_device
 
 MNIST_PRESETS = {"mlp": "mnist-mlp-seed003", "maxout": "mnist-maxout-seed004",
                  "dcgan": "mnist-dcgan", "cgan": "mnist-cgan"}
@@ -243,7 +244,7 @@ def reference_main(args) -> int:
     print(f"bench --compare on {device} ({device_summary()}), {args.seconds:.0f} s per measurement")
     for model in models:
         cfg = get_preset(MNIST_PRESETS[model]).config.replace(train={"device": args.device})
-        path = Trainer(cfg).path
+        path = describe_path(cfg.train.fast, device, graph_blocker(cfg, device))   # as a Trainer would say
         print(f"\n{MNIST_PRESETS[model]}, batch {cfg.train.batch_size}, {device.type} "
               f"[ganlab's path: {path}]")
         figures = reference_comparison(cfg, args.seconds)

@@ -90,20 +90,42 @@ def cpu_copies(**tensors: Tensor) -> dict:
     return out
 
 
+def prepare(cfg: Experiment, task=None):
+    """(device, the run's generator, task) for a trainer; sets this thread's CPU threads."""
+    from ganlab.tasks import make_task
+    device = resolve_device(cfg.train.device)
+    gen = torch.Generator(device).manual_seed(cfg.train.seed)
+    task = task if task is not None else make_task(cfg, device)
+    threads = cfg.train.cpu_threads or getattr(task, "cpu_threads", 0)
+    if device.type == "cpu" and threads:
+        # Per calling thread with OpenMP: other runs keep their own setting.
+        torch.set_num_threads(threads)
+    return device, gen, task
+
+
+def read_back(rows: list[Tensor], last_step: int, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Empty `rows` (per-step metrics on the device, the last at `last_step`) into
+    (steps, values[steps, names]), in one sync; DivergedError at the first non-finite value."""
+    n = len(rows)
+    steps = np.arange(last_step - n + 1, last_step + 1)
+    if n == 0:
+        return steps, np.empty((0, len(names)), dtype=np.float32)
+    values = torch.stack(rows).float().cpu().numpy()
+    rows.clear()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DivergedError(int(steps[row]), names[col])
+    return steps, values
+
+
 class Trainer:
     def __init__(self, cfg: Experiment, task=None):
-        from ganlab.tasks import make_task
         self.cfg = cfg
-        self.device = resolve_device(cfg.train.device)
-        self.gen = torch.Generator(self.device).manual_seed(cfg.train.seed)
+        self.device, self.gen, self.task = prepare(cfg, task)
         # The models' own randomness (dropout masks, the gradient penalty's points) has
         # a stream of its own, so that runs differing only in loss see the same batches.
         self.model_gen = torch.Generator(self.device).manual_seed(cfg.train.seed + MODEL_STREAM)
-        self.task = task if task is not None else make_task(cfg, self.device)
-        threads = cfg.train.cpu_threads or getattr(self.task, "cpu_threads", 0)
-        if self.device.type == "cpu" and threads:
-            # Per calling thread with OpenMP: other runs keep their own setting.
-            torch.set_num_threads(threads)
         with seeded(cfg.train.seed):
             G, D = build_models(cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)
@@ -299,17 +321,7 @@ class Trainer:
         This is the only place the training loop syncs with the device.
         Raises DivergedError naming the first step whose metrics are not finite.
         """
-        n = len(self._rows)
-        steps = np.arange(self.step - n + 1, self.step + 1)
-        if n == 0:
-            return steps, np.empty((0, len(METRICS)), dtype=np.float32)
-        values = torch.stack(self._rows).float().cpu().numpy()
-        self._rows.clear()
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise DivergedError(int(steps[row]), METRICS[col])
-        return steps, values
+        return read_back(self._rows, self.step, METRICS)
 
     @torch.no_grad()
     def probe(self) -> tuple[dict, dict]:
