@@ -55,3 +55,32 @@ def run_until_ended(at, timeout=120):
             return text
         time.sleep(0.5)
     raise AssertionError("the run did not end in time")
+
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def open_app(page: str, timeout: float = 60):
+    """app.py in AppTest, switched to `page` (e.g. "pages/mnist.py") and run once, without an exception."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart_specs(at) -> list[dict]:
+    """Every plotly chart on the page, as its figure's JSON."""
+    import json
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def plotly_array(value):
+    """A trace's data from a figure's JSON: a list, or plotly's typed-array encoding of a numpy array."""
+    import base64
+    import numpy as np
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(n) for n in str(value.get("shape", -1)).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.asarray(value)

@@ -1,10 +1,8 @@
 """The AE & VAE lab, driven with AppTest: tiny runs on real digits, a bad setting, no data, the MNIST table."""
-import json
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-from conftest import run_until_ended
+from conftest import chart_specs, open_app, run_until_ended
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -15,16 +13,8 @@ needs_mnist = pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
 
 def open_page(monkeypatch, data_dir):
     monkeypatch.setenv("GANLAB_DATA", str(data_dir))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("pages/autoencoders.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app("pages/autoencoders.py", timeout=120)
 
-
-
-def specs(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def title(spec):
@@ -60,7 +50,7 @@ def test_a_tiny_run_draws_losses_grids_and_the_latent_space(monkeypatch, preset)
     assert "run" in at.query_params
     text = run_until_ended(at, 180)
     assert "[Finished]" in text and "step **40** of 40" in text
-    charts = specs(at)
+    charts = chart_specs(at)
     titles = [title(s) for s in charts]
     names = {t.get("name") for s in charts for t in s["data"]}
     assert "reconstruction" in names

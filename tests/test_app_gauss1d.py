@@ -1,21 +1,16 @@
 """The 1D page, driven with Streamlit's AppTest (run_every never fires there,
 so the test reruns the script itself while the run trains in its thread)."""
-import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from conftest import run_until_ended
+from conftest import chart_specs, run_until_ended
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def new_app():
     return AppTest.from_file(APP, default_timeout=60)
-
-
-def chart_specs(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def trace_names(spec):

@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_app
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -13,11 +13,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 def open_mnist_page(monkeypatch, data_dir):
     monkeypatch.setenv("GANLAB_DATA", str(data_dir))
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("pages/mnist.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app("pages/mnist.py", timeout=120)
 
 
 def test_without_data_the_page_says_where_to_put_it(monkeypatch, tmp_path):

@@ -7,11 +7,10 @@ import base64
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import tiny, wait_for
+from conftest import plotly_array, tiny, wait_for
 from ganlab.config import ConfigError, decode_config, encode_config
 from ganlab.presets import PRESETS, get_preset
 from pages import ui
@@ -45,10 +44,8 @@ def query(at, key):
 
 
 def array(field) -> list:
-    """A trace's x or y from a figure's JSON (plotly writes numpy arrays as base64)."""
-    if isinstance(field, dict):
-        return np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"]).tolist()
-    return list(field)
+    """A trace's x or y from a figure's JSON, as a list."""
+    return plotly_array(field).tolist()
 
 
 def by_label(widgets, label):

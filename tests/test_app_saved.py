@@ -1,16 +1,13 @@
 """The Saved runs page and the lab pages' "Save & download", driven with AppTest."""
-import base64
 import io
-import json
 import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import tiny
+from conftest import chart_specs, open_app, plotly_array, tiny
 from ganlab import checkpoints
 from ganlab.runs import FINISHED, RunRegistry
 
@@ -33,26 +30,18 @@ def one_saved(saves):
 
 
 def open_saved_page():
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/saved.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app("pages/saved.py")
 
 
 def text_of(elements):
     return " ".join(e.value for e in elements)
 
 
-def specs(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def values(field):
-    """A plotly array from a chart's JSON: a list, or numpy's bytes in base64."""
-    if isinstance(field, dict) and "bdata" in field:
-        return np.frombuffer(base64.b64decode(field["bdata"]), dtype=field["dtype"]).tolist()
-    return list(field)
+    """A plotly array from a chart's JSON, as a list."""
+    return plotly_array(field).tolist()
 
 
 def run_until(at, words, timeout=120):
@@ -79,7 +68,7 @@ def test_the_list_shows_each_checkpoint_and_explore_draws_the_saved_generator(on
     assert "step **100** of 100" in text_of(at.markdown)
     at.toggle(key="saved-explore").set_value(True).run()
     assert not at.exception
-    density = specs(at)[0]
+    density = chart_specs(at)[0]
     assert "step 100" in density["layout"]["title"]["text"]
     assert {"generated (histogram)", "target pdf"} <= {t.get("name") for t in density["data"]}
     assert "W1 to the target" in text_of(at.caption)
@@ -96,7 +85,7 @@ def test_resume_opens_the_lab_page_on_a_run_that_carries_on(one_saved):
     at.switch_page("pages/gauss1d.py")     # AppTest's later runs stay on the page it was told
     text = run_until(at, "[Finished]")
     assert "step **200** of 200" in text
-    loss = specs(at)[1]
+    loss = chart_specs(at)[1]
     steps = values([t for t in loss["data"] if t["name"] == "D loss"][0]["x"])
     assert steps[0] == 1 and steps[-1] == 200            # the saved history came along, and goes on
 

@@ -1,14 +1,11 @@
 """The 2D lab page, driven with AppTest (run_every never fires there, so the test reruns the
 script itself while the run trains in its thread)."""
-import base64
-import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from conftest import run_until_ended
+from conftest import chart_specs, open_app, plotly_array, run_until_ended
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 K = "t2d-toy2d-ring-"   # the ring preset's widget keys
@@ -17,23 +14,7 @@ K = "t2d-toy2d-ring-"   # the ring preset's widget keys
 @pytest.fixture
 def app(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))   # uploaded points are kept here
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/toy2d.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def chart_specs(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def array(value):
-    """A trace's data: a list, or plotly's typed-array encoding of a numpy array."""
-    if isinstance(value, dict) and "bdata" in value:
-        shape = [int(n) for n in str(value.get("shape", -1)).split(",")]
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
-    return np.asarray(value)
+    return open_app("pages/toy2d.py")
 
 
 def trace_names(spec):
@@ -63,14 +44,14 @@ def test_start_draws_the_plane_with_every_layer_and_the_meters(app):
     assert trace_names(plane) == ["D(x)", "G's manifold (a z grid, mapped)", "real", "generated",
                                   "G's push (−∇ of G's loss)"]
     heat = plane["data"][0]
-    surface = array(heat["z"])
+    surface = plotly_array(heat["z"])
     assert heat["type"] == "heatmap" and surface.shape == (60, 60)
     assert surface.min() >= 0 and surface.max() <= 1                # BCE: D's probability
     assert "step 100" in plane["layout"]["title"]["text"]
     assert {"Energy distance to the real points", "Modes covered", "High-quality samples: within 3σ of the data",
             "Losses"} <= set(specs)
     energy = specs["Energy distance to the real points"]
-    steps = array(energy["data"][0]["x"]).tolist()
+    steps = plotly_array(energy["data"][0]["x"]).tolist()
     assert steps[0] == 0 and steps[-1] == 100                         # from G's start to the end
 
     # Each layer switches off on its own.
