@@ -225,17 +225,9 @@ def draw() -> None:
 if not runs:
     st.info("Pick a target and the losses, then press **Start all**.")
 else:
-    polling = any(r.snapshot().status in ACTIVE for r in runs)
-
-    @st.fragment(run_every=ui.REFRESH_SECONDS if polling else None)
-    def live():
-        draw()
-        if polling and not any(r.snapshot().status in ACTIVE for r in runs):
-            st.rerun()   # every run has ended: redraw the whole page once, and stop polling
-
     st.caption(f"Comparison `{runs[0].lockstep.group}`: {runs[0].name.split(' · ')[0]}, "
                f"{runs[0].cfg.train.steps:,} steps per run.")
-    live()
+    ui.refresh_while(draw, lambda: any(r.snapshot().status in ACTIVE for r in runs))
 
 st.subheader("How the losses differ")
 st.plotly_chart(charts.g_loss_explainer_figure(), key="cmp-explainer")

@@ -167,7 +167,11 @@ def set_url_config(cfg: Experiment | None, preset) -> None:
 
 
 def refresh_while(draw, active) -> None:
-    """Redraw draw() every REFRESH_SECONDS while active() holds; once otherwise (like live())."""
+    """Redraw draw() every REFRESH_SECONDS while active() holds; once otherwise.
+
+    The fragment polls only while something trains; when that ends, the whole
+    page reruns once, so its buttons show the new state, and polling stops.
+    """
     polling = active()
 
     @st.fragment(run_every=REFRESH_SECONDS if polling else None)
@@ -350,19 +354,10 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
 
 def live(draw, run: Run | None) -> None:
     """Redraw `draw(snapshot)` every REFRESH_SECONDS while the run trains; once otherwise."""
-    polling = run is not None and run.snapshot().status in ACTIVE
-
-    @st.fragment(run_every=REFRESH_SECONDS if polling else None)
-    def _live():
-        snap = run.snapshot()
-        draw(snap)
-        if polling and snap.status not in ACTIVE:
-            st.rerun()   # the run ended: redraw the whole page once, and stop polling
-
     if run is None:
         st.info("Pick settings and press **Start**, or **Step** to go one update at a time.")
         return
-    _live()
+    refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE)
 
 
 def checkpoint_panel(run: Run | None) -> None:
