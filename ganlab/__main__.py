@@ -147,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--data", help="MNIST folder")
 
     args = parser.parse_args(argv)
+    from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError
     try:
         return {"presets": cmd_presets, "train": cmd_train, "export": cmd_export,
                 "bench": cmd_bench}[args.command](args)
-    except (ConfigError, KeyError) as e:
+    except (ConfigError, KeyError, MnistNotFoundError, MnistCorruptError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
 

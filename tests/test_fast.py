@@ -160,6 +160,30 @@ def test_bench_compare_prints_every_configuration(mnist_dir, capsys):
     assert "1.00x the reference" in out and "of headless" in out
 
 
+def test_bench_without_mnist_says_where_to_put_it(tmp_path, monkeypatch, capsys):
+    from ganlab.__main__ import main
+    monkeypatch.setenv("GANLAB_DATA", str(tmp_path))     # restored afterwards: bench sets it from --data
+    assert main(["bench", "--compare", "--model", "mlp", "--seconds", "0.3", "--device", "cpu",
+                 "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"No MNIST data in {tmp_path}" in err and "Traceback" not in err
+
+
+def test_dropout_keeps_1_minus_p_of_units_scaled_up_and_passes_gradients_through_the_same_mask():
+    from ganlab.models.layers import Dropout
+    layer = Dropout(0.3)
+    layer.generator = torch.Generator().manual_seed(0)
+    x = torch.full((400, 256), 2.0, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.01
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 2.0 / 0.7))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.7)
+    layer.eval()
+    assert torch.equal(layer(x), x)          # evaluation: no dropout
+
+
 def test_dropout_is_part_of_the_seed_even_with_runs_training_at_once(mnist_dir):
     # Dropout draws from the run's generator, not torch's global one that every run shares.
     cfg = get_preset("mnist-mlp-seed003").config.replace(

@@ -34,8 +34,10 @@ class Dropout(nn.Dropout):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0 or self.generator is None:
             return super().forward(x)
-        keep = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) >= self.p
-        return x * keep / (1.0 - self.p)
+        # The mask is made in place in the float buffer rand returns: 0 or 1/(1-p), so one
+        # multiply applies it forward and backward (a bool mask costs a cast each way).
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+        return x * keep.ge_(self.p).div_(1.0 - self.p)
 
 
 def use_generator(model: nn.Module, generator: torch.Generator) -> None:
