@@ -2,7 +2,8 @@
 
 A checkpoint folder holds
     config.json   the Experiment, the run's name, page and step, and the format version
-    weights.pt    G, D, both optimizers, the step counters and the run's random stream
+    weights.pt    the networks and their optimizers (a GAN: G, D, opt_g, opt_d; an AE or
+                  a VAE: model, opt), the step counters and the run's random stream
     metrics.csv   the per-step history (step + the loss columns)
     meters.csv    the per-probe history (step + the task's meters)
     samples.png   the last sample grid (image tasks only)
@@ -48,6 +49,23 @@ _rename_lock = threading.Lock()
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, foreign or tampered with, or cannot be written."""
+
+
+# What weights.pt holds, by family (families.family_of): its networks and optimizers, and its
+# step counters. One format for all: the config says which family, and so which keys to expect.
+GAN_KEYS = {"nets": ("G", "D"), "opts": ("opt_g", "opt_d"), "counters": ("step", "d_updates", "g_updates")}
+AE_KEYS = {"nets": ("model",), "opts": ("opt",), "counters": ("step",)}
+
+
+def keys_for(cfg: Experiment) -> dict:
+    from ganlab.families import family_of
+    return GAN_KEYS if family_of(cfg) == "gan" else AE_KEYS
+
+
+def page_of(cfg: Experiment) -> str:
+    """The lab page a run of this config trains on: the task's, or the AE & VAE lab."""
+    from ganlab.families import family_of
+    return cfg.task if family_of(cfg) == "gan" else "autoencoders"
 
 
 @dataclass(frozen=True)
@@ -101,16 +119,15 @@ def trainer_state(trainer) -> dict:
     the run's generator uses it); every run in the process shares it, so
     restoring it would disturb the others.
     """
-    if not all(hasattr(trainer, a) for a in ("G", "D", "opt_g", "opt_d", "gen")):
-        raise CheckpointError("only GAN runs can be saved; this run has no G, D and optimizers")
+    keys = keys_for(trainer.cfg)
+    names = keys["nets"] + keys["opts"] + keys["counters"] + ("gen",)
+    if not all(hasattr(trainer, a) for a in names):
+        raise CheckpointError(f"this run cannot be saved: its trainer has no {', '.join(names)}")
     probe_gen = getattr(getattr(trainer, "task", None), "probe_gen", None)
-    state = {
-        "format": FORMAT, "version": VERSION,
-        "step": trainer.step, "d_updates": trainer.d_updates, "g_updates": trainer.g_updates,
-        "G": trainer.G.state_dict(), "D": trainer.D.state_dict(),
-        "opt_g": trainer.opt_g.state_dict(), "opt_d": trainer.opt_d.state_dict(),
-        "rng": trainer.gen.get_state(), "rng_device": trainer.gen.device.type,
-    }
+    state = {"format": FORMAT, "version": VERSION,
+             "rng": trainer.gen.get_state(), "rng_device": trainer.gen.device.type}
+    state.update({k: getattr(trainer, k) for k in keys["counters"]})
+    state.update({k: getattr(trainer, k).state_dict() for k in keys["nets"] + keys["opts"]})
     if isinstance(probe_gen, torch.Generator):
         state["probe_rng"] = probe_gen.get_state()
     if isinstance(getattr(trainer, "model_gen", None), torch.Generator):
@@ -138,9 +155,6 @@ def save(run, folder: str | Path | None = None) -> Path:
     A save taken mid-run may miss the last few steps' metrics (they are read
     back from the device every snapshot_every steps), never weights or steps.
     """
-    from ganlab.families import family_of
-    if family_of(run.cfg) != "gan":
-        raise CheckpointError(f"checkpoints of {run.cfg.model.name} runs are not supported (GANs only)")
     trainer = run.trainer
     if trainer is None:
         raise CheckpointError("the run has no model yet: start it first")
@@ -298,7 +312,7 @@ def load(folder: str | Path) -> Checkpoint:
     """Read and check a checkpoint folder. Never runs code from it."""
     folder = Path(folder)
     header, cfg = read_header(folder)
-    state = _load_weights(folder / "weights.pt")
+    state = _load_weights(folder / "weights.pt", keys_for(cfg))
     _check_against_config(state, cfg)
     if state["step"] != header["step"]:
         raise CheckpointError(f"weights.pt is at step {state['step']} but config.json says {header['step']}")
@@ -306,12 +320,12 @@ def load(folder: str | Path) -> Checkpoint:
     metrics = _read_csv(folder / "metrics.csv", expected=("step",) + tuple(metric_names(cfg)))
     meters = _read_csv(folder / "meters.csv")
     events = tuple(tuple(e) for e in header.get("events", []))
-    return Checkpoint(folder, cfg, name=str(header.get("name") or folder.name), page=cfg.task,
+    return Checkpoint(folder, cfg, name=str(header.get("name") or folder.name), page=page_of(cfg),
                       step=header["step"], saved_at=float(header.get("saved_at", 0.0)), state=state,
                       metrics=metrics, meters=meters, events=events)
 
 
-def _load_weights(path: Path) -> dict:
+def _load_weights(path: Path, keys: dict) -> dict:
     if not path.is_file():
         raise CheckpointError(f"the checkpoint has no {path.name}")
     try:
@@ -325,10 +339,11 @@ def _load_weights(path: Path) -> dict:
         raise CheckpointError(f"{path.name} is corrupt or truncated") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a ganlab checkpoint (a foreign PyTorch file?)")
-    for key in ("G", "D", "opt_g", "opt_d"):
+    for key in keys["nets"] + keys["opts"]:
         if not isinstance(state.get(key), dict):
-            raise CheckpointError(f"{path.name} has no {key} state")
-    for key in ("step", "d_updates", "g_updates"):
+            raise CheckpointError(f"{path.name} has no {key} state (the checkpoint of another kind of "
+                                  f"model than config.json names?)")
+    for key in keys["counters"]:
         if not isinstance(state.get(key), int) or state[key] < 0:
             raise CheckpointError(f"{path.name}: {key} must be a whole number >= 0")
     if not isinstance(state.get("rng"), Tensor) or state["rng"].dtype != torch.uint8:
@@ -338,26 +353,34 @@ def _load_weights(path: Path) -> dict:
 
 def _check_against_config(state: dict, cfg: Experiment) -> None:
     """Fresh models and optimizers built from the config must accept the saved state."""
-    from ganlab.families import family_of
-    from ganlab.models import build_models
     from ganlab.train import make_optimizer
-    if family_of(cfg) != "gan":
-        raise CheckpointError(f"checkpoints of {cfg.model.name} runs are not supported (GANs only)")
-    G, D = build_models(cfg)
-    for name, model in (("G", G), ("D", D)):
+    nets = _build_nets(cfg)
+    for name, model in nets.items():
         try:
             model.load_state_dict(state[name])
         except (RuntimeError, TypeError, KeyError, AttributeError) as e:
             first = str(e).strip().splitlines()
             detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
             raise CheckpointError(f"weights.pt: {name} does not match config.json ({detail})") from None
-    for name, model in (("opt_g", G), ("opt_d", D)):
+    keys = keys_for(cfg)
+    for name, net in zip(keys["opts"], keys["nets"]):
+        model = nets[net]
         _check_optimizer(name, state[name], list(model.parameters()))
-        opt = make_optimizer(model.parameters(), getattr(cfg, name), torch.device("cpu"))
+        settings = cfg.opt_g if name == "opt" else getattr(cfg, name)   # an AE's one optimizer uses opt_g
+        opt = make_optimizer(model.parameters(), settings, torch.device("cpu"))
         try:
             load_optimizer(opt, state[name])
         except (RuntimeError, ValueError, TypeError, KeyError) as e:
             raise CheckpointError(f"weights.pt: {name} does not match config.json ({e})") from None
+
+
+def _build_nets(cfg: Experiment) -> dict[str, nn.Module]:
+    """Fresh networks for the config, on the CPU, by the names weights.pt uses."""
+    from ganlab.models import AUTOENCODERS, build_models
+    if keys_for(cfg) is AE_KEYS:
+        return {"model": AUTOENCODERS[cfg.model.name](cfg)}
+    G, D = build_models(cfg)
+    return {"G": G, "D": D}
 
 
 def _check_optimizer(name: str, opt_state: dict, params: list[nn.Parameter]) -> None:
@@ -410,11 +433,13 @@ def restore(trainer, state: dict) -> list[str]:
     carried over to another kind of device).
     """
     notes = []
-    trainer.G.load_state_dict(state["G"])
-    trainer.D.load_state_dict(state["D"])
-    load_optimizer(trainer.opt_g, state["opt_g"])
-    load_optimizer(trainer.opt_d, state["opt_d"])
-    trainer.step, trainer.d_updates, trainer.g_updates = state["step"], state["d_updates"], state["g_updates"]
+    keys = keys_for(trainer.cfg)
+    for name in keys["nets"]:
+        getattr(trainer, name).load_state_dict(state[name])
+    for name in keys["opts"]:
+        load_optimizer(getattr(trainer, name), state[name])
+    for name in keys["counters"]:
+        setattr(trainer, name, state[name])
     if state.get("rng_device") == trainer.gen.device.type:
         trainer.gen.set_state(state["rng"])
         if "model_rng" in state and hasattr(trainer, "model_gen"):
@@ -460,10 +485,15 @@ def load_optimizer(opt: torch.optim.Optimizer, saved: dict) -> None:
 
 
 def generator(ckpt: Checkpoint, device: str = "cpu") -> nn.Module:
-    """The saved G alone, in eval mode, for sampling."""
-    from ganlab.models import build_models
-    G, _ = build_models(ckpt.cfg)
-    G.load_state_dict(ckpt.state["G"])
+    """The saved G alone (an AE's or a VAE's decoder), in eval mode, for sampling."""
+    nets = _build_nets(ckpt.cfg)
+    if "model" in nets:
+        from ganlab.models.autoencoder import Decoder
+        nets["model"].load_state_dict(ckpt.state["model"])
+        G = Decoder(nets["model"])
+    else:
+        G = nets["G"]
+        G.load_state_dict(ckpt.state["G"])
     return G.to(device).eval().requires_grad_(False)
 
 
@@ -473,13 +503,15 @@ def explore(ckpt: Checkpoint) -> tuple[dict, dict]:
     1D: the density of G's samples against the target, with D(x), and the W1
     and KS meters (the task's own probe, on the CPU). MNIST: a grid of samples
     under views["grid"]; no meters (they need the data and the classifier).
+    An AE or a VAE is on the MNIST task: its decoder's answer to the 64 codes
+    from N(0, I) the live page shows (the VAE's prior samples, the AE's random codes).
     """
     if ckpt.cfg.task == "mnist":
         from ganlab.images import make_grid_image
         from ganlab.models import CONDITIONAL
         from ganlab.noise import sample_noise
         G = generator(ckpt)
-        gen = torch.Generator().manual_seed(ckpt.cfg.train.seed + 1)
+        gen = torch.Generator().manual_seed(ckpt.cfg.train.seed + 1)   # the MNIST task's grid_z, on a CPU
         if ckpt.cfg.model.name in CONDITIONAL:   # one row per digit, as on the MNIST page
             z = sample_noise(ckpt.cfg.noise, 8, gen, "cpu").repeat(10, 1)
             labels = torch.arange(10).repeat_interleave(8)

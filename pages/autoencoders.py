@@ -96,5 +96,6 @@ def family_rows():
 
 
 ui.live(draw, run)   # draw() ends with the table of runs, kept fresh while this one trains
+ui.checkpoint_panel(run)
 if run is None:
     family_rows()

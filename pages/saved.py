@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ganlab import charts, checkpoints
+from ganlab.families import family_of
 from ganlab.runs import RunError
 from pages import ui
 
@@ -89,10 +90,15 @@ if c2.button("Resume training", icon=":material/play_arrow:", type="primary", ke
 c3.download_button("Download (zip)", lambda: checkpoints.zip_folder(folder), file_name=f"{pick}.zip",
                    mime="application/zip", icon=":material/folder_zip:", key="saved-zip", on_click="ignore")
 
-if st.toggle("Explore the saved generator", key="saved-explore"):
+family = family_of(cfg)   # "gan", "ae" or "vae"
+if st.toggle("Explore the saved generator", key="saved-explore",
+             help="An AE's or a VAE's generator is its decoder."):
     views, meters = _explore(str(folder), stamp)
     if "grid" in views:
-        title = f"Samples from the saved G, step {ckpt.step}"
+        title = {"gan": f"Samples from the saved G, step {ckpt.step}",
+                 "vae": f"Samples from the saved VAE: a fixed z from N(0, I), decoded, step {ckpt.step}",
+                 "ae": f"Random z from N(0, I), decoded by the saved AE: not a generator, step {ckpt.step}",
+                 }[family]
         if cfg.model.name == "cgan":
             title += " · row r asks for digit r"
         st.plotly_chart(charts.image_figure(views["grid"], title), key="saved-grid")
@@ -100,8 +106,14 @@ if st.toggle("Explore the saved generator", key="saved-explore"):
         st.plotly_chart(charts.density_figure(views), key="saved-density")
         st.caption(f"W1 to the target {meters['w1']:.3f} · KS {meters['ks']:.3f} (10,000 samples)")
     left, right = st.columns(2)
-    left.plotly_chart(charts.loss_figure(ckpt.metrics), key="saved-loss")
+    if family == "gan":
+        left.plotly_chart(charts.loss_figure(ckpt.metrics), key="saved-loss")
+    else:   # an autoencoder has no D and G losses: its reconstruction term (and the VAE's KL)
+        left.plotly_chart(charts.reconstruction_figure(ckpt.metrics, family), key="saved-loss")
+        if family == "vae":
+            left.plotly_chart(charts.kl_figure(ckpt.metrics), key="saved-kl")
     if cfg.task == "gauss1d" and ckpt.meters:
         right.plotly_chart(charts.quality_figure(ckpt.meters), key="saved-quality")
     elif "fid" in ckpt.meters:
-        right.plotly_chart(charts.mnist_quality_figure(ckpt.meters), key="saved-quality")
+        quality = charts.mnist_quality_figure if family == "gan" else charts.autoencoder_quality_figure
+        right.plotly_chart(quality(ckpt.meters), key="saved-quality")

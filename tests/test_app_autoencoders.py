@@ -75,3 +75,26 @@ def test_a_tiny_run_draws_losses_grids_and_the_latent_space(monkeypatch, preset)
     at.switch_page("pages/mnist.py").run()
     assert not at.exception
     assert family in set(at.dataframe[0].value["family"])
+
+
+def test_a_finished_run_saves_a_checkpoint_for_the_saved_runs_page(monkeypatch, mnist_dir, tmp_path):
+    saves = tmp_path / "saves"
+    monkeypatch.setenv("GANLAB_SAVES", str(saves))
+    at = open_page(monkeypatch, mnist_dir)
+    at.selectbox(key="ae-preset").set_value("mnist-vae-seed002").run()
+    k = "ae-mnist-vae-seed002-"
+    at.number_input(key=k + "steps").set_value(20)
+    at.number_input(key=k + "batch").set_value(16)
+    at.button(key="autoencoders-start").click().run()
+    assert "[Finished]" in run_until_ended(at, 120)
+    [save] = [b for b in at.button if b.label == "Save a checkpoint"]
+    save.click().run()
+    assert not at.exception and not at.error
+    [folder] = saves.iterdir()
+    assert folder.name.startswith("mnist-vae-seed002-") and folder.name.endswith("-step20")
+    from ganlab import checkpoints
+    ckpt = checkpoints.load(folder)
+    assert (ckpt.step, ckpt.cfg.model.name, ckpt.page) == (20, "vae", "autoencoders")
+    labels = {b.label for b in at.get("download_button")}
+    assert {"config.json", "weights.pt", "samples.png", "all (zip)"} <= labels
+    assert any("No training script for this run" in c.value for c in at.caption)   # export is GANs only

@@ -127,6 +127,7 @@ def test_a_broken_folder_is_listed_with_its_problem(saves, one_saved):
 
 def test_the_1d_page_saves_a_run_and_offers_its_files(saves):
     at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/gauss1d.py")
     at.run()
     at.number_input(key="g1d-gauss1d-steps").set_value(100)
     at.button(key="gauss1d-start").click().run()
@@ -141,3 +142,40 @@ def test_the_1d_page_saves_a_run_and_offers_its_files(saves):
     labels = {b.label for b in at.get("download_button")}
     assert {"config.json", "metrics.csv", "weights.pt", "all (zip)",
             "Training script (PyTorch, no ganlab needed)"} <= labels
+
+
+@pytest.fixture
+def ae_saved(saves, mnist_dir, monkeypatch):
+    """A finished 20-step autoencoder run on synthetic digits, saved as the AE & VAE lab saves it."""
+    from ganlab.presets import get_preset
+    monkeypatch.setenv("GANLAB_DATA", str(mnist_dir))    # the AE & VAE lab opens only where there is data
+    cfg = get_preset("mnist-ae-seed002").config.replace(train={
+        "steps": 20, "batch_size": 16, "device": "cpu", "data_dir": str(mnist_dir), "snapshot_every": 10})
+    run = RunRegistry().create(cfg, name="tiny-ae", page="autoencoders")
+    assert run.join(60) and run.status == FINISHED
+    return checkpoints.save(run, saves / "tiny-ae-step20"), run
+
+
+def test_an_autoencoder_checkpoint_is_listed_explored_and_resumed_on_its_page(ae_saved):
+    folder, run = ae_saved
+    at = open_saved_page()
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["tiny-ae"] and list(table["model"]) == ["ae"] and list(table["step"]) == [20]
+    assert not any(table["problem"])
+    at.toggle(key="saved-explore").set_value(True).run()
+    assert not at.exception, at.exception
+    specs = chart_specs(at)
+    grid = specs[0]
+    assert grid["data"][0]["type"] == "image" and "decoded by the saved AE" in grid["layout"]["title"]["text"]
+    assert "step 20" in grid["layout"]["title"]["text"]
+    assert {"reconstruction"} <= {t.get("name") for s in specs for t in s["data"]}   # its own curve, no D loss
+
+    at.button(key="saved-resume").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "AE & VAE lab"
+    at.switch_page("pages/autoencoders.py")
+    text = run_until(at, "[Finished]")
+    assert "step **40** of 40" in text
+    recon = next(s for s in chart_specs(at) if s["layout"]["title"]["text"].startswith("Reconstruction loss"))
+    steps = values([t for t in recon["data"] if t["name"] == "reconstruction"][0]["x"])
+    assert steps[0] == 1 and steps[-1] == 40            # the saved history came along, and goes on

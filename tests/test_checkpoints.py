@@ -284,3 +284,99 @@ def test_a_zipped_checkpoint_travels_and_a_bad_upload_leaves_nothing(saved, tmp_
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         checkpoints.import_zip(checkpoints.zip_folder(folder), other)
     assert sorted(p.name for p in other.iterdir()) == [imported.name]
+
+
+# -- autoencoders: the same format, with the model and its optimizer --------------------------
+
+def ae_config(data_dir, name="ae", steps=40, **train):
+    """The seed 002 preset, made tiny: batch 32 on the CPU."""
+    from ganlab.presets import get_preset
+    return get_preset(f"mnist-{name}-seed002").config.replace(train={
+        "steps": steps, "batch_size": 32, "device": "cpu", "data_dir": str(data_dir), "snapshot_every": 20,
+        **train})
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_an_autoencoder_resumes_exactly_like_an_uninterrupted_run(shared_data, tmp_path, name):
+    cfg = ae_config(shared_data, name, steps=40)
+    registry = RunRegistry()
+    whole = finished_run(cfg, registry, page="autoencoders")
+    first = finished_run(cfg.replace(train={"steps": 20}), registry, name="first", page="autoencoders")
+    folder = checkpoints.save(first, tmp_path / "first")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "meters.csv", "metrics.csv",
+                                                         "samples.png", "weights.pt"]
+    assert json.loads((folder / "config.json").read_text())["page"] == "autoencoders"
+    ckpt = checkpoints.load(folder)
+    assert ckpt.page == "autoencoders" and ckpt.step == 20 and ckpt.cfg == first.cfg
+    assert {"model", "opt"} <= set(ckpt.state) and not {"G", "D", "opt_g", "opt_d"} & set(ckpt.state)
+    resumed = finished_run(ckpt.cfg.replace(train={"steps": 40}), registry, name="first", page=ckpt.page,
+                           resume=ckpt)
+
+    a, b = whole.snapshot(), resumed.snapshot()
+    assert b.step == 40 and set(b.metrics) == set(a.metrics) == {"step", *metric_names_of(cfg)}
+    for column in a.metrics:                                       # the same losses, step for step
+        np.testing.assert_array_equal(b.metrics[column], a.metrics[column])
+    assert list(b.meters["step"]) == list(a.meters["step"]) == [0, 20, 40]
+    assert b.meters["recon_mse_test"][-1] == a.meters["recon_mse_test"][-1]
+    assert b.meters["fid"][-1] == pytest.approx(a.meters["fid"][-1], rel=1e-6)
+    assert np.array_equal(b.images[-1][1], a.images[-1][1])       # the same decodes of the fixed z
+    for key, tensor in whole.trainer.model.state_dict().items():
+        assert torch.equal(resumed.trainer.model.state_dict()[key], tensor)
+    assert any(kind == "resumed" and "at step 20" in text for _, kind, text in b.events)
+
+
+def metric_names_of(cfg):
+    from ganlab.families import metric_names
+    return metric_names(cfg)
+
+
+def test_an_autoencoder_autosaves_and_explores_as_a_grid(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANLAB_SAVES", str(tmp_path / "saves"))
+    run = finished_run(ae_config(mnist_dir, "vae", steps=40, save_every=20), name="vae", page="autoencoders")
+    saves = checkpoints.list_saved()
+    assert [(s.step, s.model, s.task, s.error) for s in saves] == [(40, "vae", "mnist", ""), (20, "vae", "mnist", "")]
+    ckpt = checkpoints.load(saves[0].folder)
+    assert ckpt.metrics["step"][-1] == 40 and set(ckpt.metrics) == {"step", "recon", "kl", "loss"}
+    views, meters = checkpoints.explore(ckpt)
+    # The saved decoder's answer to the page's fixed z: the very grid the live run last showed.
+    assert views["step"] == 40 and meters == {}
+    assert np.array_equal(views["grid"], run.snapshot().images[-1][1])
+    G = checkpoints.generator(ckpt)
+    assert not G.training and G(torch.zeros(2, ckpt.cfg.noise.dim)).shape == (2, 1, 28, 28)
+
+
+def test_a_corrupt_or_mismatched_autoencoder_checkpoint_is_a_clear_error(mnist_dir, tmp_path):
+    run = finished_run(ae_config(mnist_dir, "ae", steps=20), name="ae", page="autoencoders")
+    folder = checkpoints.save(run, tmp_path / "ae")
+    weights = folder / "weights.pt"
+    good = weights.read_bytes()
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="weights.pt is corrupt or truncated"):
+        checkpoints.load(folder)
+    weights.write_bytes(good)
+
+    edit_config(folder, lambda h: h["experiment"]["noise"].update(dim=5))     # another code size
+    with pytest.raises(CheckpointError, match=r"weights.pt: model does not match config.json \(size mismatch"):
+        checkpoints.load(folder)
+    edit_config(folder, lambda h: h["experiment"]["noise"].update(dim=3))
+    edit_config(folder, lambda h: h["experiment"]["model"].update(name="vae"))  # a VAE's config, an AE's weights
+    with pytest.raises(CheckpointError, match="model does not match config.json"):
+        checkpoints.load(folder)
+    edit_config(folder, lambda h: h["experiment"]["model"].update(name="ae"))
+    assert checkpoints.load(folder).step == 20
+
+    state = torch.load(weights, weights_only=True)
+    state["opt"]["state"][0]["exp_avg"] = torch.zeros(3)
+    torch.save(state, weights)
+    with pytest.raises(CheckpointError, match=r"opt's exp_avg for parameter 0 has shape \(3,\)"):
+        checkpoints.load(folder)
+    del state["opt"]
+    torch.save(state, weights)
+    with pytest.raises(CheckpointError, match="weights.pt has no opt state"):
+        checkpoints.load(folder)
+
+    gan = finished_run(tiny(10), name="gan")          # a GAN's weights under an AE's config
+    torch.save(checkpoints.trainer_state(gan.trainer), weights)
+    edit_config(folder, lambda h: h.update(step=10))
+    with pytest.raises(CheckpointError, match="weights.pt has no model state"):
+        checkpoints.load(folder)
