@@ -37,6 +37,7 @@ OSCILLATION_PROBES = 6      # "recent" for oscillation: the steps since the 6th-
                             # meter has enough points to show progress or none
 MIN_PROGRESS = 0.1          # a meter improving by under 10% across the window is not progressing
 LOSSES = ("loss_d", "loss_g")
+QUALITY_METERS = ("fid", "w1", "energy")   # a distance to the data per task (MNIST, 1D, 2D): lower is better
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def oscillation(metrics: dict, meters: dict, probes: int = OSCILLATION_PROBES) -
     """A loss swings or spikes, over and over, while the quality meter does not improve.
 
     Looks at the steps since the `probes`-th last probe. Needs a quality meter
-    (fid, or w1 for 1D): without one, swings alone could be a healthy run
+    (fid for MNIST, w1 for 1D, energy for 2D): without one, swings alone could be a healthy run
     that is still finding its way.
     """
     probe_steps = meters.get("step")
@@ -196,10 +197,10 @@ def _meter_progress(meters: dict, start_step: int) -> tuple[str, float] | None:
 
     Compares the median of the later half of those probes with the earlier
     half (medians, so one noisy probe does not decide). Lower is better for
-    both fid and w1. None when there is no such meter or fewer than 4 probes.
+    each of QUALITY_METERS. None when there is no such meter or fewer than 4 probes.
     """
     steps = meters.get("step")
-    for name in ("fid", "w1"):
+    for name in QUALITY_METERS:
         values = meters.get(name)
         if values is None or steps is None:
             continue

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from ganlab.config import Noise
+from ganlab.noise import sample_noise
+
 
 @contextmanager
 def evaluating(model: nn.Module):
@@ -54,10 +57,23 @@ def interpolate(G: nn.Module, z0: Tensor, z1: Tensor, steps: int, label: int | N
         return G(z, labels)
 
 
-def generate_digit(G: nn.Module, digit: int, n: int, noise_dim: int, gen: torch.Generator) -> Tensor:
-    """n images of one digit from a conditional G, with normal z drawn from gen (on G's device)."""
+def seeded_z(noise: Noise, seed: int, n: int, device) -> Tensor:
+    """n draws of z from the run's noise distribution that `seed` fixes. They are drawn
+    on the CPU, so a seed shows the same z whichever device G is on."""
+    return sample_noise(noise, n, torch.Generator().manual_seed(seed), "cpu").to(device)
+
+
+def walk(G: nn.Module, noise: Noise, seed_a: int, seed_b: int, steps: int = 10,
+         label: int | None = None) -> Tensor:
+    """G's images from the z that seed_a fixes to the z that seed_b fixes: [steps, 1, 28, 28]."""
     device = next(G.parameters()).device
-    z = torch.randn(n, noise_dim, generator=gen, device=device)
+    z0, z1 = seeded_z(noise, seed_a, 1, device)[0], seeded_z(noise, seed_b, 1, device)[0]
+    return interpolate(G, z0, z1, steps, label, spherical=noise.kind == "normal")
+
+
+def generate_digit(G: nn.Module, digit: int, n: int, noise: Noise, seed: int) -> Tensor:
+    """n images of one digit from a conditional G, with z that `seed` fixes."""
+    device = next(G.parameters()).device
     labels = torch.full((n,), digit, dtype=torch.long, device=device)
     with evaluating(G):
-        return G(z, labels)
+        return G(seeded_z(noise, seed, n, device), labels)

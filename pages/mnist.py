@@ -1,6 +1,5 @@
 """The MNIST lab: watch a GAN learn to draw digits."""
 import streamlit as st
-import torch
 
 from ganlab import charts, explore
 from ganlab.config import DEVICES, Experiment, Noise, Train
@@ -142,18 +141,11 @@ if run is not None and run.trainer is not None:
     conditional = run.cfg.model.name in CONDITIONAL
     digit = c3.selectbox("digit", range(10), key="mn-digit") if conditional else None
     if st.button("Interpolate A → B", icon=":material/linear_scale:", key="mn-interp"):
-        G = run.generator_copy()
-        z_dim, device = run.cfg.noise.dim, next(G.parameters()).device
-        za = torch.randn(z_dim, generator=torch.Generator().manual_seed(int(seed_a))).to(device)
-        zb = torch.randn(z_dim, generator=torch.Generator().manual_seed(int(seed_b))).to(device)
-        images = explore.interpolate(G, za, zb, steps=10, label=digit,
-                                     spherical=run.cfg.noise.kind == "normal")
+        images = explore.walk(run.generator_copy(), run.cfg.noise, int(seed_a), int(seed_b), label=digit)
         st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), "From z A to z B", height=160),
                         key="mn-interp-chart")
     if conditional and st.button(f"Generate the digit {digit}", icon=":material/draw:", key="mn-gen-digit"):
-        G = run.generator_copy()
-        gen = torch.Generator(next(G.parameters()).device).manual_seed(int(seed_a))
-        images = explore.generate_digit(G, int(digit), 20, run.cfg.noise.dim, gen)
+        images = explore.generate_digit(run.generator_copy(), int(digit), 20, run.cfg.noise, int(seed_a))
         st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), f"Twenty {digit}s", height=220),
                         key="mn-digit-grid")
 

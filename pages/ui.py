@@ -30,6 +30,26 @@ STATUS_WORDS = {
 }
 
 
+# The pages after the home page, for app.py's navigation and the home page's links:
+# (file and URL name, title, icon, what it is for).
+PAGES = [
+    ("gauss1d", "1D Gaussian lab", ":material/show_chart:",
+     "G learns a bell curve from noise. The densities, D's verdict and each update in slow motion. Start here."),
+    ("toy2d", "2D toy lab", ":material/scatter_plot:",
+     "Rings, grids and moons: D's surface over the plane, the push G's loss gives each point, and modes missed."),
+    ("mnist", "MNIST lab", ":material/draw:",
+     "Handwritten digits from an MLP, maxout, DCGAN or conditional GAN, judged by a classifier as they form."),
+    ("autoencoders", "AE & VAE lab", ":material/compress:",
+     "An autoencoder and a VAE on the same digits: reconstructions, the codes, and samples from the prior."),
+    ("compare", "Loss lab", ":material/compare_arrows:",
+     "One GAN trained once per loss (BCE, Wasserstein with clipping or gradient penalty), side by side."),
+    ("runs", "Runs", ":material/list:",
+     "Every run on this server: pause, stop, or overlay their curves."),
+    ("saved", "Saved runs", ":material/save:",
+     "Checkpoints on disk: resume a run, or open it to explore."),
+]
+
+
 @st.cache_resource
 def registry() -> RunRegistry:
     """One registry per server process: runs survive reloads, reruns and other tabs."""
@@ -56,21 +76,25 @@ def frame() -> None:
                   help="For projecting in class: hides the advanced settings and makes the captions bigger.")
 
 
+def navigation():
+    """app.py's navigation: the home page at the root URL, and each of PAGES at a URL of its
+    own (/gauss1d, /mnist, ...), so that a link to a lab, with its ?preset= and ?cfg=, opens it."""
+    home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
+    return st.navigation([home] + [st.Page(f"pages/{name}.py", title=title, icon=icon, url_path=name)
+                                   for name, title, icon, _ in PAGES])
+
+
 def require_frame() -> None:
     """Pages run inside app.py's frame.
 
     On a fresh server, Streamlit routes a first visit by its legacy pages/
-    rules (until some session has called st.navigation), which runs a page
-    file alone. Then draw the frame here, and switch the server to app.py's
-    navigation, as that first st.navigation call would, so later runs go
-    through app.py.
+    rules (until some session has called st.navigation): it lists every file
+    in pages/ in the sidebar and runs the page file alone. Then declare
+    app.py's navigation here, which replaces that list and switches the server
+    to it for later runs, and draw the frame.
     """
     if not getattr(_frame, "active", False):
-        try:
-            from streamlit.runtime.pages_manager import PagesManager
-            PagesManager.uses_pages_directory = False
-        except ImportError:
-            pass
+        navigation()
         frame()
     _frame.active = False
 
@@ -456,7 +480,7 @@ def stage_caption(stage: dict) -> None:
     head = f"Stage {stage['number']} of 6: {stage['title']}"
     if teaching():
         st.markdown(f"### {head}")
-        st.markdown(f"<p style='font-size:1.45rem;line-height:1.4'>{html.escape(stage['caption'])}</p>",
+        st.markdown(f"<p style='font-size:1.45rem;line-height:1.4'>{html.escape(stage['caption'], quote=False)}</p>",
                     unsafe_allow_html=True)
     else:
         st.markdown(f"**{head}.** {stage['caption']}")

@@ -154,6 +154,16 @@ def test_oscillation():
     assert "loss_g" in found[0].text and "fid" in found[0].text
 
 
+@pytest.mark.parametrize("meter", ["w1", "energy"])
+def test_oscillation_reads_the_1d_and_2d_quality_meters(meter):
+    m, meters = oscillating(meter_falls=False)
+    meters = {"step": meters["step"], meter: meters["fid"] / 1000}     # a 1D or a 2D run's meters
+    [found] = alarms.oscillation(m, meters)
+    assert meter in found.text
+    m, meters = oscillating(meter_falls=True)
+    assert alarms.oscillation(m, {"step": meters["step"], meter: meters["fid"] / 1000}) == []
+
+
 def test_swings_while_the_meter_improves_are_not_oscillation():
     m, meters = oscillating(meter_falls=True)
     assert alarms.oscillation(m, meters) == []

@@ -10,7 +10,9 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def new_app():
-    return AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/gauss1d.py")
+    return at
 
 
 def trace_names(spec):

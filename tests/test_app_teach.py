@@ -35,6 +35,7 @@ def chart_titles(at):
 @pytest.fixture
 def app():
     at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/gauss1d.py")
     at.run()
     assert not at.exception
     yield at

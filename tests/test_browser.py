@@ -95,6 +95,29 @@ def wait_for_change(page, read, before: str, timeout: float = 120) -> str:
     raise AssertionError(f"stayed at {before!r} for {timeout:.0f} s")
 
 
+def sidebar_pages(page) -> list[str]:
+    nav = page.locator('[data-testid="stSidebarNav"] a')
+    nav.first.wait_for(timeout=90_000)
+    return [label.strip() for label in nav.all_inner_texts()]
+
+
+def test_a_link_to_a_lab_opens_that_lab_with_its_preset_even_as_a_fresh_servers_first_visit(page, server):
+    # The first visit to a fresh server is routed by Streamlit's legacy pages/ rules, which
+    # would list every file in pages/ (ui.py too) in the sidebar.
+    page.goto(f"{server}/gauss1d?preset=gauss1d-seed000")
+    page.get_by_text("1D Gaussian lab").first.wait_for(timeout=90_000)
+    page.get_by_text("does not converge").first.wait_for(timeout=30_000)    # the seed-000 preset's warning
+    pages = sidebar_pages(page)
+    assert any("1D Gaussian lab" in p for p in pages) and not any(p.endswith("ui") for p in pages), pages
+    assert urlparse(page.url).path == "/gauss1d"
+    assert not page.get_by_text("Page not found").count()
+    page.goto(server)                                                         # the root: the home page
+    page.locator('[data-testid="stPageLink"] a').first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stPageLink"] a', has_text="MNIST lab").click()
+    page.get_by_role("heading", name="MNIST lab").wait_for(timeout=30_000)
+    assert urlparse(page.url).path == "/mnist"
+
+
 def test_1d_page_trains_live_and_stops(page, server):
     page.goto(f"{server}/gauss1d")
     button(page, "gauss1d-start").wait_for(timeout=90_000)

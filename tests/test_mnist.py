@@ -7,7 +7,7 @@ import torch
 
 from ganlab.config import ConfigError, Experiment, Loss, Model, Noise, Train
 from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError, load_mnist
-from ganlab.explore import generate_digit, interpolate, slerp
+from ganlab.explore import generate_digit, interpolate, seeded_z, slerp, walk
 from ganlab.images import make_grid_image
 from ganlab.losses import LOSSES
 from ganlab.models import CONDITIONAL, build_models
@@ -264,10 +264,24 @@ def test_slerp_keeps_the_norm_of_normal_noise_typical():
 def test_generate_digit_is_repeatable_and_follows_the_digit():
     cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="cgan", g_hidden=32, d_hidden=32))
     G, _ = build_models(cfg)
-    four = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
-    again = generate_digit(G, 4, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
-    five = generate_digit(G, 5, n=6, noise_dim=100, gen=torch.Generator().manual_seed(3))
+    four = generate_digit(G, 4, n=6, noise=cfg.noise, seed=3)
+    again = generate_digit(G, 4, n=6, noise=cfg.noise, seed=3)
+    five = generate_digit(G, 5, n=6, noise=cfg.noise, seed=3)
     assert four.shape == (6, 1, 28, 28) and torch.equal(four, again) and not torch.equal(four, five)
+
+
+@pytest.mark.parametrize("kind", ["normal", "uniform"])
+def test_a_walk_starts_and_ends_at_the_seeds_z_drawn_from_the_runs_noise(kind):
+    cfg = Experiment(task="mnist", noise=Noise(kind, 100), model=Model(name="mlp", g_hidden=16, d_hidden=16))
+    G, _ = build_models(cfg)
+    z = torch.cat([seeded_z(cfg.noise, 1, 1, "cpu"), seeded_z(cfg.noise, 2, 1, "cpu")])
+    assert (z.min() >= 0) == (kind == "uniform")                          # uniform z stays in its box
+    frames = walk(G, cfg.noise, 1, 2, steps=4)
+    G.eval()
+    with torch.no_grad():
+        ends = G(z)
+    assert frames.shape == (4, 1, 28, 28)
+    assert torch.allclose(frames[0], ends[0], atol=1e-5) and torch.allclose(frames[-1], ends[1], atol=1e-5)
 
 
 # -- presets ----------------------------------------------------------------------------------

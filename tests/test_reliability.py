@@ -210,6 +210,7 @@ def registry(monkeypatch):
 
 def page(**query):
     at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/gauss1d.py")
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
