@@ -62,12 +62,6 @@ def keys_for(cfg: Experiment) -> dict:
     return GAN_KEYS if family_of(cfg) == "gan" else AE_KEYS
 
 
-def page_of(cfg: Experiment) -> str:
-    """The lab page a run of this config trains on: the task's, or the AE & VAE lab."""
-    from ganlab.families import family_of
-    return cfg.task if family_of(cfg) == "gan" else "autoencoders"
-
-
 @dataclass(frozen=True)
 class Checkpoint:
     folder: Path
@@ -316,7 +310,7 @@ def load(folder: str | Path) -> Checkpoint:
     _check_against_config(state, cfg)
     if state["step"] != header["step"]:
         raise CheckpointError(f"weights.pt is at step {state['step']} but config.json says {header['step']}")
-    from ganlab.families import metric_names
+    from ganlab.families import metric_names, page_of
     metrics = _read_csv(folder / "metrics.csv", expected=("step",) + tuple(metric_names(cfg)))
     meters = _read_csv(folder / "meters.csv")
     events = tuple(tuple(e) for e in header.get("events", []))

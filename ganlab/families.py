@@ -15,6 +15,11 @@ def family_of(cfg) -> str:
     return cfg.model.name if cfg.model.name in AUTOENCODERS else "gan"
 
 
+def page_of(cfg) -> str:
+    """The lab page a run of this config trains on: its task's, or the AE & VAE lab."""
+    return cfg.task if family_of(cfg) == "gan" else "autoencoders"
+
+
 def make_trainer(cfg):
     if family_of(cfg) == "gan":
         from ganlab.train import Trainer

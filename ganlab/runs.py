@@ -23,7 +23,7 @@ import torch
 
 from ganlab import alarms, checkpoints
 from ganlab.config import Experiment
-from ganlab.families import family_of, make_trainer, metric_names
+from ganlab.families import family_of, make_trainer, metric_names, page_of
 from ganlab.train import DivergedError, Trainer
 from ganlab.teach import SlowMotion, reconfigured
 
@@ -143,7 +143,7 @@ class Run:
         self.id = uuid.uuid4().hex[:10]
         self.cfg = cfg
         self.name = name or f"{cfg.task}-{cfg.model.name}-{cfg.loss.name}"
-        self.page = page or cfg.task
+        self.page = page or page_of(cfg)
         self.created = time.time()
         self.started: float | None = None   # time.time() at start, and when the thread ended
         self.ended: float | None = None

@@ -191,6 +191,7 @@ def test_an_autoencoder_trains_in_a_real_run(shared_data):
     assert [s for s, _ in snap.images] == [0, 50, 100, 120]
     assert snap.views["recon_grid"].dtype == np.uint8 and snap.views["latent"]["points"].shape[1] == 3
     assert snap.alarms == () and snap.events == ()     # the GAN alarms do not apply
+    assert run.page == "autoencoders"                 # the Runs page opens it on the AE & VAE lab
     G = run.generator_copy()                  # what the page explores: the decoder
     assert not G.training and G(torch.zeros(4, 3)).shape == (4, 1, 28, 28)
     rows = family_table([run, Run(get_preset("mnist-dcgan").config)])
