@@ -27,20 +27,38 @@ def smooth(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     return out
 
 
+LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=40), uirevision="keep",
+              legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+
+
+def figure(traces: list[dict], title: str, height: int = 320, **layout) -> go.Figure:
+    """A figure from trace dicts and layout settings, in one constructor call.
+
+    Why one call: each of plotly's update_*/add_* methods walks its property
+    tree, and a live page redraws its charts every second in the process that
+    trains. Built at once, a curve chart costs about 2 ms instead of 12-18 ms.
+    """
+    return go.Figure(data=traces, layout={**LAYOUT, "title": {"text": title}, "height": height, **layout})
+
+
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=50, r=20, t=50, b=40),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), uirevision="keep")
+    fig.update_layout(title=title, height=height, **LAYOUT)
     return fig
+
+
+def guide_line(y: float, text: str = "") -> dict:
+    """Layout settings for a dotted horizontal reference line at y, labelled at its right end."""
+    line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
+                line=dict(color=OPTIMAL, dash="dot"))
+    label = dict(text=text, xref="paper", x=1, xanchor="right", yref="y", y=y, yanchor="bottom",
+                 showarrow=False)
+    return dict(shapes=[line], annotations=[label] if text else [])
 
 
 def empty_figure(title: str, message: str) -> go.Figure:
     """A figure that says why it has no data, instead of an empty frame."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font=dict(size=14))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title)
+    note = dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
+    return figure([], title, annotations=[note], xaxis=dict(visible=False), yaxis=dict(visible=False))
 
 
 def density_figure(views: dict) -> go.Figure:
@@ -48,54 +66,54 @@ def density_figure(views: dict) -> go.Figure:
     if not views:
         return empty_figure("Densities", "Waiting for the first snapshot…")
     x = views["x"]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    width = float(x[1] - x[0])
-    fig.add_trace(go.Bar(x=x, y=views["p_g"], width=width, name="generated (histogram)",
-                         marker_color=FAKE, opacity=0.45), secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=views["p_data"], name="target pdf", mode="lines",
-                             line=dict(color=REAL, width=3)), secondary_y=False)
     wasserstein = views.get("wasserstein", False)
+    traces = [
+        dict(type="bar", x=x, y=views["p_g"], width=float(x[1] - x[0]), name="generated (histogram)",
+             marker_color=FAKE, opacity=0.45),
+        dict(type="scatter", x=x, y=views["p_data"], name="target pdf", mode="lines",
+             line=dict(color=REAL, width=3)),
+    ]
     if views.get("d_curve") is not None:
-        fig.add_trace(go.Scatter(x=x, y=views["d_curve"], mode="lines", line=dict(color=DISC, width=2),
-                                 name="critic f(x)" if wasserstein else "D(x)"), secondary_y=True)
+        traces.append(dict(type="scatter", x=x, y=views["d_curve"], mode="lines", yaxis="y2",
+                           line=dict(color=DISC, width=2), name="critic f(x)" if wasserstein else "D(x)"))
+    # Ticks of its own, and no grid: the density's grid lines would put D's ticks at odd values.
+    d_axis = dict(overlaying="y", side="right", anchor="x", title=dict(text="f(x)"), tickmode="auto",
+                  showgrid=False)
     if not wasserstein:
-        fig.add_trace(go.Scatter(x=x, y=views["d_star"], mode="lines", name="optimal D*(x)",
-                                 line=dict(color=OPTIMAL, dash="dot")), secondary_y=True)
-        fig.update_yaxes(title_text="D(x)", range=[0, 1.02], secondary_y=True)
-    else:
-        fig.update_yaxes(title_text="f(x)", secondary_y=True)
-    fig.update_yaxes(title_text="density", rangemode="tozero", secondary_y=False)
-    fig.update_xaxes(title_text="x")
+        traces.append(dict(type="scatter", x=x, y=views["d_star"], mode="lines", name="optimal D*(x)",
+                           yaxis="y2", line=dict(color=OPTIMAL, dash="dot")))
+        d_axis.update(title=dict(text="D(x)"), range=[0, 1.02])
     title = f"Real and generated densities (step {views.get('step', 0)})"
     if views.get("outside", 0) > 0.001:
         title += f" · {views['outside']:.0%} of samples off the chart"
-    return _layout(fig, title, height=380)
+    return figure(traces, title, height=380, xaxis=dict(title=dict(text="x"), domain=[0, 0.94]),
+                  yaxis=dict(title=dict(text="density"), rangemode="tozero"), yaxis2=d_axis)
 
 
 def curves_figure(history: dict, series: dict[str, str], title: str, *, smooth_alpha: float | None = 0.05,
-                  log_y: bool = False, y_title: str = "") -> go.Figure:
-    """Lines over steps, one per column in `series` ({column: label}); raw faint, smoothed bold."""
+                  log_y: bool = False, y_title: str = "", **layout) -> go.Figure:
+    """Lines over steps, one per column in `series` ({column: label}); raw faint, smoothed bold.
+    `layout` adds layout settings, such as a guide_line()."""
     steps = history.get("step")
     if steps is None or len(steps) == 0:
         return empty_figure(title, "No data yet: start a run.")
-    fig = go.Figure()
+    traces = []
     palette = [REAL, FAKE, DISC, "#9467bd", "#ff7f0e", "#8c564b"]
     for (column, label), color in zip(series.items(), palette):
         values = np.asarray(history.get(column, []), dtype=np.float64)
         if len(values) != len(steps):
             continue
         if smooth_alpha:
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{label} (raw)",
-                                     line=dict(color=color, width=1), opacity=0.3, showlegend=False))
-            fig.add_trace(go.Scatter(x=steps, y=smooth(values, smooth_alpha), mode="lines", name=label,
-                                     line=dict(color=color, width=2)))
+            traces.append(dict(type="scatter", x=steps, y=values, mode="lines", name=f"{label} (raw)",
+                               line=dict(color=color, width=1), opacity=0.3, showlegend=False))
+            traces.append(dict(type="scatter", x=steps, y=smooth(values, smooth_alpha), mode="lines",
+                               name=label, line=dict(color=color, width=2)))
         else:
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=label,
-                                     line=dict(color=color, width=2), marker=dict(size=4)))
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear",
-                     exponentformat="power" if log_y else "B")
-    return _layout(fig, title)
+            traces.append(dict(type="scatter", x=steps, y=values, mode="lines+markers", name=label,
+                               line=dict(color=color, width=2), marker=dict(size=4)))
+    y_axis = dict(title=dict(text=y_title), type="log" if log_y else "linear",
+                  exponentformat="power" if log_y else "B", **layout.pop("yaxis", {}))
+    return figure(traces, title, xaxis=dict(title=dict(text="step")), yaxis=y_axis, **layout)
 
 
 def loss_figure(metrics: dict) -> go.Figure:
@@ -106,18 +124,15 @@ def d_outputs_figure(metrics: dict, wasserstein: bool = False) -> go.Figure:
     if wasserstein:
         return curves_figure(metrics, {"d_real": "mean f(real)", "d_fake": "mean f(fake)"},
                              "Critic on real and fake")
-    fig = curves_figure(metrics, {"d_real": "mean D(real)", "d_fake": "mean D(fake)"},
-                        "D on real and fake (both head to 0.5 at equilibrium)")
-    fig.add_hline(y=0.5, line_dash="dot", line_color=OPTIMAL)
-    return fig
+    return curves_figure(metrics, {"d_real": "mean D(real)", "d_fake": "mean D(fake)"},
+                         "D on real and fake (both head to 0.5 at equilibrium)", **guide_line(0.5))
 
 
 def quality_figure(meters: dict) -> go.Figure:
-    fig = curves_figure(meters, {"w1": "W1 to target", "ks": "KS statistic"},
-                        "Distance to the target (lower is better)", smooth_alpha=None)
-    # Below this, the meter cannot tell the samples from the target (10k samples).
-    fig.add_hline(y=0.02, line_dash="dot", line_color=OPTIMAL, annotation_text="noise floor (W1)")
-    return fig
+    # Below 0.02, the meter cannot tell the samples from the target (10k samples).
+    return curves_figure(meters, {"w1": "W1 to target", "ks": "KS statistic"},
+                         "Distance to the target (lower is better)", smooth_alpha=None,
+                         **guide_line(0.02, "noise floor (W1)"))
 
 
 def modes_figure(meters: dict) -> go.Figure:
@@ -140,12 +155,9 @@ def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.F
     """A uint8 picture (a sample grid), drawn pixel-exact."""
     if grid is None:
         return empty_figure(title, "No samples yet: start a run.")
-    fig = go.Figure(go.Image(z=np.repeat(grid[:, :, None], 3, axis=2), colormodel="rgb",
-                             hoverinfo="skip"))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep")
-    return fig
+    image = dict(type="image", z=np.repeat(grid[:, :, None], 3, axis=2), colormodel="rgb", hoverinfo="skip")
+    return figure([image], title, height, margin=dict(l=10, r=10, t=40, b=10),
+                  xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
 
 
 def d_test_figure(meters: dict, wasserstein: bool = False) -> go.Figure:
@@ -153,10 +165,9 @@ def d_test_figure(meters: dict, wasserstein: bool = False) -> go.Figure:
     if wasserstein:
         return curves_figure(meters, {"d_real_test": "mean f(real), held out", "d_fake_test": "mean f(fake)"},
                              "Critic on held-out real and on fake digits", smooth_alpha=None)
-    fig = curves_figure(meters, {"d_real_test": "D(real), held out", "d_fake_test": "D(fake)"},
-                        "D on held-out real and on fake digits (both head to 0.5)", smooth_alpha=None)
-    fig.add_hline(y=0.5, line_dash="dot", line_color=OPTIMAL)
-    return fig
+    return curves_figure(meters, {"d_real_test": "D(real), held out", "d_fake_test": "D(fake)"},
+                         "D on held-out real and on fake digits (both head to 0.5)", smooth_alpha=None,
+                         **guide_line(0.5))
 
 
 # -- Loss lab: runs that differ only in their loss, drawn side by side -----------------------
@@ -377,14 +388,14 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
     if not all(c in meters and len(meters[c]) for c in columns):
         return empty_figure("Digits drawn", "No classifier meters yet.")
     shares = [float(meters[c][-1]) for c in columns]
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=shares, marker_color=FAKE, name="share"))
-    fig.add_hline(y=0.1, line_dash="dot", line_color=OPTIMAL, annotation_text="uniform")
-    fig.update_yaxes(title_text="share of samples", range=[0, max(0.3, max(shares) * 1.1)])
-    fig.update_xaxes(title_text="digit (by the classifier)", type="category")
+    bars = dict(type="bar", x=[str(d) for d in range(10)], y=shares, marker_color=FAKE, name="share")
     covered = meters.get("modes_covered")
-    step = int(meters["step"][-1])
-    return _layout(fig, f"Digits drawn at step {step}"
-                   + (f" · {int(covered[-1])} of 10 covered" if covered is not None else ""))
+    title = f"Digits drawn at step {int(meters['step'][-1])}"
+    if covered is not None:
+        title += f" · {int(covered[-1])} of 10 covered"
+    return figure([bars], title, xaxis=dict(title=dict(text="digit (by the classifier)"), type="category"),
+                  yaxis=dict(title=dict(text="share of samples"), range=[0, max(0.3, max(shares) * 1.1)]),
+                  **guide_line(0.1, "uniform"))
 
 
 def mnist_quality_figure(meters: dict) -> go.Figure:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ganlab.charts import DISC, FAKE, OPTIMAL, REAL, _layout, by_loss_figure, curves_figure, empty_figure
+from ganlab.charts import DISC, FAKE, REAL, by_loss_figure, curves_figure, empty_figure, figure, guide_line
 
 ARROW_SHARE = 0.08    # the longest arrow is this share of the box's width
 MANIFOLD = "#555555"
@@ -23,37 +23,38 @@ def plane_figure(views: dict, *, surface: bool = True, real: bool = True, fake: 
         return empty_figure(title, "Waiting for the first snapshot…")
     wasserstein = bool(views.get("wasserstein"))
     (x0, y0), (x1, y1) = views["box"]
-    fig = go.Figure()
+    traces = []
     if surface:
         d_name = "critic f(x)" if wasserstein else "D(x)"
-        fig.add_trace(go.Heatmap(
-            x=views["surface_x"], y=views["surface_y"], z=views["surface"], name=d_name,
+        traces.append(dict(
+            type="heatmap", x=views["surface_x"], y=views["surface_y"], z=views["surface"], name=d_name,
             colorscale="RdBu", opacity=0.55, zsmooth="best",
             # D = 0.5 is D's "can't tell": white. A critic has no such level, so its colours span its range.
             zmin=None if wasserstein else 0.0, zmax=None if wasserstein else 1.0,
             colorbar=dict(title=dict(text=d_name), thickness=12, len=0.8), hoverinfo="skip"))
     if manifold and views.get("manifold") is not None:
         xs, ys = _polylines(np.asarray(views["manifold"]))
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="G's manifold (a z grid, mapped)",
-                                 line=dict(color=MANIFOLD, width=1), opacity=0.6, hoverinfo="skip"))
+        traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name="G's manifold (a z grid, mapped)",
+                           line=dict(color=MANIFOLD, width=1), opacity=0.6, hoverinfo="skip"))
     if real:
         pts = np.asarray(views["real"])
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="real",
-                                 marker=dict(color=REAL, size=4, opacity=0.6)))
+        traces.append(dict(type="scatter", x=pts[:, 0], y=pts[:, 1], mode="markers", name="real",
+                           marker=dict(color=REAL, size=4, opacity=0.6)))
     if fake:
         pts = np.asarray(views["fake"])
-        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="generated",
-                                 marker=dict(color=FAKE, size=4, opacity=0.6)))
+        traces.append(dict(type="scatter", x=pts[:, 0], y=pts[:, 1], mode="markers", name="generated",
+                           marker=dict(color=FAKE, size=4, opacity=0.6)))
     if arrows and views.get("arrow_at") is not None:
         xs, ys = arrow_segments(np.asarray(views["arrow_at"]), -np.asarray(views["arrow_grad"]),
                                 ARROW_SHARE * (x1 - x0))
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="G's push (−∇ of G's loss)",
-                                 line=dict(color=DISC, width=1.5), hoverinfo="skip"))
-    fig.update_xaxes(range=[x0, x1], title_text="x₁", constrain="domain")
-    fig.update_yaxes(range=[y0, y1], title_text="x₂", scaleanchor="x", scaleratio=1, constrain="domain")
+        traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name="G's push (−∇ of G's loss)",
+                           line=dict(color=DISC, width=1.5), hoverinfo="skip"))
     if views.get("outside", 0) > 0.001:
         title += f" · {views['outside']:.0%} of samples off the chart"
-    return _layout(fig, title, height=height)
+    return figure(traces, title, height,
+                  xaxis=dict(range=[x0, x1], title=dict(text="x₁"), constrain="domain"),
+                  yaxis=dict(range=[y0, y1], title=dict(text="x₂"), scaleanchor="x", scaleratio=1,
+                             constrain="domain"))
 
 
 def _polylines(lines: np.ndarray) -> tuple[list, list]:
@@ -90,36 +91,31 @@ def arrow_segments(at: np.ndarray, push: np.ndarray, longest: float) -> tuple[li
 
 
 def energy_figure(meters: dict, floor: float | None = None) -> go.Figure:
-    fig = curves_figure(meters, {"energy": "energy distance"},
-                        "Energy distance to the real points (lower is better)", smooth_alpha=None)
-    if floor is not None and meters.get("step") is not None and len(meters["step"]):
-        # Two samples of the real points apart: G cannot be told from the data below this.
-        fig.add_hline(y=floor, line_dash="dot", line_color=OPTIMAL, annotation_text="noise floor")
-    return fig
+    # Two samples of the real points apart: G cannot be told from the data below the floor.
+    has_data = meters.get("step") is not None and len(meters["step"])
+    guide = guide_line(floor, "noise floor") if floor is not None and has_data else {}
+    return curves_figure(meters, {"energy": "energy distance"},
+                         "Energy distance to the real points (lower is better)", smooth_alpha=None, **guide)
 
 
 def coverage_figure(meters: dict, num_modes: int) -> go.Figure:
     """Modes covered, k of K, over steps."""
     covered = meters.get("modes_covered")
     title = "Modes covered (higher is better)"
+    guide = {}
     if covered is not None and len(covered):
         title += f" · {int(covered[-1])} of {num_modes} now"
-    fig = curves_figure(meters, {"modes_covered": "modes covered"}, title, smooth_alpha=None,
-                        y_title="modes")
-    if covered is not None and len(covered):
-        fig.add_hline(y=num_modes, line_dash="dot", line_color=OPTIMAL, annotation_text=f"all {num_modes}")
-        fig.update_yaxes(range=[0, num_modes + 0.5])
-    return fig
+        guide = dict(**guide_line(num_modes, f"all {num_modes}"), yaxis=dict(range=[0, num_modes + 0.5]))
+    return curves_figure(meters, {"modes_covered": "modes covered"}, title, smooth_alpha=None,
+                         y_title="modes", **guide)
 
 
 def quality_figure(meters: dict) -> go.Figure:
     """The share of samples within 3σ of a mode (of the curve, for a line or the moons)."""
-    fig = curves_figure(meters, {"high_quality": "high-quality share"},
-                        "High-quality samples: within 3σ of the data (higher is better)", smooth_alpha=None,
-                        y_title="share of samples")
-    if meters.get("step") is not None and len(meters["step"]):
-        fig.update_yaxes(range=[0, 1.02])
-    return fig
+    has_data = meters.get("step") is not None and len(meters["step"])
+    return curves_figure(meters, {"high_quality": "high-quality share"},
+                         "High-quality samples: within 3σ of the data (higher is better)", smooth_alpha=None,
+                         y_title="share of samples", **(dict(yaxis=dict(range=[0, 1.02])) if has_data else {}))
 
 
 # -- Loss lab: one plane per loss, and the 2D meters by loss -------------------------------

@@ -57,6 +57,22 @@ def test_d_output_labels_follow_the_loss():
     assert "mean f(real)" in names(charts.d_outputs_figure(history, wasserstein=True))
 
 
+def guides(fig) -> dict:
+    """The dotted horizontal guide lines: {y: label}."""
+    labels = {a.y: a.text for a in fig.layout.annotations}
+    return {s.y0: labels.get(s.y0, "") for s in fig.layout.shapes if s.y0 == s.y1 and s.line.dash == "dot"}
+
+
+def test_guide_lines_mark_equilibrium_noise_floors_and_the_uniform_share():
+    history = {"step": np.arange(3), "d_real": np.ones(3), "d_fake": np.zeros(3)}
+    assert guides(charts.d_outputs_figure(history)) == {0.5: ""}             # D at equilibrium
+    assert guides(charts.d_outputs_figure(history, wasserstein=True)) == {}   # a critic has none
+    meters = {"step": np.array([0, 100]), "w1": np.array([4.0, 0.1]), "ks": np.array([1.0, 0.05])}
+    assert guides(charts.quality_figure(meters)) == {0.02: "noise floor (W1)"}
+    hist = {"step": np.array([0]), "modes_covered": np.array([9.0]), **{f"hist_{d}": np.array([0.1]) for d in range(10)}}
+    assert guides(charts.digit_histogram_figure(hist)) == {0.1: "uniform"}
+
+
 def test_image_figure_draws_the_grid_pixel_for_pixel():
     grid = (np.arange(30 * 40) % 256).astype(np.uint8).reshape(30, 40)
     fig = charts.image_figure(grid, "Samples")

@@ -275,9 +275,13 @@ def test_meter_figures_read_the_meters():
               "modes_covered": np.array([3.0, 6.0]), "high_quality": np.array([0.2, 0.6])}
     energy = charts2d.energy_figure(meters, floor=0.003)
     assert list(energy.data[0].y) == [0.5, 0.2]
+    assert [(s.y0, s.line.dash) for s in energy.layout.shapes] == [(0.003, "dot")]    # the noise floor
+    assert energy.layout.annotations[0].text == "noise floor"
     modes = charts2d.coverage_figure(meters, 8)
     assert "6 of 8" in modes.layout.title.text
-    assert list(charts2d.quality_figure(meters).data[0].y) == [0.2, 0.6]
+    assert modes.layout.yaxis.range == (0, 8.5) and modes.layout.shapes[0].y0 == 8     # all 8 modes
+    quality = charts2d.quality_figure(meters)
+    assert list(quality.data[0].y) == [0.2, 0.6] and quality.layout.yaxis.range == (0, 1.02)
     by_loss = charts2d.meters_by_loss_figures({"bce-ns": meters, "wgan-gp": meters})
     assert len(by_loss) == 3 and {t.name for t in by_loss[1].data} == {"BCE non-saturating", "WGAN-GP"}
 
