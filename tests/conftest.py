@@ -84,3 +84,15 @@ def plotly_array(value):
         shape = [int(n) for n in str(value.get("shape", -1)).split(",")]
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
     return np.asarray(value)
+
+
+@pytest.fixture
+def app_registry():
+    """The app's run registry (pages.ui.registry), emptied for this test; every run it made
+    is stopped afterwards."""
+    from pages import ui
+    ui.registry().stop_all()
+    ui.registry.clear()
+    reg = ui.registry()
+    yield reg
+    reg.stop_all()

@@ -1,22 +1,12 @@
 """The home page: the root URL, with a way into every page and the runs training now."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny
 from pages import ui
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def registry():
-    ui.registry().stop_all()
-    ui.registry.clear()
-    reg = ui.registry()
-    yield reg
-    reg.stop_all()
 
 
 def home() -> AppTest:
@@ -26,7 +16,7 @@ def home() -> AppTest:
     return at
 
 
-def test_the_root_url_is_the_home_page_with_a_link_to_every_page(registry):
+def test_the_root_url_is_the_home_page_with_a_link_to_every_page(app_registry):
     at = home()
     assert [t.value for t in at.title] == ["ganlab"]
     links = [link.proto for link in at.get("page_link")]
@@ -36,9 +26,9 @@ def test_the_root_url_is_the_home_page_with_a_link_to_every_page(registry):
     assert not at.info                                        # nothing is training
 
 
-def test_the_home_page_says_how_many_runs_are_training(registry):
+def test_the_home_page_says_how_many_runs_are_training(app_registry):
     for i in range(2):
-        registry.create(tiny(steps=10**6), name=f"r{i}", paused=True)
+        app_registry.create(tiny(steps=10**6), name=f"r{i}", paused=True)
     at = home()
     assert "2 runs training on this server now." in at.info[0].value
     assert "runs" in [link.proto.page for link in at.get("page_link")]

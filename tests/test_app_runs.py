@@ -19,13 +19,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
-def registry():
-    """An empty registry for this test; every run it made is stopped afterwards."""
-    ui.registry().stop_all()
-    ui.registry.clear()
-    reg = ui.registry()
-    yield reg
-    reg.stop_all()
+def registry(app_registry):
+    return app_registry
 
 
 def open_page(page="pages/runs.py", **query):
