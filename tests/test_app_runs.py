@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 from conftest import plotly_array, tiny, wait_for
 from ganlab.config import ConfigError, decode_config, encode_config
 from ganlab.presets import PRESETS, get_preset
-from pages import ui
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
