@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ganlab import charts, compare
-from ganlab.config import Experiment, Model, Optim, Train
+from ganlab.config import Optim
 from ganlab.runs import RunError, RunRegistry
 from ganlab.train import Trainer
 

@@ -9,7 +9,6 @@ the real one. The CUDA tests run only where there is a GPU.
 import gc
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest

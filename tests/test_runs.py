@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.config import Experiment, Model, Optim, Train
+from ganlab.config import Optim
 from ganlab.runs import History, Run, RunError, RunRegistry
 
 

@@ -13,7 +13,6 @@ from scipy import stats
 from torch import Tensor
 
 from ganlab.config import Target1D
-from ganlab.noise import sample_noise  # noqa: F401 - its old home; gauss1d imports it from here
 
 
 class Target:

@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 from ganlab import metrics
-from ganlab.data.toy1d import Target, sample_noise
+from ganlab.data.toy1d import Target
+from ganlab.noise import sample_noise
 
 PROBE_SAMPLES = 10_000   # the meters' noise floor at 10k: W1 ~0.02, KS ~0.01
 GRID_BINS = 120
