@@ -195,6 +195,7 @@ class Optim:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    weight_decay: float = 0.0    # L2 penalty added to the gradients (seed 002's AE uses 1e-5)
 
     def validate(self, prefix: str) -> None:
         _one_of(f"{prefix}.name", self.name, OPTIMIZERS)
@@ -202,6 +203,7 @@ class Optim:
             raise ConfigError(f"{prefix}.lr", f"must be in (0, 10], got {self.lr!r}")
         _in_range(f"{prefix}.beta1", self.beta1, 0.0, 1.0, open_high=True)
         _in_range(f"{prefix}.beta2", self.beta2, 0.0, 1.0, open_high=True)
+        _in_range(f"{prefix}.weight_decay", self.weight_decay, 0.0, 1.0, open_high=True)
 
 
 @dataclass(frozen=True)

@@ -46,17 +46,18 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizer(params, cfg: Optim, device: torch.device, fast: bool = True,
                    capturable: bool = False) -> torch.optim.Optimizer:
-    params = list(params)
+    params, decay = list(params), cfg.weight_decay
     if cfg.name == "adam":
         if not fast:
-            return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+            return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=decay)
         # Fused Adam updates every parameter in one kernel (CUDA and CPU alike). In a
         # CUDA graph its lr must be a tensor, so that decaying it reaches the graph.
         lr = torch.tensor(cfg.lr, device=device) if capturable else cfg.lr
-        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True, capturable=capturable)
+        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), weight_decay=decay, fused=True,
+                                capturable=capturable)
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, foreach=fast)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.beta1, foreach=fast)
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=decay, foreach=fast)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.beta1, weight_decay=decay, foreach=fast)
 
 
 _init_lock = threading.Lock()

@@ -282,7 +282,9 @@ def optimizer_inputs(label: str, opt: Optim, key: str) -> Optim:
     lr = st.number_input("learning rate", value=opt.lr, format="%.5f", step=1e-4, key=key + "lr")
     b1 = st.number_input("β1 (momentum for SGD)", value=opt.beta1, step=0.05, key=key + "b1")
     b2 = st.number_input("β2", value=opt.beta2, step=0.001, format="%.3f", key=key + "b2")
-    return Optim(name, lr, b1, b2)
+    decay = st.number_input("weight decay", value=opt.weight_decay, min_value=0.0, step=1e-5, format="%.1e",
+                            key=key + "wd", help="An L2 penalty on the weights, added to the gradients.")
+    return Optim(name, lr, b1, b2, decay)
 
 
 def loss_inputs(base, key: str):

@@ -36,6 +36,10 @@ def test_a_bad_setting_is_a_message_and_start_waits(monkeypatch):
     assert at.button(key="autoencoders-start").disabled
     at.number_input(key="ae-mnist-ae-seed002-batch").set_value(32).run()
     assert not at.error and not at.button(key="autoencoders-start").disabled
+    decay = at.number_input(key="ae-mnist-ae-seed002-optwd")
+    assert decay.value == 1e-5                                   # the seed's weight decay
+    decay.set_value(-1e-3).run()                                 # the widget's floor is 0
+    assert not at.exception and at.number_input(key="ae-mnist-ae-seed002-optwd").value >= 0
 
 
 @needs_mnist

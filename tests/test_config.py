@@ -9,6 +9,7 @@ from ganlab.presets import PRESETS
     (lambda: Optim(lr=-1e-3).validate("opt_g"), "opt_g.lr", "(0, 10]"),
     (lambda: Optim(lr=0.0).validate("opt_d"), "opt_d.lr", "(0, 10]"),
     (lambda: Optim(beta1=1.0).validate("opt_g"), "opt_g.beta1", "[0.0, 1.0)"),
+    (lambda: Optim(weight_decay=-1e-5).validate("opt_g"), "opt_g.weight_decay", "[0.0, 1.0)"),
     (lambda: Train(batch_size=0), "train.batch_size", "[1, 1000000]"),
     (lambda: Train(steps=0), "train.steps", "[1,"),
     (lambda: Train(d_steps=0), "train.d_steps", "[1,"),
