@@ -6,7 +6,8 @@ through `inspect.getsource`, and only the definitions the script uses are
 kept (a small dependency walk over each module's top level). So the exported
 models and losses cannot drift from the ones the app trains. What is written
 here is the glue: the config, the data, and a plain training loop that does
-what ganlab's Trainer does on its plain path (train.fast off).
+what ganlab's Trainer does on its plain path (train.fast off), or, for the
+autoencoder and the VAE (seed 002), what AutoencoderTrainer does.
 
 The script imports only torch and numpy (and torchvision to download MNIST).
 """
@@ -24,6 +25,9 @@ TASKS = ("gauss1d", "mnist")
 SECTIONS = {"gauss1d": ("task", "target", "noise", "model", "loss", "opt_g", "opt_d", "train"),
             "mnist": ("task", "noise", "model", "loss", "opt_g", "opt_d", "train")}
 TRAIN_FIELDS = ("steps", "batch_size", "d_steps", "lr_decay", "seed")
+# The autoencoders (ganlab/autoencoders.py): one network, one optimizer (opt_g), no decay.
+AE_SECTIONS = ("task", "noise", "model", "opt_g", "train")
+AE_TRAIN_FIELDS = ("steps", "batch_size", "seed")
 # Classes that bring methods the script does not need (and their imports, such
 # as scipy): only these members are kept.
 PARTIAL = {("ganlab.data.toy1d", "Target"): ("__init__", "sample")}
@@ -191,11 +195,14 @@ def check(cfg: Experiment) -> None:
 
 
 def _roots(cfg: Experiment) -> list[tuple[str, str]]:
+    from ganlab.families import family_of
     from ganlab.models import MODELS
     if cfg.task not in TASKS:
         raise ExportError(f"the export writes scripts for the {' and '.join(TASKS)} tasks, not {cfg.task!r}")
+    if family_of(cfg) != "gan":
+        return _autoencoder_roots(cfg)
     if cfg.model.name not in MODELS:
-        raise ExportError(f"the export writes GAN scripts; {cfg.model.name!r} is not a GAN model")
+        raise ExportError(f"the export writes GAN and autoencoder scripts; {cfg.model.name!r} is neither")
     model_module = MODELS[cfg.model.name].__module__
     roots = [("ganlab.noise", "sample_noise"), ("ganlab.train", "make_optimizer"), ("ganlab.train", "MODEL_STREAM"),
              ("ganlab.models.layers", "use_generator"),
@@ -203,18 +210,44 @@ def _roots(cfg: Experiment) -> list[tuple[str, str]]:
     if cfg.task == "gauss1d":
         return roots + [("ganlab.data.toy1d", "Target")]
     return roots + [("ganlab.models", "CONDITIONAL"), ("ganlab.data.mnist", "load_mnist"),
-                    ("ganlab.data.mnist", "available_splits"), ("ganlab.data.mnist", "to_training_tensor")]
+                    ("ganlab.data.mnist", "available_splits"), ("ganlab.data.mnist", "to_training_tensor"),
+                    ("ganlab.tasks.mnist", "split_held_out")]
+
+
+def _autoencoder_roots(cfg: Experiment) -> list[tuple[str, str]]:
+    build = _autoencoder_build(cfg)
+    # The MNIST task's split, so the script trains on the same digits ganlab does.
+    return [(build.__module__, build.__name__), ("ganlab.train", "make_optimizer"),
+            ("ganlab.data.mnist", "load_mnist"), ("ganlab.data.mnist", "available_splits"),
+            ("ganlab.data.mnist", "to_training_tensor"),
+            ("ganlab.tasks.mnist", "split_held_out")]
+
+
+def _autoencoder_build(cfg: Experiment):
+    from ganlab.models import AUTOENCODERS
+    return AUTOENCODERS[cfg.model.name]
 
 
 def export_script(cfg: Experiment, title: str = "") -> str:
     """A standalone script that trains `cfg` with plain PyTorch."""
+    from ganlab.families import family_of
+    family = family_of(cfg)
     imports, definitions = collect(_roots(cfg))
-    config = {section: values for section, values in cfg.to_dict().items()
-              if section in SECTIONS[cfg.task]}
+    sections, train_fields = (SECTIONS[cfg.task], TRAIN_FIELDS) if family == "gan" else (AE_SECTIONS, AE_TRAIN_FIELDS)
+    config = {section: values for section, values in cfg.to_dict().items() if section in sections}
     # The rest of Train steers the app (snapshots, history, devices, the data folder on this server).
-    config["train"] = {k: v for k, v in config["train"].items() if k in TRAIN_FIELDS}
-    head = HEADER.format(title=title or f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
-                         steps=cfg.train.steps, data=" --data DIR" if cfg.task == "mnist" else "")
+    config["train"] = {k: v for k, v in config["train"].items() if k in train_fields}
+    if family == "gan":
+        head = HEADER.format(kind="A GAN", parts="models, losses and optimizer", title=title or
+                             f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
+                             steps=cfg.train.steps, data=" --data DIR" if cfg.task == "mnist" else "")
+        loop = [DATA_1D if cfg.task == "gauss1d" else DATA_MNIST, NAMESPACE, LOOP]
+    else:
+        kind = {"ae": "An autoencoder", "vae": "A VAE"}[family]
+        head = HEADER.format(kind=kind, parts="model, its losses and the optimizer",
+                             title=title or f"{cfg.task}, {cfg.model.name}", steps=cfg.train.steps, data=" --data DIR")
+        # The template names the build function itself: `model = build_vae(cfg)` reads better than a lookup.
+        loop = [DATA_AUTOENCODER, NAMESPACE, AE_LOOP.replace("BUILD", _autoencoder_build(cfg).__name__)]
     own = ["import argparse", "import math", "import sys", "from types import SimpleNamespace"]
     lines = sorted(set(imports + own) - {"from typing import Any"})
     return "\n".join([
@@ -229,17 +262,16 @@ def export_script(cfg: Experiment, title: str = "") -> str:
         "",
         "",
         _rule("the training loop"),
-        DATA_1D if cfg.task == "gauss1d" else DATA_MNIST,
-        LOOP,
+        "".join(loop),
     ])
 
 
 HEADER = '''#!/usr/bin/env python3
-"""A GAN training script exported from ganlab: {title}.
+"""{kind} training script exported from ganlab: {title}.
 
 Standalone: it needs only PyTorch and numpy (and torchvision, to download MNIST).
-The models, losses and optimizer below are ganlab's own code; CONFIG holds the
-settings of the experiment.
+The {parts} below are ganlab's own
+code; CONFIG holds the settings of the experiment.
 
     python3 this_script.py --steps {steps}{data}
 """'''
@@ -270,15 +302,17 @@ DATA_MNIST = '''
 def make_data(cfg, args, device):
     """MNIST from --data (IDX files, gzipped or not), downloaded by torchvision if absent.
 
-    The whole set lives on the device as one tensor in [-1, 1]; a batch is a random index into it.
+    Split as ganlab's MNIST task splits it (it probes D on the digits held out); the rest
+    lives on the device as one tensor in [-1, 1], and a batch is a random index into it.
     """
     if not available_splits(args.data):
         import torchvision
         torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
     images, labels = load_mnist(args.data)
-    images, labels = to_training_tensor(images, device), labels.to(device)
+    _, train = split_held_out(len(images))
+    print(f"{len(images):,} digits from {args.data}, {len(train):,} to train on")
+    images, labels = to_training_tensor(images[train], device), labels[train].to(device)
     conditional = cfg.model.name in CONDITIONAL
-    print(f"{len(images):,} digits from {args.data}")
 
     def sample_real(n, gen):
         idx = torch.randint(len(images), (n,), generator=gen, device=device)
@@ -303,12 +337,14 @@ def report(G, cfg, args, device, gen):
     print(f"wrote {args.out}")
 '''
 
-LOOP = '''
+NAMESPACE = '''
 
 def namespace(d):
     """CONFIG's sections as attributes (cfg.model.g_hidden), as ganlab's code reads them."""
     return SimpleNamespace(**{k: namespace(v) if isinstance(v, dict) else v for k, v in d.items()})
+'''
 
+LOOP = '''
 
 def main():
     cfg = namespace(CONFIG)
@@ -379,6 +415,86 @@ def main():
                 return 1
     G.eval()
     report(G, cfg, args, device, gen)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+DATA_AUTOENCODER = '''
+
+def load_digits(args, device):
+    """MNIST from --data (IDX files, gzipped or not), downloaded by torchvision if absent.
+
+    Split as ganlab's MNIST task splits it: HELD_OUT digits set aside (the
+    reconstructions at the end show those), the rest on the device as one tensor
+    in [-1, 1] to train on; a batch is a random index into it.
+    """
+    if not available_splits(args.data):
+        import torchvision
+        torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
+    images, _ = load_mnist(args.data)
+    held, train = split_held_out(len(images))
+    print(f"{len(images):,} digits from {args.data}, {len(train):,} to train on")
+    return to_training_tensor(images[train], device), to_training_tensor(images[held], device)
+
+
+def report(model, held_out, cfg, args, device, gen):
+    """Save 64 decodes of codes z ~ N(0, I) as a PNG, and held-out digits above their reconstructions."""
+    from torchvision.utils import save_image
+    model.eval()
+    with torch.no_grad():
+        z = torch.randn(64, cfg.noise.dim, generator=gen, device=device)
+        save_image(model.generate(z), args.out, nrow=8, normalize=True, value_range=(-1, 1))
+        x = held_out[:32]
+        recon = model.reconstruct(x)
+        rows = [row for pair in zip(x.split(8), recon.split(8)) for row in pair]   # inputs, then outputs
+        save_image(torch.cat(rows), args.recon_out, nrow=8, normalize=True, value_range=(-1, 1))
+    print(f"wrote {args.out} and {args.recon_out}")
+'''
+
+AE_LOOP = '''
+
+def main():
+    cfg = namespace(CONFIG)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--steps", type=int, default=cfg.train.steps, help="training steps (batches)")
+    parser.add_argument("--seed", type=int, default=cfg.train.seed)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--data", default="data", help="MNIST folder")
+    parser.add_argument("--out", default="samples.png", help="where the decoded random codes go")
+    parser.add_argument("--recon-out", default="reconstructions.png", help="where the reconstructions go")
+    parser.add_argument("--log-every", type=int, default=0, help="print losses every N steps")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    torch.manual_seed(args.seed)                    # the initial weights
+    model = BUILD(cfg).to(device)
+    gen = torch.Generator(device).manual_seed(args.seed)   # the batches and the VAE's noise
+    images, held_out = load_digits(args, device)
+    opt = make_optimizer(model.parameters(), cfg.opt_g, device, fast=False)
+    B = cfg.train.batch_size
+    log_every = args.log_every or max(1, args.steps // 20)
+    print(f"training {cfg.model.name} for {args.steps} steps on {device}")
+
+    model.train()
+    for step in range(1, args.steps + 1):
+        x = images[torch.randint(len(images), (B,), generator=gen, device=device)]
+        # The reconstruction error, and for the VAE the KL term; their sum is what is minimized.
+        terms = model.losses(x, gen)
+        loss = sum(terms.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+        if step % log_every == 0 or step == args.steps:
+            values = {name: t.item() for name, t in {**terms, "loss": loss}.items()}
+            print(f"step {step}: " + " ".join(f"{name} {v:.4f}" for name, v in values.items()), flush=True)
+            if not all(math.isfinite(v) for v in values.values()):
+                print("a loss became NaN or infinite: lower the learning rate", file=sys.stderr)
+                return 1
+    report(model, held_out, cfg, args, device, gen)
     return 0
 
 

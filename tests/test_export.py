@@ -9,13 +9,15 @@ import pytest
 
 from ganlab.__main__ import main as cli
 from ganlab.config import Loss
-from ganlab.export import TASKS, ExportError, export_script
+from ganlab.export import TASKS, ExportError, check, export_script
 from ganlab.losses import LOSSES
 from ganlab.models import MODELS
 from ganlab.presets import PRESETS, get_preset, presets_for
 from ganlab.train import Trainer
 
 LOSS_LINE = re.compile(r"^step (\d+): loss_d (\S+) loss_g (\S+)$", re.M)
+AE_LINE = re.compile(r"^step (\d+): (.+)$", re.M)
+AE_PRESETS = ("mnist-ae-seed002", "mnist-vae-seed002")
 
 
 def one_config_per_model():
@@ -58,6 +60,39 @@ def test_the_models_and_losses_come_from_ganlabs_source():
                 losses.bce_d_loss):
         assert inspect.getsource(obj) in script
     assert "def seed003_init" not in script           # only what this model uses
+
+
+def ae_losses_of(output):
+    """[(step, {term: value})] from an autoencoder script's "step 5: recon 0.1234 kl 5.6789 loss 5.9023"."""
+    rows = []
+    for step, rest in AE_LINE.findall(output):
+        words = rest.split()
+        rows.append((int(step), {name: float(v) for name, v in zip(words[::2], words[1::2])}))
+    return rows
+
+
+@pytest.mark.parametrize("slug", AE_PRESETS)
+def test_the_autoencoders_export_scripts_of_ganlabs_own_source(slug):
+    import inspect
+    from ganlab.models import autoencoder, layers
+    from ganlab.train import make_optimizer
+    cfg = get_preset(slug).config
+    check(cfg)                          # the AE & VAE page offers the script when this passes
+    script = export_script(cfg)
+    compile(script, f"{slug}.py", "exec")
+    assert not re.search(r"^\s*(import|from)\s+(ganlab|scipy|pandas|streamlit)", script, re.M)
+    if cfg.model.name == "vae":
+        ours, other, build = autoencoder.VAE, autoencoder.Autoencoder, autoencoder.build_vae
+        helpers = (autoencoder.kl_to_standard_normal, autoencoder.reconstruction_loss, autoencoder.to_unit)
+    else:
+        ours, other, build = autoencoder.Autoencoder, autoencoder.VAE, autoencoder.build_ae
+        helpers = ()
+    for obj in (ours, build, layers.mlp, make_optimizer, *helpers):
+        assert inspect.getsource(obj) in script
+    assert f"class {other.__name__}(" not in script      # only what this model uses
+    assert f"model = {build.__name__}(cfg)" in script
+    docstring = script.splitlines()[1]
+    assert "GAN" not in docstring and ("VAE" if cfg.model.name == "vae" else "autoencoder") in docstring
 
 
 def test_export_refuses_what_it_cannot_write():
@@ -107,6 +142,53 @@ def test_the_1d_script_trains_exactly_like_ganlab(loss, monkeypatch, capsys):
         assert d == pytest.approx(ours_d, abs=1e-4) and g == pytest.approx(ours_g, abs=1e-4), step
 
 
+@pytest.mark.parametrize("slug", ["mnist-mlp-seed003", "mnist-dcgan", "mnist-cgan"])
+def test_an_mnist_script_trains_exactly_like_ganlab(slug, mnist_dir, tmp_path, monkeypatch, capsys):
+    # The same digits (ganlab's held-out split), batches, noise, labels and dropout masks in the
+    # same order, and ganlab's plain path: the same losses step for step.
+    cfg = get_preset(slug).config.replace(
+        train={"steps": 8, "batch_size": 16, "fast": False, "device": "cpu", "data_dir": str(mnist_dir)})
+    trainer = Trainer(cfg)
+    for _ in range(8):
+        trainer.train_step()
+    _, values = trainer.flush()
+    assert exec_script(export_script(cfg), ["--steps", "8", "--log-every", "1", "--device", "cpu",
+                                            "--data", str(mnist_dir), "--out", str(tmp_path / "s.png")],
+                       monkeypatch) == 0
+    rows = losses_of(capsys.readouterr().out)
+    assert [s for s, _, _ in rows] == list(range(1, 9))
+    for (step, d, g), (ours_d, ours_g) in zip(rows, values[:, :2]):
+        assert d == pytest.approx(ours_d, abs=1e-4) and g == pytest.approx(ours_g, abs=1e-4), step
+
+
+@pytest.mark.parametrize("slug,recon_loss", [("mnist-ae-seed002", "mse"), ("mnist-vae-seed002", "mse"),
+                                             ("mnist-vae-seed002", "bce")])
+def test_the_autoencoder_scripts_train_exactly_like_ganlab(slug, recon_loss, mnist_dir, tmp_path, monkeypatch,
+                                                           capsys):
+    # Same init (the seed, then the build), the same held-out split, batches and VAE noise from one
+    # generator in the same order, and plain Adam on both sides (fast off: fused Adam rounds
+    # differently), so the terms agree step for step. abs=1e-4 only absorbs the script's
+    # 4-decimal print; a different batch or init moves them far more.
+    from ganlab.autoencoders import METRICS, AutoencoderTrainer
+    cfg = get_preset(slug).config.replace(
+        model={"recon_loss": recon_loss},
+        train={"steps": 20, "batch_size": 16, "fast": False, "device": "cpu", "data_dir": str(mnist_dir)})
+    trainer = AutoencoderTrainer(cfg)
+    for _ in range(20):
+        trainer.train_step()
+    _, values = trainer.flush()
+    assert exec_script(export_script(cfg), ["--steps", "20", "--log-every", "1", "--device", "cpu",
+                                            "--data", str(mnist_dir), "--out", str(tmp_path / "s.png"),
+                                            "--recon-out", str(tmp_path / "r.png")], monkeypatch) == 0
+    rows = ae_losses_of(capsys.readouterr().out)
+    assert [s for s, _ in rows] == list(range(1, 21))
+    names = METRICS[cfg.model.name]
+    for (step, terms), ours in zip(rows, values):
+        assert [terms[n] for n in names] == pytest.approx(list(ours), abs=1e-4), step
+    assert values[-1][0] < values[0][0]            # it learned something: not a comparison of two no-ops
+    assert (tmp_path / "s.png").is_file() and (tmp_path / "r.png").is_file()
+
+
 def test_the_1d_script_runs_standalone(tmp_path, capsys):
     assert cli(["export", "--preset", "gauss1d", "--out", str(tmp_path / "train_gan.py")]) == 0
     done = run_script(tmp_path / "train_gan.py", "--steps", "5", cwd=tmp_path)
@@ -126,6 +208,21 @@ def test_an_mnist_script_runs_standalone_on_the_real_digits(shared_data, tmp_pat
     assert rows[-1][0] == 5 and all(math.isfinite(d) and math.isfinite(g) for _, d, g in rows)
     from PIL import Image
     assert Image.open(tmp_path / "samples.png").size[0] > 8 * 28      # a grid of 8 columns
+
+
+def test_a_vae_script_runs_standalone_on_the_real_digits(shared_data, tmp_path):
+    assert cli(["export", "--preset", "mnist-vae-seed002", "--out", str(tmp_path / "vae.py")]) == 0
+    done = run_script(tmp_path / "vae.py", "--steps", "5", "--data", str(shared_data), "--device", "cpu",
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "10,000 digits" in done.stdout
+    rows = ae_losses_of(done.stdout)
+    assert rows[-1][0] == 5 and all(math.isfinite(v) for _, terms in rows for v in terms.values())
+    assert set(rows[-1][1]) == {"recon", "kl", "loss"}
+    from PIL import Image
+    assert Image.open(tmp_path / "samples.png").size[0] > 8 * 28      # 8 columns of decoded codes
+    inputs_and_outputs = Image.open(tmp_path / "reconstructions.png")
+    assert inputs_and_outputs.size[1] > 8 * 28                        # 4 (inputs, outputs) pairs of rows
 
 
 def test_cli_export_names_an_unknown_preset():

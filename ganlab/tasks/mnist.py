@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import torch
+from torch import Tensor
 
 from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MnistMeters
 from ganlab.data.mnist import load_mnist, to_training_tensor
@@ -23,6 +24,14 @@ GRID_COLS = 8
 N_DIGITS = 10
 
 
+def split_held_out(n: int) -> tuple[Tensor, Tensor]:
+    """Indices (held out, to train on) of n digits: HELD_OUT of them (a tenth at most), the
+    same ones in every run."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_held = min(HELD_OUT, n // 10)
+    return order[:n_held], order[n_held:]
+
+
 class Mnist:
     # Half the cores: OpenMP workers spin while they wait, and when another run (or
     # process) holds a core, two of them slowed an MLP step 20-fold here. Half
@@ -34,9 +43,7 @@ class Mnist:
         self.device = device
         self.conditional = cfg.model.name in CONDITIONAL
         images, labels = load_mnist(cfg.train.data_dir or None)
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(SPLIT_SEED))
-        n_held = min(HELD_OUT, len(images) // 10)
-        held, train = order[:n_held], order[n_held:]
+        held, train = split_held_out(len(images))
         self.images = to_training_tensor(images[train], device)
         self.labels = labels[train].to(device)
         self.test_images = to_training_tensor(images[held], device)
