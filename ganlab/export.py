@@ -241,13 +241,13 @@ def export_script(cfg: Experiment, title: str = "") -> str:
         head = HEADER.format(kind="A GAN", parts="models, losses and optimizer", title=title or
                              f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
                              steps=cfg.train.steps, data=" --data DIR" if cfg.task == "mnist" else "")
-        loop = [DATA_1D if cfg.task == "gauss1d" else DATA_MNIST, NAMESPACE, LOOP]
+        loop = [DATA_1D if cfg.task == "gauss1d" else DATA_MNIST, NAMESPACE, ARGUMENTS, LOOP]
     else:
         kind = {"ae": "An autoencoder", "vae": "A VAE"}[family]
         head = HEADER.format(kind=kind, parts="model, its losses and the optimizer",
                              title=title or f"{cfg.task}, {cfg.model.name}", steps=cfg.train.steps, data=" --data DIR")
         # The template names the build function itself: `model = build_vae(cfg)` reads better than a lookup.
-        loop = [DATA_AUTOENCODER, NAMESPACE, AE_LOOP.replace("BUILD", _autoencoder_build(cfg).__name__)]
+        loop = [DATA_AUTOENCODER, NAMESPACE, ARGUMENTS, AE_LOOP.replace("BUILD", _autoencoder_build(cfg).__name__)]
     own = ["import argparse", "import math", "import sys", "from types import SimpleNamespace"]
     lines = sorted(set(imports + own) - {"from typing import Any"})
     return "\n".join([
@@ -344,18 +344,25 @@ def namespace(d):
     return SimpleNamespace(**{k: namespace(v) if isinstance(v, dict) else v for k, v in d.items()})
 '''
 
+ARGUMENTS = '''
+
+def arguments(cfg, steps_help, out_help):
+    """The command line, with CONFIG's values as its defaults."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--steps", type=int, default=cfg.train.steps, help=steps_help)
+    parser.add_argument("--seed", type=int, default=cfg.train.seed)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--data", default="data", help="MNIST folder")
+    parser.add_argument("--out", default="samples.png", help=out_help)
+    parser.add_argument("--log-every", type=int, default=0, help="print losses every N steps")
+    return parser
+'''
+
 LOOP = '''
 
 def main():
     cfg = namespace(CONFIG)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--steps", type=int, default=cfg.train.steps, help="generator steps")
-    parser.add_argument("--seed", type=int, default=cfg.train.seed)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--data", default="data", help="MNIST folder")
-    parser.add_argument("--out", default="samples.png", help="where MNIST samples go")
-    parser.add_argument("--log-every", type=int, default=0, help="print losses every N steps")
-    args = parser.parse_args()
+    args = arguments(cfg, "generator steps", "where MNIST samples go").parse_args()
     device = torch.device(args.device)
 
     torch.manual_seed(args.seed)                    # the initial weights
@@ -458,14 +465,8 @@ AE_LOOP = '''
 
 def main():
     cfg = namespace(CONFIG)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--steps", type=int, default=cfg.train.steps, help="training steps (batches)")
-    parser.add_argument("--seed", type=int, default=cfg.train.seed)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--data", default="data", help="MNIST folder")
-    parser.add_argument("--out", default="samples.png", help="where the decoded random codes go")
+    parser = arguments(cfg, "training steps (batches)", "where the decoded random codes go")
     parser.add_argument("--recon-out", default="reconstructions.png", help="where the reconstructions go")
-    parser.add_argument("--log-every", type=int, default=0, help="print losses every N steps")
     args = parser.parse_args()
     device = torch.device(args.device)
 

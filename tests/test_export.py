@@ -102,6 +102,13 @@ def test_export_refuses_what_it_cannot_write():
             export_script(toy2d[0].config)
 
 
+def ganlab_metrics(trainer, steps: int):
+    """The per-step metrics of `steps` steps of a ganlab trainer."""
+    for _ in range(steps):
+        trainer.train_step()
+    return trainer.flush()[1]
+
+
 def exec_script(script, argv, monkeypatch):
     """Run an exported script's main() in this process (faster than a subprocess per combination)."""
     module = types.ModuleType("exported")
@@ -130,10 +137,7 @@ def test_the_1d_script_trains_exactly_like_ganlab(loss, monkeypatch, capsys):
     # ganlab's plain path (fast off) is what the script writes out: same init, same
     # random stream, same order of updates, so the same losses step for step.
     cfg = get_preset("gauss1d").config.replace(loss=Loss(loss), train={"steps": 12, "fast": False, "device": "cpu"})
-    trainer = Trainer(cfg)
-    for _ in range(12):
-        trainer.train_step()
-    _, values = trainer.flush()
+    values = ganlab_metrics(Trainer(cfg), 12)
     assert exec_script(export_script(cfg), ["--steps", "12", "--log-every", "1", "--device", "cpu"],
                        monkeypatch) == 0
     rows = losses_of(capsys.readouterr().out)
@@ -148,10 +152,7 @@ def test_an_mnist_script_trains_exactly_like_ganlab(slug, mnist_dir, tmp_path, m
     # same order, and ganlab's plain path: the same losses step for step.
     cfg = get_preset(slug).config.replace(
         train={"steps": 8, "batch_size": 16, "fast": False, "device": "cpu", "data_dir": str(mnist_dir)})
-    trainer = Trainer(cfg)
-    for _ in range(8):
-        trainer.train_step()
-    _, values = trainer.flush()
+    values = ganlab_metrics(Trainer(cfg), 8)
     assert exec_script(export_script(cfg), ["--steps", "8", "--log-every", "1", "--device", "cpu",
                                             "--data", str(mnist_dir), "--out", str(tmp_path / "s.png")],
                        monkeypatch) == 0
@@ -173,10 +174,7 @@ def test_the_autoencoder_scripts_train_exactly_like_ganlab(slug, recon_loss, mni
     cfg = get_preset(slug).config.replace(
         model={"recon_loss": recon_loss},
         train={"steps": 20, "batch_size": 16, "fast": False, "device": "cpu", "data_dir": str(mnist_dir)})
-    trainer = AutoencoderTrainer(cfg)
-    for _ in range(20):
-        trainer.train_step()
-    _, values = trainer.flush()
+    values = ganlab_metrics(AutoencoderTrainer(cfg), 20)
     assert exec_script(export_script(cfg), ["--steps", "20", "--log-every", "1", "--device", "cpu",
                                             "--data", str(mnist_dir), "--out", str(tmp_path / "s.png"),
                                             "--recon-out", str(tmp_path / "r.png")], monkeypatch) == 0
