@@ -75,8 +75,8 @@ def draw(snap):
     latent = "The AE's code" if family == "ae" else "The VAE's mean code μ"
     right.plotly_chart(charts.latent_figure(snap.views.get("latent"), f"{latent}, step {step}"), key="ae-latent")
     left, right = st.columns(2)
-    left.plotly_chart(charts.image_figure(snap.views.get("recon_grid"), f"Held-out digits (rows 1, 3) and their "
-                                          f"reconstructions (rows 2, 4), step {step}", height=300),
+    left.plotly_chart(charts.image_figure(snap.views.get("recon_grid"), f"Held-out digits over their reconstructions, "
+                                          f"step {step}", height=300),
                       key="ae-recon-grid")
     what = ("Samples: a fixed z from N(0, I), decoded" if family == "vae" else
             "Random z from N(0, I), decoded: not a generator")
