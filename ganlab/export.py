@@ -209,18 +209,17 @@ def _roots(cfg: Experiment) -> list[tuple[str, str]]:
              (model_module, "build"), ("ganlab.losses", "LOSSES"), ("ganlab.losses", "gradient_penalty")]
     if cfg.task == "gauss1d":
         return roots + [("ganlab.data.toy1d", "Target")]
-    return roots + [("ganlab.models", "CONDITIONAL"), ("ganlab.data.mnist", "load_mnist"),
-                    ("ganlab.data.mnist", "available_splits"), ("ganlab.data.mnist", "to_training_tensor"),
-                    ("ganlab.tasks.mnist", "split_held_out")]
+    return roots + [("ganlab.models", "CONDITIONAL")] + MNIST_ROOTS
+
+
+# MNIST's loading and the MNIST task's split, so a script trains on the digits ganlab does.
+MNIST_ROOTS = [("ganlab.data.mnist", "load_mnist"), ("ganlab.data.mnist", "available_splits"),
+               ("ganlab.data.mnist", "to_training_tensor"), ("ganlab.tasks.mnist", "split_held_out")]
 
 
 def _autoencoder_roots(cfg: Experiment) -> list[tuple[str, str]]:
     build = _autoencoder_build(cfg)
-    # The MNIST task's split, so the script trains on the same digits ganlab does.
-    return [(build.__module__, build.__name__), ("ganlab.train", "make_optimizer"),
-            ("ganlab.data.mnist", "load_mnist"), ("ganlab.data.mnist", "available_splits"),
-            ("ganlab.data.mnist", "to_training_tensor"),
-            ("ganlab.tasks.mnist", "split_held_out")]
+    return [(build.__module__, build.__name__), ("ganlab.train", "make_optimizer")] + MNIST_ROOTS
 
 
 def _autoencoder_build(cfg: Experiment):
@@ -241,13 +240,14 @@ def export_script(cfg: Experiment, title: str = "") -> str:
         head = HEADER.format(kind="A GAN", parts="models, losses and optimizer", title=title or
                              f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
                              steps=cfg.train.steps, data=" --data DIR" if cfg.task == "mnist" else "")
-        loop = [DATA_1D if cfg.task == "gauss1d" else DATA_MNIST, NAMESPACE, ARGUMENTS, LOOP]
+        loop = [DATA_1D] if cfg.task == "gauss1d" else [LOAD_MNIST, DATA_MNIST]
+        loop += [NAMESPACE, ARGUMENTS, LOOP]
     else:
         kind = {"ae": "An autoencoder", "vae": "A VAE"}[family]
         head = HEADER.format(kind=kind, parts="model, its losses and the optimizer",
                              title=title or f"{cfg.task}, {cfg.model.name}", steps=cfg.train.steps, data=" --data DIR")
         # The template names the build function itself: `model = build_vae(cfg)` reads better than a lookup.
-        loop = [DATA_AUTOENCODER, NAMESPACE, ARGUMENTS, AE_LOOP.replace("BUILD", _autoencoder_build(cfg).__name__)]
+        loop = [LOAD_MNIST, DATA_AUTOENCODER, NAMESPACE, ARGUMENTS, AE_LOOP.replace("BUILD", _autoencoder_build(cfg).__name__)]
     own = ["import argparse", "import math", "import sys", "from types import SimpleNamespace"]
     lines = sorted(set(imports + own) - {"from typing import Any"})
     return "\n".join([
@@ -297,20 +297,26 @@ def report(G, cfg, args, device, gen):
     print(f"G's samples: mean {fake.mean().item():.3f}, std {fake.std().item():.3f}")
 '''
 
-DATA_MNIST = '''
+LOAD_MNIST = '''
 
-def make_data(cfg, args, device):
-    """MNIST from --data (IDX files, gzipped or not), downloaded by torchvision if absent.
-
-    Split as ganlab's MNIST task splits it (it probes D on the digits held out); the rest
-    lives on the device as one tensor in [-1, 1], and a batch is a random index into it.
-    """
+def mnist_split(args):
+    """MNIST from --data (IDX files, gzipped or not), downloaded by torchvision if absent, as
+    (images, labels, held-out indices, indices to train on), split as ganlab's MNIST task splits it."""
     if not available_splits(args.data):
         import torchvision
         torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
     images, labels = load_mnist(args.data)
-    _, train = split_held_out(len(images))
+    held, train = split_held_out(len(images))
     print(f"{len(images):,} digits from {args.data}, {len(train):,} to train on")
+    return images, labels, held, train
+'''
+
+DATA_MNIST = '''
+
+def make_data(cfg, args, device):
+    """The digits to train on (ganlab probes D on the ones held out), on the device as one
+    tensor in [-1, 1]; a batch is a random index into it."""
+    images, labels, _, train = mnist_split(args)
     images, labels = to_training_tensor(images[train], device), labels[train].to(device)
     conditional = cfg.model.name in CONDITIONAL
 
@@ -432,18 +438,9 @@ if __name__ == "__main__":
 DATA_AUTOENCODER = '''
 
 def load_digits(args, device):
-    """MNIST from --data (IDX files, gzipped or not), downloaded by torchvision if absent.
-
-    Split as ganlab's MNIST task splits it: HELD_OUT digits set aside (the
-    reconstructions at the end show those), the rest on the device as one tensor
-    in [-1, 1] to train on; a batch is a random index into it.
-    """
-    if not available_splits(args.data):
-        import torchvision
-        torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
-    images, _ = load_mnist(args.data)
-    held, train = split_held_out(len(images))
-    print(f"{len(images):,} digits from {args.data}, {len(train):,} to train on")
+    """(digits to train on, digits held out), on the device in [-1, 1]. The held-out ones
+    are those ganlab holds out; the reconstructions at the end show them."""
+    images, _, held, train = mnist_split(args)
     return to_training_tensor(images[train], device), to_training_tensor(images[held], device)
 
 
