@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from scipy.signal import lfilter
 
 REAL = "#1f77b4"
 FAKE = "#d62728"
@@ -16,15 +16,19 @@ OPTIMAL = "#7f7f7f"
 
 
 def smooth(values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
-    """Exponential moving average that ignores NaNs (debiased, like TensorBoard's)."""
-    out = np.empty(len(values), dtype=np.float64)
-    avg, weight = 0.0, 0.0
-    for i, v in enumerate(values):
-        if np.isfinite(v):
-            avg = (1 - alpha) * avg + alpha * v
-            weight = (1 - alpha) * weight + alpha
-        out[i] = avg / weight if weight > 0 else np.nan
-    return out
+    """Exponential moving average that skips NaNs (debiased, like TensorBoard's).
+
+    The average runs over the finite values only (one IIR filter pass, not a
+    Python loop: pages smooth every curve on every redraw), and each point
+    shows the average as of the last finite value at or before it.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    kept = values[finite]
+    avg = lfilter([alpha], [1.0, alpha - 1.0], kept)
+    debiased = avg / (1.0 - (1.0 - alpha) ** np.arange(1, len(kept) + 1))   # divide out the zero start
+    last = np.cumsum(finite) - 1
+    return np.where(last >= 0, debiased[np.maximum(last, 0)] if len(kept) else np.nan, np.nan)
 
 
 LAYOUT = dict(margin=dict(l=50, r=20, t=30, b=40), uirevision="keep",
@@ -44,11 +48,6 @@ def figure(traces: list[dict], title: str, height: int = 320, **layout) -> go.Fi
     return go.Figure(data=traces, layout={**LAYOUT, "title": {"text": title, **TITLE}, "height": height, **layout})
 
 
-def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title={"text": title, **TITLE}, height=height, **LAYOUT)
-    return fig
-
-
 def guide_line(y: float, text: str = "") -> dict:
     """Layout settings for a dotted horizontal reference line at y, labelled at its right end."""
     line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
@@ -56,6 +55,11 @@ def guide_line(y: float, text: str = "") -> dict:
     label = dict(text=text, xref="paper", x=1, xanchor="right", yref="y", y=y, yanchor="bottom",
                  showarrow=False)
     return dict(shapes=[line], annotations=[label] if text else [])
+
+
+# A right-hand axis for D's values over a density: ticks of its own and no grid. Synced to the
+# density's grid lines, D's ticks would fall at odd values (0.318, 0.636, ...).
+D_AXIS = dict(tickmode="auto", showgrid=False)
 
 
 def empty_figure(title: str, message: str) -> go.Figure:
@@ -79,9 +83,7 @@ def density_figure(views: dict) -> go.Figure:
     if views.get("d_curve") is not None:
         traces.append(dict(type="scatter", x=x, y=views["d_curve"], mode="lines", yaxis="y2",
                            line=dict(color=DISC, width=2), name="critic f(x)" if wasserstein else "D(x)"))
-    # Ticks of its own, and no grid: the density's grid lines would put D's ticks at odd values.
-    d_axis = dict(overlaying="y", side="right", anchor="x", title=dict(text="f(x)"), tickmode="auto",
-                  showgrid=False)
+    d_axis = dict(overlaying="y", side="right", anchor="x", title=dict(text="f(x)"), **D_AXIS)
     if not wasserstein:
         traces.append(dict(type="scatter", x=x, y=views["d_star"], mode="lines", name="optimal D*(x)",
                            yaxis="y2", line=dict(color=OPTIMAL, dash="dot")))
@@ -93,30 +95,50 @@ def density_figure(views: dict) -> go.Figure:
                   yaxis=dict(title=dict(text="density"), rangemode="tozero"), yaxis2=d_axis)
 
 
-def curves_figure(history: dict, series: dict[str, str], title: str, *, smooth_alpha: float | None = 0.05,
-                  log_y: bool = False, y_title: str = "", **layout) -> go.Figure:
-    """Lines over steps, one per column in `series` ({column: label}); raw faint, smoothed bold.
-    `layout` adds layout settings, such as a guide_line()."""
-    steps = history.get("step")
-    if steps is None or len(steps) == 0:
-        return empty_figure(title, "No data yet: start a run.")
-    traces = []
-    palette = [REAL, FAKE, DISC, "#9467bd", "#ff7f0e", "#8c564b"]
-    for (column, label), color in zip(series.items(), palette):
-        values = np.asarray(history.get(column, []), dtype=np.float64)
-        if len(values) != len(steps):
-            continue
-        if smooth_alpha:
-            traces.append(dict(type="scatter", x=steps, y=values, mode="lines", name=f"{label} (raw)",
-                               line=dict(color=color, width=1), opacity=0.3, showlegend=False))
-            traces.append(dict(type="scatter", x=steps, y=smooth(values, smooth_alpha), mode="lines",
-                               name=label, line=dict(color=color, width=2)))
-        else:
-            traces.append(dict(type="scatter", x=steps, y=values, mode="lines+markers", name=label,
-                               line=dict(color=color, width=2), marker=dict(size=4)))
+def line_traces(steps, values, name: str, color: str, smooth_alpha: float | None = None, *,
+                markers: bool = True, **common) -> list[dict]:
+    """One curve as trace dicts. Smoothed: the raw values faint, behind a bold smoothed line.
+    Not smoothed: a line, with markers for sparse meters. `common` goes on every trace
+    (axes, legend group)."""
+    values = np.asarray(values, dtype=np.float64)
+    if smooth_alpha:
+        return [{**common, "type": "scatter", "x": steps, "y": values, "mode": "lines", "name": f"{name} (raw)",
+                 "line": dict(color=color, width=1), "opacity": 0.3, "showlegend": False},
+                {"showlegend": True, **common, "type": "scatter", "x": steps, "y": smooth(values, smooth_alpha),
+                 "mode": "lines", "name": name, "line": dict(color=color, width=2)}]
+    return [{**common, "type": "scatter", "x": steps, "y": values, "mode": "lines+markers" if markers else "lines",
+             "name": name, "line": dict(color=color, width=2), "marker": dict(size=4)}]
+
+
+def _has(steps, values) -> bool:
+    return steps is not None and values is not None and len(steps) > 0 and len(values) == len(steps)
+
+
+def lines_figure(curves: list[tuple], title: str, *, smooth_alpha: float | None = None, log_y: bool = False,
+                 y_title: str = "", markers: bool = True, empty: str = "No data yet: start a run.",
+                 height: int = 320, **layout) -> go.Figure:
+    """Curves over steps on one pair of axes; `curves` holds (steps, values, name, colour).
+    A curve whose values don't line up with its steps is left out; with none left, the
+    figure says `empty`. `layout` adds layout settings, such as a guide_line()."""
+    traces = [trace for steps, values, name, color in curves if _has(steps, values)
+              for trace in line_traces(steps, values, name, color, smooth_alpha, markers=markers)]
+    if not traces:
+        return empty_figure(title, empty)
     y_axis = dict(title=dict(text=y_title), type="log" if log_y else "linear",
                   exponentformat="power" if log_y else "B", **layout.pop("yaxis", {}))
-    return figure(traces, title, xaxis=dict(title=dict(text="step")), yaxis=y_axis, **layout)
+    return figure(traces, title, height, xaxis=dict(title=dict(text="step")), yaxis=y_axis, **layout)
+
+
+PALETTE = [REAL, FAKE, DISC, "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+
+
+def curves_figure(history: dict, series: dict[str, str], title: str, *, smooth_alpha: float | None = 0.05,
+                  **options) -> go.Figure:
+    """One history's columns over steps, one line per column in `series` ({column: label});
+    raw faint and smoothed bold. `options` are lines_figure's."""
+    steps = history.get("step")
+    curves = [(steps, history.get(column), label, color) for (column, label), color in zip(series.items(), PALETTE)]
+    return lines_figure(curves, title, smooth_alpha=smooth_alpha, **options)
 
 
 def loss_figure(metrics: dict) -> go.Figure:
@@ -196,44 +218,60 @@ def loss_short(loss: str) -> str:
 
 
 def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_alpha: float | None = None,
-                   log_y: bool = False, y_title: str = "") -> go.Figure:
+                   **options) -> go.Figure:
     """One line per loss for one column, on shared axes: for quantities comparable across losses."""
-    fig = go.Figure()
-    for loss, history in by_loss.items():
-        steps, values = history.get("step"), history.get(column)
-        if steps is None or values is None or len(steps) == 0 or len(values) != len(steps):
-            continue
-        values = np.asarray(values, dtype=np.float64)
-        color = loss_color(loss)
-        if smooth_alpha:
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{loss_short(loss)} (raw)",
-                                     line=dict(color=color, width=1), opacity=0.25, showlegend=False))
-            fig.add_trace(go.Scatter(x=steps, y=smooth(values, smooth_alpha), mode="lines", name=loss_short(loss),
-                                     line=dict(color=color, width=2)))
-        else:
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines+markers", name=loss_short(loss),
-                                     line=dict(color=color, width=2), marker=dict(size=4)))
-    if not fig.data:
-        return empty_figure(title, "No data yet: start the comparison.")
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear",
-                     exponentformat="power" if log_y else "B")
-    _layout(fig, title, height=360)
-    fig.update_layout(**_LEGEND_BELOW)
-    return fig
+    curves = [(history.get("step"), history.get(column), loss_short(loss), loss_color(loss))
+              for loss, history in by_loss.items()]
+    return lines_figure(curves, title, smooth_alpha=smooth_alpha, empty="No data yet: start the comparison.",
+                        height=360, **{**_LEGEND_BELOW, **options})
 
 
 def w1_by_loss_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
-    fig = by_loss_figure(meters_by_loss, "w1", "W1 distance to the target (lower is better; one scale for all)",
-                         y_title="W1")
-    if fig.data:
-        fig.add_hline(y=0.02, line_dash="dot", line_color=OPTIMAL, annotation_text="noise floor")
-    return fig
+    guide = guide_line(0.02, "noise floor") if any(_has(m.get("step"), m.get("w1"))
+                                                   for m in meters_by_loss.values()) else {}
+    return by_loss_figure(meters_by_loss, "w1", "W1 distance to the target (lower is better; one scale for all)",
+                          y_title="W1", **guide)
 
 
 def grad_norm_by_loss_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
     return by_loss_figure(metrics_by_loss, "g_grad_norm", "Norm of the gradient reaching G (log scale)",
                           smooth_alpha=0.05, log_y=True, y_title="‖∇G‖")
+
+
+def _axis(letter: str, i: int) -> str:
+    """A trace's name for panel i's axis: "x", "x2", ..."""
+    return letter if i == 1 else f"{letter}{i}"
+
+
+def panel_axes(i: int, n: int = 0, *, right: bool = False) -> dict:
+    """Trace settings that put a trace on panel i of n (from 1); `right`, on its right-hand y axis."""
+    return dict(xaxis=_axis("x", i), yaxis=_axis("y", n + i if right else i))
+
+
+def panels_layout(titles: list[str], spacing: float, *, x: dict | None = None, y: dict | None = None,
+                  right: dict | None = None, share_y: bool = False) -> dict:
+    """Layout for side-by-side panels, each titled above, as make_subplots(rows=1) would set them up.
+
+    Built as plain dicts for the reason figure() gives. Panel i (from 1) of n plots on
+    x{i}/y{i}; with `right` settings it also gets a right-hand y axis, y{n+i}. `x`, `y` and
+    `right` are applied to every panel's axes of that kind; callers adjust one panel's axis
+    by its key ("yaxis3", ...). With share_y, every panel's y axis follows the first's.
+    """
+    n = len(titles)
+    width = (1 - spacing * (n - 1)) / n
+    layout: dict = {"annotations": []}
+    for i, text in enumerate(titles, start=1):
+        left = (i - 1) * (width + spacing)
+        layout[f"xaxis{i}" if i > 1 else "xaxis"] = dict(domain=[left, left + width], anchor=_axis("y", i), **(x or {}))
+        y_axis = dict(anchor=_axis("x", i), **(y or {}))
+        if share_y and i > 1:
+            y_axis.update(matches="y", showticklabels=False)
+        layout[f"yaxis{i}" if i > 1 else "yaxis"] = y_axis
+        if right is not None:
+            layout[f"yaxis{n + i}"] = dict(anchor=_axis("x", i), overlaying=_axis("y", i), side="right", **right)
+        layout["annotations"].append(dict(text=text, x=left + width / 2, y=1, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
+    return layout
 
 
 def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, *,
@@ -242,26 +280,15 @@ def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, 
     runs = [(loss, h) for loss, h in by_loss.items() if h.get("step") is not None and len(h["step"])]
     if not runs:
         return empty_figure(title, "No data yet: start the comparison.")
-    fig = make_subplots(rows=1, cols=len(runs), subplot_titles=[loss_short(loss) for loss, _ in runs],
-                        horizontal_spacing=0.06)
-    palette = [REAL, FAKE, DISC, "#9467bd"]
-    for col, (loss, history) in enumerate(runs, start=1):
-        steps = history["step"]
-        for (column, label), color in zip(series.items(), palette):
-            values = np.asarray(history.get(column, []), dtype=np.float64)
-            if len(values) != len(steps):
-                continue
-            first = col == 1   # one legend entry per series, not one per panel
-            if smooth_alpha:
-                fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{label} (raw)", opacity=0.3,
-                                         line=dict(color=color, width=1), showlegend=False), row=1, col=col)
-                values = smooth(values, smooth_alpha)
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label, legendgroup=column,
-                                     line=dict(color=color, width=2), showlegend=first), row=1, col=col)
-    fig.update_xaxes(title_text="step")
-    _layout(fig, title, height=height)
-    fig.update_layout(**_LEGEND_BELOW)
-    return fig
+    traces = []
+    for i, (loss, history) in enumerate(runs, start=1):
+        for (column, label), color in zip(series.items(), PALETTE):
+            if _has(history["step"], history.get(column)):
+                # one legend entry per series, not one per panel
+                traces += line_traces(history["step"], history[column], label, color, smooth_alpha, markers=False,
+                                      legendgroup=column, showlegend=i == 1, **panel_axes(i))
+    layout = panels_layout([loss_short(loss) for loss, _ in runs], 0.06, x=dict(title=dict(text="step")))
+    return figure(traces, title, height, **layout, **_LEGEND_BELOW)
 
 
 def loss_panels_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
@@ -284,24 +311,18 @@ def densities_by_loss_figure(views_by_loss: dict[str, dict]) -> go.Figure:
         return empty_figure(title, "Waiting for the first snapshot…")
     titles = [loss_short(loss) + (f" · {v['outside']:.0%} off the chart" if v.get("outside", 0) >= 0.005 else "")
               for loss, v in runs]
-    fig = make_subplots(rows=1, cols=len(runs), shared_xaxes=True, shared_yaxes=True,
-                        subplot_titles=titles, horizontal_spacing=0.03)
-    for col, (loss, views) in enumerate(runs, start=1):
-        x = views["x"]
-        first = col == 1
-        fig.add_trace(go.Bar(x=x, y=views["p_g"], width=float(x[1] - x[0]), name="generated (histogram)",
-                             marker_color=FAKE, opacity=0.45, showlegend=first, legendgroup="fake"),
-                      row=1, col=col)
-        fig.add_trace(go.Scatter(x=x, y=views["p_data"], mode="lines", name="target pdf",
-                                 line=dict(color=REAL, width=2), showlegend=first, legendgroup="real"),
-                      row=1, col=col)
+    traces = []
+    for i, (loss, views) in enumerate(runs, start=1):
+        x, first = views["x"], i == 1
+        traces += [dict(type="bar", x=x, y=views["p_g"], width=float(x[1] - x[0]), name="generated (histogram)",
+                        marker_color=FAKE, opacity=0.45, showlegend=first, legendgroup="fake", **panel_axes(i)),
+                   dict(type="scatter", x=x, y=views["p_data"], mode="lines", name="target pdf",
+                        line=dict(color=REAL, width=2), showlegend=first, legendgroup="real", **panel_axes(i))]
+    layout = panels_layout(titles, 0.03, y=dict(rangemode="tozero"), share_y=True)
+    layout["yaxis"]["title"] = dict(text="density")
     steps = sorted({int(v.get("step", 0)) for _, v in runs})
     when = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]} to {steps[-1]}"
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_yaxes(title_text="density", row=1, col=1)
-    _layout(fig, f"{title} ({when})", height=340)
-    fig.update_layout(**_LEGEND_BELOW)
-    return fig
+    return figure(traces, f"{title} ({when})", 340, **layout, **_LEGEND_BELOW)
 
 
 def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
@@ -314,38 +335,32 @@ def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
     runs = [(loss, v) for loss, v in views_by_loss.items() if v]
     if not runs:
         return empty_figure(title, "Waiting for the first snapshot…")
-    fig = make_subplots(rows=1, cols=2, specs=[[{"secondary_y": True}, {"secondary_y": True}]],
-                        subplot_titles=["BCE: D(x) = sigmoid(score), between 0 and 1",
-                                        "Wasserstein: critic f(x), unbounded"], horizontal_spacing=0.16)
+    layout = panels_layout(["BCE: D(x) = sigmoid(score), between 0 and 1", "Wasserstein: critic f(x), unbounded"],
+                           0.16, x=dict(title=dict(text="x")), y=dict(title=dict(text="density"), rangemode="tozero"),
+                           right=D_AXIS)
+    layout["yaxis3"].update(title=dict(text="D(x)"), range=[0, 1.02])
+    layout["yaxis4"].update(title=dict(text="f(x)"))
     x = runs[0][1]["x"]
-    for col in (1, 2):
-        fig.add_trace(go.Scatter(x=x, y=runs[0][1]["p_data"], mode="lines", fill="tozeroy", name="target pdf",
-                                 line=dict(color=REAL, width=1), opacity=0.3, showlegend=col == 1,
-                                 legendgroup="real"), row=1, col=col, secondary_y=False)
+    traces = [dict(type="scatter", x=x, y=runs[0][1]["p_data"], mode="lines", fill="tozeroy", name="target pdf",
+                   line=dict(color=REAL, width=1), opacity=0.3, showlegend=panel == 1, legendgroup="real",
+                   **panel_axes(panel)) for panel in (1, 2)]
     drawn = {1: False, 2: False}
     for loss, views in runs:
-        col = 2 if views.get("wasserstein") else 1
+        panel = 2 if views.get("wasserstein") else 1
         color = loss_color(loss)
-        fig.add_trace(go.Scatter(x=views["x"], y=views["p_g"], mode="lines", name=f"{loss_short(loss)}: fakes",
-                                 line=dict(color=color, width=1, dash="dot"), legendgroup=loss),
-                      row=1, col=col, secondary_y=False)
+        traces.append(dict(type="scatter", x=views["x"], y=views["p_g"], mode="lines", name=f"{loss_short(loss)}: fakes",
+                           line=dict(color=color, width=1, dash="dot"), legendgroup=loss, **panel_axes(panel)))
         if views.get("d_curve") is not None:
-            fig.add_trace(go.Scatter(x=views["x"], y=views["d_curve"], mode="lines",
-                                     name=f"{loss_short(loss)}: {'f(x)' if col == 2 else 'D(x)'}",
-                                     line=dict(color=color, width=3), legendgroup=loss),
-                          row=1, col=col, secondary_y=True)
-            drawn[col] = True
-    for col, (family, why) in enumerate((("BCE", "D(x)"), ("Wasserstein", "f(x)")), start=1):
-        if not drawn[col]:
-            fig.add_annotation(text=f"no {family} run with a per-sample {why} here", showarrow=False,
-                               x=0.5, y=0.5, xref="x domain", yref="y domain", row=1, col=col)
-    fig.update_yaxes(title_text="density", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="D(x)", range=[0, 1.02], secondary_y=True, row=1, col=1)
-    fig.update_yaxes(title_text="f(x)", secondary_y=True, row=1, col=2)
-    fig.update_xaxes(title_text="x")
-    _layout(fig, title, height=380)
-    fig.update_layout(**_LEGEND_BELOW)
-    return fig
+            traces.append(dict(type="scatter", x=views["x"], y=views["d_curve"], mode="lines",
+                               name=f"{loss_short(loss)}: {'f(x)' if panel == 2 else 'D(x)'}",
+                               line=dict(color=color, width=3), legendgroup=loss, **panel_axes(panel, 2, right=True)))
+            drawn[panel] = True
+    for panel, (family, why) in enumerate((("BCE", "D(x)"), ("Wasserstein", "f(x)")), start=1):
+        if not drawn[panel]:
+            layout["annotations"].append(dict(text=f"no {family} run with a per-sample {why} here", showarrow=False,
+                                              x=0.5, y=0.5, xref=f"{_axis('x', panel)} domain",
+                                              yref=f"{_axis('y', panel)} domain"))
+    return figure(traces, title, 380, **layout, **_LEGEND_BELOW)
 
 
 def g_loss_explainer_figure() -> go.Figure:
@@ -360,29 +375,28 @@ def g_loss_explainer_figure() -> go.Figure:
     p = np.linspace(0.001, 0.999, 400)
     s = np.linspace(-6, 6, 400)
     sat, ns, wgan = loss_color("bce-sat"), loss_color("bce-ns"), loss_color("wgan-clip")
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=["G's loss against D(G(z))", "G's loss against D's raw score s"])
-    fig.add_trace(go.Scatter(x=p, y=np.log1p(-p), mode="lines", name="saturating: log(1 − D)",
-                             line=dict(color=sat, width=3), legendgroup="sat"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=p, y=-np.log(p), mode="lines", name="non-saturating: −log D",
-                             line=dict(color=ns, width=3), legendgroup="ns"), row=1, col=1)
-    # log(1 - sigmoid(s)) = -softplus(s); -log sigmoid(s) = softplus(-s)
-    fig.add_trace(go.Scatter(x=s, y=-np.logaddexp(0, s), mode="lines", name="saturating", showlegend=False,
-                             line=dict(color=sat, width=3), legendgroup="sat"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=s, y=np.logaddexp(0, -s), mode="lines", name="non-saturating", showlegend=False,
-                             line=dict(color=ns, width=3), legendgroup="ns"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=s, y=-s, mode="lines", name="Wasserstein: −f (s = f)",
-                             line=dict(color=wgan, width=3, dash="dash")), row=1, col=2)
-    fig.add_annotation(x=0.05, y=np.log1p(-0.05), text="flat where D rejects the fakes", ax=70, ay=50,
-                       row=1, col=1)
-    fig.add_annotation(x=-5, y=-np.logaddexp(0, -5), text="slope ≈ 0: no gradient for G", ax=50, ay=50,
-                       row=1, col=2)
-    fig.update_xaxes(title_text="D(G(z)): 0 = D sure it is fake", row=1, col=1)
-    fig.update_xaxes(title_text="s: logit (BCE) or critic value f (WGAN)", row=1, col=2)
-    fig.update_yaxes(title_text="loss G minimises", range=[-6, 6])
-    _layout(fig, "The generator's loss, and its slope, for each loss", height=360)
-    fig.update_layout(**_LEGEND_BELOW)
-    return fig
+
+    def curve(x, y, name, color, panel, **more):
+        return dict(type="scatter", x=x, y=y, mode="lines", name=name, line=dict(color=color, width=3),
+                    **panel_axes(panel), **more)
+
+    traces = [
+        curve(p, np.log1p(-p), "saturating: log(1 − D)", sat, 1, legendgroup="sat"),
+        curve(p, -np.log(p), "non-saturating: −log D", ns, 1, legendgroup="ns"),
+        # log(1 - sigmoid(s)) = -softplus(s); -log sigmoid(s) = softplus(-s)
+        curve(s, -np.logaddexp(0, s), "saturating", sat, 2, legendgroup="sat", showlegend=False),
+        curve(s, np.logaddexp(0, -s), "non-saturating", ns, 2, legendgroup="ns", showlegend=False),
+        {**curve(s, -s, "Wasserstein: −f (s = f)", wgan, 2), "line": dict(color=wgan, width=3, dash="dash")},
+    ]
+    layout = panels_layout(["G's loss against D(G(z))", "G's loss against D's raw score s"], 0.1,
+                           y=dict(title=dict(text="loss G minimises"), range=[-6, 6]))
+    layout["xaxis"]["title"] = dict(text="D(G(z)): 0 = D sure it is fake")
+    layout["xaxis2"]["title"] = dict(text="s: logit (BCE) or critic value f (WGAN)")
+    layout["annotations"] += [
+        dict(x=0.05, y=np.log1p(-0.05), text="flat where D rejects the fakes", ax=70, ay=50, xref="x", yref="y"),
+        dict(x=-5, y=-np.logaddexp(0, -5), text="slope ≈ 0: no gradient for G", ax=50, ay=50, xref="x2", yref="y2"),
+    ]
+    return figure(traces, "The generator's loss, and its slope, for each loss", 360, **layout, **_LEGEND_BELOW)
 
 
 def digit_histogram_figure(meters: dict) -> go.Figure:
@@ -404,8 +418,8 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
 def mnist_quality_figure(meters: dict) -> go.Figure:
     """The Fréchet distance in the classifier's features (lower is better)."""
     return curves_figure(meters, {"fid": "Fréchet distance"},
-                         "Fréchet distance to real digits (classifier features, lower is better)",
-                         smooth_alpha=None)
+                         "Fréchet distance (lower is better)", smooth_alpha=None,
+                         y_title="in the classifier's features")
 
 
 def mnist_modes_figure(meters: dict) -> go.Figure:
@@ -417,31 +431,13 @@ def mnist_modes_figure(meters: dict) -> go.Figure:
 
 # -- Runs page: any runs, one metric ----------------------------------------------------------
 
-_RUN_COLORS = [REAL, FAKE, DISC, "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
-
-
 def overlay_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, *,
                    smooth_alpha: float | None = None, log_y: bool = False) -> go.Figure:
     """One line per run ({run label: (steps, values)}) for one metric, on shared axes."""
-    title = f"{metric} by run"
-    fig = go.Figure()
-    for i, (label, (steps, values)) in enumerate(series.items()):
-        values = np.asarray(values, dtype=np.float64)
-        if len(steps) == 0 or len(values) != len(steps):
-            continue
-        color = _RUN_COLORS[i % len(_RUN_COLORS)]
-        if smooth_alpha:
-            fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{label} (raw)", opacity=0.25,
-                                     line=dict(color=color, width=1), showlegend=False))
-            values = smooth(values, smooth_alpha)
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=label, line=dict(color=color, width=2)))
-    if not fig.data:
-        return empty_figure(title, f"None of these runs has {metric} yet.")
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text=metric, type="log" if log_y else "linear",
-                     exponentformat="power" if log_y else "B")
-    return _layout(fig, title, height=380)
-
+    curves = [(steps, values, label, PALETTE[i % len(PALETTE)])
+              for i, (label, (steps, values)) in enumerate(series.items())]
+    return lines_figure(curves, f"{metric} by run", smooth_alpha=smooth_alpha, log_y=log_y, y_title=metric,
+                        markers=False, empty=f"None of these runs has {metric} yet.", height=380)
 
 
 # -- The AE & VAE lab (seed 002) ------------------------------------------------------------
@@ -478,32 +474,25 @@ def latent_figure(latent: dict | None, title: str = "Latent space") -> go.Figure
         return empty_figure(title, "Waiting for the first snapshot…")
     points, digits, prior = latent["points"], np.asarray(latent["digits"]), latent["prior"]
     three_d = points.shape[1] == 3
-    fig = go.Figure()
 
-    def add(xyz, name, marker):
+    def cloud(xyz, name, marker):
         if three_d:
-            fig.add_trace(go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="markers", name=name,
-                                       marker=dict(size=3, **marker)))
-        else:
-            fig.add_trace(go.Scatter(x=xyz[:, 0], y=xyz[:, 1], mode="markers", name=name,
-                                     marker=dict(size=5, **marker)))
+            return dict(type="scatter3d", x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="markers", name=name,
+                        marker=dict(size=3, **marker))
+        return dict(type="scatter", x=xyz[:, 0], y=xyz[:, 1], mode="markers", name=name, marker=dict(size=5, **marker))
 
-    for d in range(10):
-        mask = digits == d
-        if mask.any():
-            add(points[mask], str(d), dict(color=DIGIT_COLORS[d], opacity=0.7))
-    add(prior, "random z (samples)", dict(color="black", symbol="x", opacity=0.8))
-    axes = latent["axes"]
+    traces = [cloud(points[digits == d], str(d), dict(color=DIGIT_COLORS[d], opacity=0.7))
+              for d in range(10) if (digits == d).any()]
+    traces.append(cloud(prior, "random z (samples)", dict(color="black", symbol="x", opacity=0.8)))
+    axes = [dict(title=dict(text=name)) for name in latent["axes"]]
     if three_d:
-        fig.update_layout(scene=dict(xaxis_title=axes[0], yaxis_title=axes[1], zaxis_title=axes[2]))
+        layout = dict(scene=dict(xaxis=axes[0], yaxis=axes[1], zaxis=axes[2]))
     else:
-        fig.update_xaxes(title_text=axes[0])
-        fig.update_yaxes(title_text=axes[1])
+        layout = dict(xaxis=axes[0], yaxis=axes[1])
     if latent.get("explained", 1.0) < 1.0:
         title += f" · PCA, {latent['explained']:.0%} of the variance"
-    _layout(fig, title, height=460)
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02, title_text="digit"))
-    return fig
+    return figure(traces, title, 460, legend=dict(orientation="v", yanchor="top", y=1.0, x=1.02,
+                                                  title=dict(text="digit")), **layout)
 
 
 # -- slow motion (ganlab.teach): one stage of an update --------------------------------------------
@@ -520,23 +509,25 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
         title += f" (D step {stage['d_step']} of {stage['d_steps']})"
     critic = bool(stage.get("wasserstein"))
     d_name = "critic f(x)" if critic else "D(x)"
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
     views = views or {}
+    traces = []
+
+    def add(x, y, name, *, d_axis=True, **more):
+        # D's values go on the right-hand axis, the densities and the rug on the left
+        traces.append(dict(type="scatter", x=x, y=y, name=name, yaxis="y2" if d_axis else "y", **more))
+
     if views.get("x") is not None:
-        fig.add_trace(go.Scatter(x=views["x"], y=views["p_data"], name="target pdf", mode="lines",
-                                 line=dict(color=REAL, width=2), opacity=0.5), secondary_y=False)
+        add(views["x"], views["p_data"], "target pdf", d_axis=False, mode="lines",
+            line=dict(color=REAL, width=2), opacity=0.5)
     grid = np.asarray(stage["grid"]).ravel() if stage.get("grid") is not None else None
     curve = stage.get("d_curve")
     if grid is not None and curve is not None:
         if name == "d_update":
-            fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", name=f"{d_name} before",
-                                     line=dict(color=DISC, width=2, dash="dot")), secondary_y=True)
+            add(grid, curve, f"{d_name} before", mode="lines", line=dict(color=DISC, width=2, dash="dot"))
             curve = stage["d_curve_after"]
-            fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", name=f"{d_name} after",
-                                     line=dict(color=DISC, width=3)), secondary_y=True)
+            add(grid, curve, f"{d_name} after", mode="lines", line=dict(color=DISC, width=3))
         else:
-            fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", name=d_name,
-                                     line=dict(color=DISC, width=2)), secondary_y=True)
+            add(grid, curve, d_name, mode="lines", line=dict(color=DISC, width=2))
 
     def on_curve(x):
         # Where a point sits: on D's curve when there is one, else on the rug.
@@ -548,13 +539,11 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
         fake = np.asarray(stage["fake"]).ravel()[:max_points]
         scored = "d_real" in stage and len(stage["d_real"]) == len(stage["real"])
         for x, color, label, key in ((real, REAL, "real", "d_real"), (fake, FAKE, "fake", "d_fake")):
-            fig.add_trace(go.Scatter(x=x, y=np.zeros_like(x), mode="markers", name=f"{label} points",
-                                     marker=dict(color=color, **rug), opacity=0.6), secondary_y=False)
+            add(x, np.zeros_like(x), f"{label} points", d_axis=False, mode="markers",
+                marker=dict(color=color, **rug), opacity=0.6)
             if scored:
-                fig.add_trace(go.Scatter(x=x, y=np.asarray(stage[key]).ravel()[:max_points], mode="markers",
-                                         name=f"{d_name} on {label}", marker=dict(color=color, size=7,
-                                                                                  line=dict(width=1, color="white"))),
-                              secondary_y=True)
+                add(x, np.asarray(stage[key]).ravel()[:max_points], f"{d_name} on {label}", mode="markers",
+                    marker=dict(color=color, size=7, line=dict(width=1, color="white")))
     else:
         before = np.asarray(stage["fake"]).ravel()[:max_points]
         y = on_curve(before)
@@ -563,33 +552,23 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
             x_range = float(grid.max() - grid.min()) if grid is not None else float(np.ptp(before)) or 1.0
             longest = float(np.abs(push).max()) or 1.0
             ends = before + push / longest * 0.08 * x_range
-            fig.add_trace(go.Scatter(x=_segments(before, ends), y=_segments(y, y), mode="lines",
-                                     name="G's push on each fake", line=dict(color=FAKE, width=2)),
-                          secondary_y=True)
-            fig.add_trace(go.Scatter(x=ends, y=y, mode="markers", showlegend=False, hoverinfo="skip",
-                                     marker=dict(color=FAKE, size=8, symbol="arrow", angleref="previous")),
-                          secondary_y=True)
-            fig.add_trace(go.Scatter(x=before, y=y, mode="markers", name="fake points",
-                                     marker=dict(color=FAKE, size=6)), secondary_y=True)
+            add(_segments(before, ends), _segments(y, y), "G's push on each fake", mode="lines",
+                line=dict(color=FAKE, width=2))
+            add(ends, y, "", mode="markers", showlegend=False, hoverinfo="skip",
+                marker=dict(color=FAKE, size=8, symbol="arrow", angleref="previous"))
+            add(before, y, "fake points", mode="markers", marker=dict(color=FAKE, size=6))
         else:
             after = np.asarray(stage["fake_after"]).ravel()[:max_points]
             y_after = on_curve(after)
-            fig.add_trace(go.Scatter(x=_segments(before, after), y=_segments(y, y_after), mode="lines",
-                                     showlegend=False, line=dict(color=OPTIMAL, width=1), hoverinfo="skip"),
-                          secondary_y=True)
-            fig.add_trace(go.Scatter(x=before, y=y, mode="markers", name="fakes before",
-                                     marker=dict(color=FAKE, size=6), opacity=0.3), secondary_y=True)
-            fig.add_trace(go.Scatter(x=after, y=y_after, mode="markers", name="fakes after",
-                                     marker=dict(color=FAKE, size=7)), secondary_y=True)
-    fig.update_yaxes(title_text="density", rangemode="tozero", secondary_y=False)
-    if critic:
-        fig.update_yaxes(title_text="f(x)", secondary_y=True)
-    else:
-        fig.update_yaxes(title_text="D(x)", range=[-0.02, 1.02], dtick=0.25, secondary_y=True)
-    fig.update_xaxes(title_text="x")
-    _layout(fig, title, height=440)
-    fig.update_layout(margin=dict(t=100))   # room for a two-row legend under the title
-    return fig
+            add(_segments(before, after), _segments(y, y_after), "", mode="lines", showlegend=False,
+                line=dict(color=OPTIMAL, width=1), hoverinfo="skip")
+            add(before, y, "fakes before", mode="markers", marker=dict(color=FAKE, size=6), opacity=0.3)
+            add(after, y_after, "fakes after", mode="markers", marker=dict(color=FAKE, size=7))
+    d_axis = dict(title=dict(text="f(x)")) if critic else dict(title=dict(text="D(x)"), range=[-0.02, 1.02],
+                                                                tickmode="linear", tick0=0, dtick=0.25)
+    return figure(traces, title, 440, margin=dict(LAYOUT["margin"], t=100),   # room for a two-row legend
+                  xaxis=dict(title=dict(text="x")), yaxis=dict(title=dict(text="density"), rangemode="tozero"),
+                  yaxis2={**D_AXIS, "overlaying": "y", "side": "right", "anchor": "x", **d_axis})
 
 
 def _segments(starts: np.ndarray, ends: np.ndarray) -> list:

@@ -43,6 +43,25 @@ def test_curves_are_raw_and_smoothed_and_smoothing_ignores_nans():
     assert charts.loss_figure({"step": np.array([])}).layout.annotations[0].text.startswith("No data")
 
 
+def test_smoothing_is_the_debiased_average_of_the_finite_values_so_far():
+    def by_hand(values, alpha):   # the definition, one value at a time
+        out, avg, weight = [], 0.0, 0.0
+        for v in values:
+            if np.isfinite(v):
+                avg, weight = (1 - alpha) * avg + alpha * v, (1 - alpha) * weight + alpha
+            out.append(avg / weight if weight else np.nan)
+        return np.array(out)
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(3.0, 2.0, 20_000)   # long enough that a closed form would overflow
+    values[rng.random(values.size) < 0.1] = np.nan
+    values[:3], values[-1] = np.nan, np.inf
+    for alpha in (0.5, 0.05, 0.001):
+        np.testing.assert_allclose(charts.smooth(values, alpha), by_hand(values, alpha), rtol=1e-9, atol=1e-12)
+    assert np.isnan(charts.smooth(np.full(4, np.nan))).all()
+    assert len(charts.smooth(np.array([]))) == 0
+
+
 def test_quality_and_gradient_charts():
     meters = {"step": np.array([0, 100]), "w1": np.array([4.0, 0.1]), "ks": np.array([1.0, 0.05])}
     fig = charts.quality_figure(meters)
