@@ -62,6 +62,9 @@ def guide_line(y: float, text: str = "") -> dict:
 D_AXIS = dict(tickmode="auto", showgrid=False)
 
 
+NO_STEPS_YET = "No data yet: the curves begin at the first step."
+
+
 def empty_figure(title: str, message: str) -> go.Figure:
     """A figure that says why it has no data, instead of an empty frame."""
     note = dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
@@ -115,7 +118,7 @@ def _has(steps, values) -> bool:
 
 
 def lines_figure(curves: list[tuple], title: str, *, smooth_alpha: float | None = None, log_y: bool = False,
-                 y_title: str = "", markers: bool = True, empty: str = "No data yet: start a run.",
+                 y_title: str = "", markers: bool = True, empty: str = NO_STEPS_YET,
                  height: int = 320, **layout) -> go.Figure:
     """Curves over steps on one pair of axes; `curves` holds (steps, values, name, colour).
     A curve whose values don't line up with its steps is left out; with none left, the
@@ -179,7 +182,7 @@ def grad_norm_figure(metrics: dict) -> go.Figure:
 def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.Figure:
     """A uint8 picture (a sample grid), drawn pixel-exact."""
     if grid is None:
-        return empty_figure(title, "No samples yet: start a run.")
+        return empty_figure(title, "No samples yet: the first grid comes with the first snapshot.")
     image = dict(type="image", z=np.repeat(grid[:, :, None], 3, axis=2), colormodel="rgb", hoverinfo="skip")
     return figure([image], title, height, margin=dict(l=10, r=10, t=40, b=10),
                   xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
@@ -222,8 +225,7 @@ def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_
     """One line per loss for one column, on shared axes: for quantities comparable across losses."""
     curves = [(history.get("step"), history.get(column), loss_short(loss), loss_color(loss))
               for loss, history in by_loss.items()]
-    return lines_figure(curves, title, smooth_alpha=smooth_alpha, empty="No data yet: start the comparison.",
-                        height=360, **{**_LEGEND_BELOW, **options})
+    return lines_figure(curves, title, smooth_alpha=smooth_alpha, height=360, **{**_LEGEND_BELOW, **options})
 
 
 def w1_by_loss_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
@@ -279,7 +281,7 @@ def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, 
     """One panel per loss, each with its own y axis, for quantities whose scales differ by loss."""
     runs = [(loss, h) for loss, h in by_loss.items() if h.get("step") is not None and len(h["step"])]
     if not runs:
-        return empty_figure(title, "No data yet: start the comparison.")
+        return empty_figure(title, NO_STEPS_YET)
     traces = []
     for i, (loss, history) in enumerate(runs, start=1):
         for (column, label), color in zip(series.items(), PALETTE):
