@@ -6,7 +6,7 @@ from ganlab.config import Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.losses import LOSSES
 from ganlab.presets import get_preset, presets_for
-from ganlab.runs import ACTIVE, PAUSED, RunError
+from ganlab.runs import ACTIVE, RunError
 from pages import ui
 
 PAGE = compare.PAGE
@@ -138,7 +138,7 @@ def ask(kind: str, run_id: str = ""):
 
 
 active = [r for r in runs if r.status in ACTIVE]
-all_paused = bool(active) and all(r.status == PAUSED for r in active)
+all_paused = bool(active) and all(r.paused for r in active)   # asked for: see ui.controls
 c1, c2, c3 = st.columns(3)
 c1.button("Start all", icon=":material/play_arrow:", type="primary", key="cmp-start", on_click=ask("start"),
           disabled=cfg is None or len(losses) < 2 or bool(active),
@@ -154,7 +154,7 @@ if runs:
     st.caption("Pausing a run pauses only that run. Resumed, it catches up while the others wait, so all "
                "the curves keep sharing their steps.")
     for col, run in zip(st.columns(len(runs)), runs):
-        paused = run.status == PAUSED
+        paused = run.status in ACTIVE and run.paused
         col.markdown(f"**{LOSSES[run.cfg.loss.name].label}**")
         b1, b2 = col.columns(2)
         b1.button("Resume" if paused else "Pause", key=f"cmp-pause-{run.id}", disabled=run.status not in ACTIVE,

@@ -233,7 +233,9 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "")
 
     snap = run.snapshot() if run else None
     active = snap is not None and snap.status in ACTIVE
-    paused = snap is not None and snap.status == PAUSED
+    # The pause asked for, not the status: the status changes only once the training thread has
+    # seen the request, after these buttons are drawn.
+    paused = active and run.paused
 
     def ask(what):
         return lambda: st.session_state.__setitem__(intent_key, what)

@@ -97,6 +97,7 @@ def test_pausing_one_run_leaves_the_others_training_and_stop_all_ends_them():
     assert len(runs) == 4
     rerun_until(at, lambda t: t.count("[Training]") == 4)
     at.button(key=f"cmp-pause-{runs[0].id}").click().run()
+    assert at.button(key=f"cmp-pause-{runs[0].id}").label == "Resume"   # at once, not on the next click
     rerun_until(at, lambda t: t.count("[Paused]") == 1 and t.count("[Training]") == 3)
     held, before = runs[0].trainer.step, runs[1].trainer.step
     time.sleep(1.0)

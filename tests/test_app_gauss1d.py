@@ -66,6 +66,19 @@ def test_a_reload_reattaches_to_the_run_in_the_url(app):
     assert len(chart_specs(reloaded)) == 5
 
 
+def test_the_pause_button_shows_what_a_click_will_do_at_once(app):
+    # The buttons are drawn in the click's own rerun, before the training thread has seen it.
+    app.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    app.button(key="gauss1d-step-d").click().run()      # stepping starts a paused run
+    assert app.button(key="gauss1d-pause").label == "Resume"
+    app.button(key="gauss1d-pause").click().run()
+    assert app.button(key="gauss1d-pause").label == "Pause"
+    app.button(key="gauss1d-pause").click().run()
+    assert app.button(key="gauss1d-pause").label == "Resume"
+    app.button(key="gauss1d-stop").click().run()
+    assert app.button(key="gauss1d-pause").disabled
+
+
 def test_bad_settings_show_a_message_and_disable_start(app):
     app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(-0.001).run()
     errors = " ".join(e.value for e in app.error)
