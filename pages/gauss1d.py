@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ganlab import charts
-from ganlab.config import Experiment, Model, Noise, Target1D
+from ganlab.config import ConfigError, Experiment, Model, Noise, Target1D
 from ganlab.presets import presets_for
 from pages import ui
 
@@ -24,6 +24,7 @@ def settings() -> Experiment:
         with c1:
             st.markdown("**Target**")
             t = base.target
+            typos = []   # raised once every widget is drawn, so that none disappears
             kinds = ("gaussian", "mixture", "uniform")
             kind = st.selectbox("distribution", kinds, index=kinds.index(t.kind), key=k + "kind")
             target_args = {"kind": kind}
@@ -31,10 +32,9 @@ def settings() -> Experiment:
                 target_args["mean"] = st.number_input("mean μ", value=t.mean, key=k + "mu")
                 target_args["std"] = st.number_input("std σ", value=t.std, key=k + "sigma")
             elif kind == "mixture":
-                target_args["means"] = _floats(st.text_input("means", ", ".join(map(str, t.means)), key=k + "mus"))
-                target_args["stds"] = _floats(st.text_input("stds", ", ".join(map(str, t.stds)), key=k + "sigmas"))
-                target_args["weights"] = _floats(st.text_input("weights (sum to 1)", ", ".join(map(str, t.weights)),
-                                                               key=k + "weights"))
+                target_args["means"] = _numbers("means", t.means, k + "mus", typos)
+                target_args["stds"] = _numbers("stds", t.stds, k + "sigmas", typos)
+                target_args["weights"] = _numbers("weights", t.weights, k + "weights", typos, "weights (sum to 1)")
             else:
                 target_args["low"] = st.number_input("low", value=t.low, key=k + "low")
                 target_args["high"] = st.number_input("high", value=t.high, key=k + "high")
@@ -55,17 +55,26 @@ def settings() -> Experiment:
             opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
             opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
         train = ui.toy_train_inputs(base.train, k)
+    if typos:
+        raise typos[0]
     return Experiment(
         task="gauss1d", target=Target1D(**target_args), noise=Noise(nk, int(nd)),
         model=Model("mlp1d", **mlp, minibatch_d=minibatch, minibatch_group=m.minibatch_group),
         loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        return (float("nan"),)
+def _numbers(field: str, values: tuple[float, ...], key: str, typos: list, label: str = "") -> tuple[float, ...]:
+    """A comma-separated list of numbers. A typo goes into `typos`, named, rather than surfacing
+    later as a length mismatch."""
+    text = st.text_input(label or field, ", ".join(f"{v:g}" for v in values), key=key)
+    numbers = []
+    for item in text.replace(";", ",").split(","):
+        if item.strip():
+            try:
+                numbers.append(float(item))
+            except ValueError:
+                typos.append(ConfigError(f"target.{field}", f"{item.strip()!r} is not a number"))
+    return tuple(numbers)
 
 
 def _target_text(t: Target1D) -> str:

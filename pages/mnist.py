@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ganlab import charts, explore
-from ganlab.config import DEVICES, Experiment, Noise, Train
+from ganlab.config import DEVICES, ConfigError, Experiment, Noise, Train
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
 from ganlab.families import family_table
 from ganlab.images import make_grid_image
@@ -63,11 +63,14 @@ def settings() -> Experiment:
             epochs = c3.number_input("epochs", value=round(tr.steps * tr.batch_size / n_images, 1),
                                      step=1.0, key=k + "epochs")
             steps = max(1, round(epochs * n_images / max(batch, 1)))
-            c3.caption(f"= {steps:,} steps of {batch} on {n_images:,} images")
+            if epochs > 0:
+                c3.caption(f"= {steps:,} step{'s' if steps != 1 else ''} of {batch} on {n_images:,} images")
         seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
         device = c5.selectbox("device", DEVICES, index=DEVICES.index(tr.device), key=k + "device")
         pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
         speed = ui.speed_inputs(tr, k)
+    if unit == "epochs" and not epochs > 0:   # checked once every widget is drawn, so none disappears
+        raise ConfigError("epochs", f"must be > 0, got {epochs:g}")
     # Another model takes the shape from that model's own preset.
     model = base.model if model_name == base.model.name else next(
         p.config.model for p in presets_for("mnist") if p.config.model.name == model_name)

@@ -87,6 +87,16 @@ def test_bad_settings_show_a_message_and_disable_start(app):
     assert not app.exception
 
 
+def test_a_typo_in_a_mixture_list_is_named(app):
+    app.selectbox(key="g1d-gauss1d-kind").set_value("mixture").run()
+    assert app.text_input(key="g1d-gauss1d-mus").value == "-2, 2"      # numbers as typed, not "-3.0"
+    app.text_input(key="g1d-gauss1d-mus").set_value("abc, 3").run()
+    errors = " ".join(e.value for e in app.error)
+    assert "target.means" in errors and "'abc' is not a number" in errors and "length" not in errors
+    assert app.button(key="gauss1d-start").disabled
+    assert app.number_input(key="g1d-gauss1d-seed")                  # the settings after it are still drawn
+
+
 def test_seed000_preset_warns_that_it_does_not_converge(app):
     app.selectbox(key="g1d-preset").set_value("gauss1d-seed000").run()
     assert any("does not converge" in w.value for w in app.warning)

@@ -60,3 +60,19 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     assert not at.exception
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "From z A to z B" in titles
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
+                    reason=f"the real MNIST test split is not at {SHARED_DATA}")
+def test_a_budget_in_epochs_must_be_positive(monkeypatch):
+    at = open_mnist_page(monkeypatch, SHARED_DATA)
+    k = "mn-mnist-mlp-seed003-"
+    at.radio(key=k + "unit").set_value("epochs").run()
+    for bad in (0.0, -3.0):
+        at.number_input(key=k + "epochs").set_value(bad).run()
+        assert "epochs" in " ".join(e.value for e in at.error) and "must be > 0" in " ".join(e.value for e in at.error)
+        assert at.button(key="mnist-start").disabled and at.button(key="mnist-step-d").disabled
+        assert at.number_input(key=k + "seed").value == 0   # the settings after it are still drawn
+    at.number_input(key=k + "epochs").set_value(2.0).run()
+    assert not at.error and not at.button(key="mnist-start").disabled
+    assert any("= 100 steps of 200 on 10,000 images" in c.value for c in at.caption)
