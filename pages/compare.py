@@ -12,7 +12,7 @@ from pages import ui
 PAGE = compare.PAGE
 INTENT, NOTICE = "cmp-intent", "cmp-notice"
 LOOK_FOR_1D = """
-1. **Four copies of one GAN**, the same weights and the same data: only the loss differs.
+1. **{copies} copies of one GAN**, the same weights and the same data: only the loss differs.
 2. **The gradient chart** (log scale). On a 1D target G keeps up with D, so the two BCE lines stay
    close. Raise k (D steps per G step) in the shared settings: the stronger D gets, the further the
    saturating line falls below the non-saturating one, because log(1 − D(G(z))) is flat where D
@@ -26,7 +26,7 @@ LOOK_FOR_1D = """
 5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
 """
 LOOK_FOR_MNIST = """
-1. **Four copies of one GAN**, the same weights and the same digits in the same order: only the loss
+1. **{copies} copies of one GAN**, the same weights and the same digits in the same order: only the loss
    differs.
 2. **The gradient chart** (log scale). Within a few dozen steps D rejects nearly every fake digit,
    and the saturating BCE line drops two or three orders of magnitude below the non-saturating one:
@@ -38,7 +38,7 @@ LOOK_FOR_MNIST = """
 5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
 """
 LOOK_FOR_2D = """
-1. **Four copies of one GAN**, the same weights and the same points: only the loss differs.
+1. **{copies} copies of one GAN**, the same weights and the same points: only the loss differs.
 2. **The planes.** Each run's fakes (red) over the real points (blue), with D's verdict or the
    critic's value behind them. BCE runs tend to pile onto a few modes and hop between them; the
    Wasserstein critics keep a slope that pulls the fakes out along the whole target.
@@ -56,6 +56,8 @@ st.caption("The same GAN trained once per loss, side by side and in lockstep: th
            "you see comes from the loss.")
 
 runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
+if st.query_params.get("group") and not runs:
+    ui.gone("group", st.query_params["group"])
 presets = {p.slug: p for p in presets_for("gauss1d") + presets_for("toy2d") + presets_for("mnist")}
 slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
                     key="cmp-target")
@@ -64,7 +66,10 @@ st.caption(preset.about)
 base = preset.config
 with st.expander("What to look for (to read aloud)", expanded=True):
     shown_task = runs[0].cfg.task if runs else base.task
-    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D))
+    # The losses picked so far (the picker is drawn below), or the runs shown
+    count = len(runs) if runs else len(st.session_state.get("cmp-losses", LOSSES))
+    copies = {2: "Two", 3: "Three", 4: "Four"}.get(count, str(count))
+    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(copies=copies))
 losses = st.multiselect("Losses to compare", list(LOSSES), default=list(LOSSES),
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
 k = f"cmp-{slug}-"

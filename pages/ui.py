@@ -101,8 +101,19 @@ def require_frame() -> None:
 
 def attached_run(page: str) -> Run | None:
     """The run named in the URL (?run=ID), if it exists and belongs to this page."""
-    run = registry().get(st.query_params.get("run"))
+    run_id = st.query_params.get("run")
+    run = registry().get(run_id)
+    if run_id and run is None:
+        gone("run", run_id)
     return run if run is not None and run.page == page else None
+
+
+def gone(param: str, value: str) -> None:
+    """A link names a run (or comparison) this server no longer has: say so, and drop it from the URL."""
+    st.warning(f"The {'comparison' if param == 'group' else 'run'} in this link (`{value}`) is not on this "
+               "server: runs live in the server's memory, so a restart or a delete on the Runs page ends "
+               "them. Saved checkpoints are on the Saved runs page.", icon=":material/link_off:")
+    st.query_params.pop(param, None)
 
 
 def attach(run: Run | None) -> None:

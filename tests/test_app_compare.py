@@ -86,6 +86,14 @@ def test_a_reload_reattaches_to_the_comparison_in_the_url():
     assert text.count("[Finished]") == 2 and text.count("step **30** of 30") == 2
     w1 = next(s for t, s in charts_by_title(reloaded).items() if t.startswith("W1 distance"))
     assert {t["name"] for t in w1["data"]} == {"BCE non-saturating", "WGAN-GP"}
+    assert "Two copies of one GAN" in text                  # what to look for counts the runs
+
+
+def test_a_link_to_a_comparison_this_server_no_longer_has_says_so():
+    at = open_page(group="feedbeef")
+    assert "not on this server" in " ".join(w.value for w in at.warning)
+    assert "group" not in at.query_params
+    assert not at.exception
 
 
 def test_pausing_one_run_leaves_the_others_training_and_stop_all_ends_them():

@@ -79,6 +79,15 @@ def test_the_pause_button_shows_what_a_click_will_do_at_once(app):
     assert app.button(key="gauss1d-pause").disabled
 
 
+def test_a_link_to_a_run_this_server_no_longer_has_says_so():
+    at = new_app()
+    at.query_params["run"] = "feedbeef0000"
+    at.run()
+    assert "not on this server" in " ".join(w.value for w in at.warning)
+    assert "run" not in at.query_params and not at.exception
+    assert [b for b in at.button if b.label == "Start"]            # a fresh page to start from
+
+
 def test_bad_settings_show_a_message_and_disable_start(app):
     app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(-0.001).run()
     errors = " ".join(e.value for e in app.error)
