@@ -4,10 +4,9 @@
 """
 import streamlit as st
 
-st.set_page_config(page_title="ganlab", page_icon="🧪", layout="wide")
+from pages import ui
 
-from pages import ui  # noqa: E402
-
+st.set_page_config(**ui.PAGE_CONFIG)
 nav = ui.navigation()
 ui.frame()
 nav.run()

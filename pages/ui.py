@@ -56,6 +56,7 @@ def registry() -> RunRegistry:
     return RunRegistry(max_active=int(os.environ.get("GANLAB_MAX_RUNS", "8")))
 
 
+PAGE_CONFIG = dict(page_title="ganlab", page_icon="🧪", layout="wide")
 _frame = threading.local()
 TEACHING_KEY = "teaching-mode"
 
@@ -94,6 +95,7 @@ def require_frame() -> None:
     to it for later runs, and draw the frame.
     """
     if not getattr(_frame, "active", False):
+        st.set_page_config(**PAGE_CONFIG)
         navigation()
         frame()
     _frame.active = False

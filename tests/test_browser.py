@@ -111,6 +111,8 @@ def test_a_link_to_a_lab_opens_that_lab_with_its_preset_even_as_a_fresh_servers_
     assert any("1D Gaussian lab" in p for p in pages) and not any(p.endswith("ui") for p in pages), pages
     assert urlparse(page.url).path == "/gauss1d"
     assert not page.get_by_text("Page not found").count()
+    main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+    assert main["width"] > 900, main            # app.py's wide layout, not the narrow default
     page.goto(server)                                                         # the root: the home page
     page.locator('[data-testid="stPageLink"] a').first.wait_for(timeout=30_000)
     page.locator('[data-testid="stPageLink"] a', has_text="MNIST lab").click()
