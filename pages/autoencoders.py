@@ -6,7 +6,6 @@ import streamlit as st
 from ganlab import charts
 from ganlab.config import DEVICES, Experiment, Noise, Train
 from ganlab.data.mnist import available_splits, data_root, missing_message
-from ganlab.families import family_table
 from ganlab.presets import presets_for
 from pages import ui
 
@@ -83,19 +82,9 @@ def draw(snap):
     grid_step, grid = snap.images[-1] if snap.images else (step, None)
     right.plotly_chart(charts.image_figure(grid, f"{what}, step {grid_step}", height=300), key="ae-samples")
     ui.digit_meters(snap, charts.autoencoder_quality_figure, "ae")
-    family_rows()
 
 
-def family_rows():
-    rows = family_table(ui.registry().list())
-    if rows:
-        st.subheader("Beside the GANs")
-        st.caption("Each MNIST run's latest meters. The Fréchet distance and digits covered judge samples "
-                   "the same way for every family.")
-        st.dataframe(rows, hide_index=True)
-
-
-ui.live(draw, run)   # draw() ends with the table of runs, kept fresh while this one trains
+ui.live(draw, run)
 ui.checkpoint_panel(run)
-if run is None:
-    family_rows()
+ui.mnist_runs_table(run, "Beside the GANs", "Each MNIST run's latest meters. The Fréchet distance and digits "
+                    "covered judge samples the same way for every family.", "ae-families")

@@ -4,7 +4,6 @@ import streamlit as st
 from ganlab import charts, explore
 from ganlab.config import DEVICES, ConfigError, Experiment, Noise, Train
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
-from ganlab.families import family_table
 from ganlab.images import make_grid_image
 from ganlab.models import CONDITIONAL
 from ganlab.presets import presets_for
@@ -152,8 +151,6 @@ if run is not None and run.trainer is not None:
         st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), f"Twenty {digit}s", height=220),
                         key="mn-digit-grid")
 
-family_rows = family_table(ui.registry().list())   # every MNIST run: GANs here, AEs and VAEs from their lab
-if family_rows:
-    st.subheader("GANs beside the autoencoders")
-    st.caption("The latest meters of each MNIST run. Train an AE or a VAE on the AE & VAE lab page.")
-    st.dataframe(family_rows, hide_index=True, key="mn-families")
+ui.mnist_runs_table(run, "GANs beside the autoencoders",
+                    "The latest meters of each MNIST run. Train an AE or a VAE on the AE & VAE lab page.",
+                    "mn-families")

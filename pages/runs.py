@@ -52,11 +52,8 @@ def duration(seconds: float) -> str:
 
 
 def draw_table() -> None:
-    frame = table(registry.list())
-    # A dash, not "None", where a meter does not apply to a run (FID for a 1D run, say).
-    styled = frame.style.format({m: "{:.3f}" for m in SUMMARY_METERS if m in frame}, na_rep="—")
-    st.dataframe(styled, hide_index=True, key="runs-table",
-                 column_config={"steps/s": st.column_config.NumberColumn(format="%.1f")})
+    shown = ui.meters_table(table(registry.list()), SUMMARY_METERS, {"steps/s": "{:.1f}"})
+    st.dataframe(shown, hide_index=True, key="runs-table")
 
 
 def any_active() -> bool:

@@ -401,6 +401,31 @@ def live(draw, run: Run | None) -> None:
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE)
 
 
+def meters_table(frame, meters, formats: dict | None = None):
+    """A table for st.dataframe with the meter columns to 4 significant digits, and a dash, not
+    "None", where a meter does not apply to a run (a FID for a 1D run, say).
+
+    All formats go in one Styler.format call: a second call resets the columns it does not name.
+    """
+    return frame.style.format({**{m: "{:.4g}" for m in meters if m in frame}, **(formats or {})}, na_rep="—")
+
+
+def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> None:
+    """Every MNIST run's latest meters, GANs, AEs and VAEs, kept fresh while `run` trains."""
+    import pandas as pd
+
+    from ganlab.families import TABLE_METERS, family_table
+
+    def draw():
+        rows = family_table(registry().list())
+        if rows:
+            st.subheader(heading)
+            st.caption(caption)
+            st.dataframe(meters_table(pd.DataFrame(rows), TABLE_METERS), hide_index=True, key=key)
+
+    refresh_while(draw, lambda: run is not None and run.snapshot().status in ACTIVE)
+
+
 def checkpoint_panel(run: Run | None) -> None:
     """"Save & download": save the run as a checkpoint folder, download its files or a training script."""
     if run is None:

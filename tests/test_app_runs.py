@@ -75,6 +75,23 @@ def test_the_table_lists_every_run_with_its_state_and_meters(registry):
     assert rows.loc["finished one", "wall time"].endswith("s")
 
 
+def shown_cells(at, index=0):
+    """The table as the browser shows it: st.dataframe sends a Styler's display values."""
+    import pyarrow as pa
+    return pa.ipc.open_stream(at.dataframe[index].proto.arrow_data.styler.display_values).read_pandas()
+
+
+def test_the_table_shows_a_dash_where_a_meter_does_not_apply(registry):
+    from ganlab.presets import get_preset
+    one_d = registry.create(tiny(steps=50), name="1d")
+    two_d = registry.create(get_preset("toy2d-ring").config.replace(train={"steps": 20}), name="2d", page="toy2d")
+    assert one_d.join(60) and two_d.join(60)
+    cells = shown_cells(open_page()).set_index("name")
+    assert cells.loc["2d", "w1"] == "—" and cells.loc["1d", "w1"] not in ("—", "None", "")
+    assert float(cells.loc["1d", "w1"]) == pytest.approx(one_d.snapshot().latest("w1"), rel=1e-3)
+    assert cells.loc["1d", "steps/s"].count(".") == 1 and len(cells.loc["1d", "steps/s"].split(".")[1]) == 1
+
+
 def test_actions_apply_to_the_picked_runs_only(registry):
     picked = registry.create(tiny(steps=10_000_000), name="picked")
     other = registry.create(tiny(steps=10_000_000), name="other")
@@ -224,3 +241,4 @@ def test_a_link_opens_the_mnist_page_with_its_settings(monkeypatch, mnist_dir):
     assert by_label(at.number_input, "latent size (z dims)").value == 20
     assert by_label(at.number_input, "seed").value == 4
     assert decode_config(query(at, "cfg"), preset.config) == cfg
+
