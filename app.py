@@ -2,11 +2,9 @@
 
     streamlit run app.py
 """
-import streamlit as st
-
 from pages import ui
 
-st.set_page_config(**ui.PAGE_CONFIG)
+ui.page_setup()
 nav = ui.navigation()
 ui.frame()
 nav.run()

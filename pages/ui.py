@@ -56,8 +56,14 @@ def registry() -> RunRegistry:
     return RunRegistry(max_active=int(os.environ.get("GANLAB_MAX_RUNS", "8")))
 
 
-PAGE_CONFIG = dict(page_title="ganlab", page_icon="🧪", layout="wide")
 _frame = threading.local()
+
+
+def page_setup() -> None:
+    """The page's title, icon and wide layout; a toolbar without Streamlit's Deploy button,
+    which means nothing to a class."""
+    st.set_page_config(page_title="ganlab", page_icon="🧪", layout="wide")
+    st.set_option("client.toolbarMode", "viewer")
 TEACHING_KEY = "teaching-mode"
 
 
@@ -95,7 +101,7 @@ def require_frame() -> None:
     to it for later runs, and draw the frame.
     """
     if not getattr(_frame, "active", False):
-        st.set_page_config(**PAGE_CONFIG)
+        page_setup()
         navigation()
         frame()
     _frame.active = False

@@ -115,6 +115,7 @@ def test_a_link_to_a_lab_opens_that_lab_with_its_preset_even_as_a_fresh_servers_
     assert main["width"] > 900, main            # app.py's wide layout, not the narrow default
     page.goto(server)                                                         # the root: the home page
     page.locator('[data-testid="stPageLink"] a').first.wait_for(timeout=30_000)
+    assert not page.get_by_role("button", name="Deploy").count()              # a viewer's toolbar
     page.locator('[data-testid="stPageLink"] a', has_text="MNIST lab").click()
     page.get_by_role("heading", name="MNIST lab").wait_for(timeout=30_000)
     assert urlparse(page.url).path == "/mnist"
