@@ -85,7 +85,7 @@ def _target_text(t: Target1D) -> str:
 with ui.hidden_when(teaching):   # hidden, the settings keep their values
     cfg, problem = ui.build_config(settings)
 if teaching:
-    ui.teaching_summary(cfg, _target_text(cfg.target) if cfg else "")
+    ui.teaching_summary(cfg, f"**Target** {_target_text(cfg.target)}" if cfg else "")
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)

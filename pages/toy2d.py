@@ -104,7 +104,7 @@ def settings() -> Experiment:
 with ui.hidden_when(teaching):   # hidden, the settings keep their values
     cfg, problem = ui.build_config(settings)
 if teaching:
-    ui.teaching_summary(cfg, TARGET_LABELS[cfg.toy2d.kind] if cfg else "")
+    ui.teaching_summary(cfg, f"**Target** {TARGET_LABELS[cfg.toy2d.kind]}" if cfg else "")
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)

@@ -80,7 +80,8 @@ def frame() -> None:
         found = f"MNIST {' + '.join(splits)} split" if splits else "no MNIST found"
         st.caption(f"**Data folder:** `{root.resolve()}` ({found}). Set `GANLAB_DATA` to change it.")
         st.toggle("Teaching mode", key=TEACHING_KEY,
-                  help="For projecting in class: hides the advanced settings and makes the captions bigger.")
+                  help="For projecting in class: each lab's settings fold into a one-line summary, and the "
+                       "slow-motion captions are large.")
 
 
 def navigation():
@@ -502,13 +503,21 @@ def hidden_when(hide: bool):
     return _hidden() if hide else nullcontext()
 
 
-def teaching_summary(cfg: Experiment | None, target: str) -> None:
-    """Teaching mode hides the settings: one line says what they are."""
+def teaching_summary(cfg: Experiment | None, subject: str, loss: bool = True) -> None:
+    """Teaching mode hides the settings: one line says what they are. `subject` names what is
+    learnt, or what learns, in words ("**Target** N(4, 1.25²)"); `loss`: whether to name the loss
+    (not in the Loss lab, where each run has its own)."""
     if cfg is None:
         return
-    st.markdown(f"**Target** {target} · **{cfg.train.steps:,} steps** · seed {cfg.train.seed} · "
-                f"k = {cfg.train.d_steps} · {cfg.loss.name} · lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g} · "
-                f"*turn teaching mode off to change them*")
+    from ganlab.families import family_of
+    from ganlab.losses import LOSSES
+    parts = [subject, f"**{cfg.train.steps:,} steps**", f"seed {cfg.train.seed}"]
+    if family_of(cfg) == "gan":
+        parts += [f"k = {cfg.train.d_steps}"] + [LOSSES[cfg.loss.name].label] * loss
+        parts.append(f"lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g}")
+    else:
+        parts.append(f"lr {cfg.opt_g.lr:g}")
+    st.markdown(" · ".join(parts) + " · *turn teaching mode off to change them*")
 
 
 def slow_motion_button(run: Run | None, cfg: Experiment | None, page: str) -> None:

@@ -109,3 +109,33 @@ def test_the_2d_page_shows_the_stages_in_the_plane():
         assert not at.exception
     finally:
         at.button(key="toy2d-stop").click().run()
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
+                    reason=f"the real MNIST test split is not at {SHARED_DATA}")
+@pytest.mark.parametrize("page, expander, kept, summary", [
+    ("mnist", "Settings", "mn-mnist-mlp-seed003-batch", ["**Model** MNIST, MLP GAN (seed 003)",
+                                                         "BCE, non-saturating"]),
+    ("autoencoders", "Settings", "ae-mnist-ae-seed002-batch", ["**Model** MNIST, autoencoder (seed 002)",
+                                                                "lr 0.001"]),
+    ("compare", "Shared settings", "cmp-gauss1d-seed", ["**Target** 1D Gaussian (converges)", "k = 1"]),
+])
+def test_teaching_mode_folds_every_labs_settings_into_one_line(monkeypatch, page, expander, kept, summary):
+    monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    at.number_input(key=kept).set_value(7).run()                    # set up before class
+    at.toggle(key="teaching-mode").set_value(True).run()
+    assert not at.exception
+    assert expander not in [e.label for e in at.expander]
+    assert kept not in {w.key for w in at.number_input}
+    text = text_of(at)
+    assert all(part in text for part in summary) and "turn teaching mode off" in text
+    if page == "compare":
+        assert "non-saturating" not in text.split("turn teaching mode off")[0].split("**Target**")[1]  # each run has its own loss
+    at.toggle(key="teaching-mode").set_value(False).run()
+    assert at.number_input(key=kept).value == 7                      # nothing was lost
