@@ -305,14 +305,18 @@ def d_test_panels_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
                          "(not comparable across the two)", smooth_alpha=None)
 
 
+def _off_chart(views: dict) -> str:
+    """" · 95% off the chart" when that share of a run's fakes falls outside the grid drawn."""
+    return f" · {views['outside']:.0%} off the chart" if views.get("outside", 0) >= 0.005 else ""
+
+
 def densities_by_loss_figure(views_by_loss: dict[str, dict]) -> go.Figure:
     """Each run's generated histogram over the target pdf, one panel per loss, shared axes."""
     runs = [(loss, v) for loss, v in views_by_loss.items() if v]
     title = "Real and generated densities"
     if not runs:
         return empty_figure(title, "Waiting for the first snapshot…")
-    titles = [loss_short(loss) + (f" · {v['outside']:.0%} off the chart" if v.get("outside", 0) >= 0.005 else "")
-              for loss, v in runs]
+    titles = [loss_short(loss) + _off_chart(v) for loss, v in runs]
     traces = []
     for i, (loss, views) in enumerate(runs, start=1):
         x, first = views["x"], i == 1
@@ -350,7 +354,8 @@ def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
     for loss, views in runs:
         panel = 2 if views.get("wasserstein") else 1
         color = loss_color(loss)
-        traces.append(dict(type="scatter", x=views["x"], y=views["p_g"], mode="lines", name=f"{loss_short(loss)}: fakes",
+        traces.append(dict(type="scatter", x=views["x"], y=views["p_g"], mode="lines",
+                           name=f"{loss_short(loss)}: fakes{_off_chart(views)}",
                            line=dict(color=color, width=1, dash="dot"), legendgroup=loss, **panel_axes(panel)))
         if views.get("d_curve") is not None:
             traces.append(dict(type="scatter", x=views["x"], y=views["d_curve"], mode="lines",

@@ -254,6 +254,9 @@ def test_d_and_critic_figure_puts_bce_and_wasserstein_curves_apart():
     curves = {t.name: t for t in fig.data if t.name.endswith("(x)")}
     assert set(curves) == {"BCE non-saturating: D(x)", "BCE saturating: D(x)", "WGAN clip: f(x)", "WGAN-GP: f(x)"}
     assert curves["BCE saturating: D(x)"].xaxis == "x" and curves["WGAN-GP: f(x)"].xaxis == "x2"
+    views["wgan-gp"]["outside"] = 0.9   # fakes gone past the grid: their curve is flat, and says why
+    names = {t.name for t in charts.d_and_critic_figure(views).data}
+    assert "WGAN-GP: fakes · 90% off the chart" in names and "BCE saturating: fakes" in names
     only_bce = charts.d_and_critic_figure({"bce-ns": views["bce-ns"]})
     assert any("no Wasserstein run" in a.text for a in only_bce.layout.annotations)
 
