@@ -41,7 +41,8 @@ def _int_at_least(name: str, value: int, low: int, high: int | None = None) -> N
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(name, f"must be a whole number, got {value!r}")
     if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        top = "2⁶³ − 1" if high == 2**63 - 1 else high   # a seed's bound, in words one can read
+        allowed = f">= {low}" if high is None else f"in [{low}, {top}]"
         raise ConfigError(name, f"must be {allowed}, got {value}")
 
 

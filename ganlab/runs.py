@@ -380,7 +380,7 @@ class Run:
                 self._end(STOPPED, f"stopped at step {t.step}")
                 return
             if what == "done":
-                self._end(FINISHED, f"finished {t.step} steps")
+                self._end(FINISHED, f"finished {t.step:,} steps")
                 return
             if what == "stage" or isinstance(what, tuple):
                 self._teach(what)

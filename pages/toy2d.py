@@ -59,7 +59,7 @@ def target_inputs(t: Target2D) -> tuple[dict, str]:
     upload = st.file_uploader("CSV of points: two numeric columns (x, y), an optional header row",
                               type=["csv", "txt"], key=k + "csv")
     if upload is None:
-        return args, "upload a CSV file of points"
+        return args, NO_UPLOAD
     try:
         path, n = saved_upload(upload.getvalue(), str(default_points_dir()))
         if not Path(path).is_file():   # the cache folder was cleared since: save it again
@@ -69,6 +69,9 @@ def target_inputs(t: Target2D) -> tuple[dict, str]:
         return args, f"{upload.name} cannot be used: {e}"
     st.caption(f"{n:,} points, kept as `{path}` so the run can be repeated.")
     return {**args, "csv_path": path}, ""
+
+
+NO_UPLOAD = "upload a CSV file of points"
 
 
 def settings() -> Experiment:
@@ -105,7 +108,9 @@ with ui.hidden_when(teaching):   # hidden, the settings keep their values
     cfg, problem = ui.build_config(settings)
 if teaching:
     ui.teaching_summary(cfg, f"**Target** {TARGET_LABELS[cfg.toy2d.kind]}" if cfg else "")
-if problem:
+if problem and problem.endswith(NO_UPLOAD):   # a prompt, not a mistake
+    st.info("Upload a CSV of points under **Settings → Target** to start.", icon=":material/upload_file:")
+elif problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=preset.slug)

@@ -227,12 +227,33 @@ def refresh_while(draw, active) -> None:
     _refresh()
 
 
+# A config field's words as the settings show them, for messages: "opt_g.lr" -> "G optimizer: learning rate".
+SECTION_WORDS = {"opt_g": "G optimizer", "opt_d": "D optimizer", "noise": "noise z", "target": "target",
+                 "toy2d": "target"}
+FIELD_WORDS = {
+    "lr": "learning rate", "beta1": "β1", "beta2": "β2", "weight_decay": "weight decay", "batch_size": "batch size",
+    "d_steps": "k (D steps per G step)", "dim": "z dimension", "g_hidden": "G width", "d_hidden": "D width",
+    "g_depth": "G hidden layers", "d_depth": "D hidden layers", "clip": "clip c", "gp_lambda": "GP λ",
+    "snapshot_every": "snapshot every N steps", "save_every": "save every N steps", "csv_path": "CSV of points",
+    "mean": "mean μ", "std": "std σ", "g_activation": "G activation(s)", "d_activation": "D activation(s)",
+    "maxout_k": "maxout pieces", "dropout": "D dropout", "g_dropout": "G dropout", "grid_size": "grid size",
+}
+
+
+def field_words(field: str) -> str:
+    section, _, name = field.rpartition(".")
+    words = FIELD_WORDS.get(name, name.replace("_", " "))
+    return f"{SECTION_WORDS[section]}: {words}" if section in SECTION_WORDS else words
+
+
 def build_config(make) -> tuple[Experiment | None, str | None]:
-    """Call make() -> Experiment; a bad value becomes a message, not a traceback."""
+    """Call make() -> Experiment; a bad value becomes a message, not a traceback. The message
+    names the setting as the page shows it, then the config field (as a link's cfg= and the
+    command line know it)."""
     try:
         return make(), None
     except ConfigError as e:
-        return None, f"**{e.field}**: {str(e).split(': ', 1)[-1]}"
+        return None, f"**{field_words(e.field)}** (`{e.field}`) {str(e).split(': ', 1)[-1]}"
 
 
 def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "") -> Run | None:
@@ -301,7 +322,7 @@ def _carry_out(intent: str, run: Run | None, cfg: Experiment | None, page: str, 
 def optimizer_inputs(label: str, opt: Optim, key: str) -> Optim:
     st.markdown(f"**{label}**")
     name = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(opt.name), key=key + "opt")
-    lr = st.number_input("learning rate", value=opt.lr, format="%.5f", step=1e-4, key=key + "lr")
+    lr = st.number_input("learning rate", value=opt.lr, format="%g", step=1e-4, key=key + "lr")
     b1 = st.number_input("β1 (momentum for SGD)", value=opt.beta1, step=0.05, key=key + "b1")
     b2 = st.number_input("β2", value=opt.beta2, step=0.001, format="%.3f", key=key + "b2")
     decay = st.number_input("weight decay", value=opt.weight_decay, min_value=0.0, step=1e-5, format="%.1e",

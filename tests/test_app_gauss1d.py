@@ -91,7 +91,10 @@ def test_a_link_to_a_run_this_server_no_longer_has_says_so():
 def test_bad_settings_show_a_message_and_disable_start(app):
     app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(-0.001).run()
     errors = " ".join(e.value for e in app.error)
-    assert "opt_g.lr" in errors and "(0, 10]" in errors
+    assert "**G optimizer: learning rate** (`opt_g.lr`)" in errors and "(0, 10]" in errors   # as the page says it
+    app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(0.0002)
+    app.number_input(key="g1d-gauss1d-seed").set_value(-1).run()
+    assert "**seed** (`train.seed`) must be in [0, 2⁶³ − 1], got -1" in " ".join(e.value for e in app.error)
     assert app.button(key="gauss1d-start").disabled
     assert not app.exception
 
