@@ -438,13 +438,31 @@ def mnist_modes_figure(meters: dict) -> go.Figure:
 
 # -- Runs page: any runs, one metric ----------------------------------------------------------
 
+# Every metric and meter a run records, in words, for pickers and titles.
+METRIC_WORDS = {
+    "loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(real)", "d_fake": "mean D(fake)",
+    "g_grad_norm": "norm of the gradient reaching G", "gp_grad_norm": "critic's gradient norm at the interpolates",
+    "w1": "W1 to the target", "ks": "KS statistic", "fake_mean": "mean of the fakes", "fake_std": "std of the fakes",
+    "modes_covered": "modes covered", "energy": "energy distance", "high_quality": "high-quality share",
+    "fid": "Fréchet distance", "kl_uniform": "KL of the digit histogram to uniform", "diversity": "sample diversity",
+    "label_accuracy": "CGAN: asked-for digit drawn", "d_real_test": "D on held-out real",
+    "d_fake_test": "D on fakes", "recon": "reconstruction loss", "kl": "KL term", "loss": "total loss",
+    "recon_mse_test": "reconstruction MSE (held out)", "fid_recon": "Fréchet distance of reconstructions",
+}
+
+
+def metric_words(metric: str) -> str:
+    return METRIC_WORDS.get(metric, metric.replace("_", " "))
+
+
 def overlay_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, *,
                    smooth_alpha: float | None = None, log_y: bool = False) -> go.Figure:
     """One line per run ({run label: (steps, values)}) for one metric, on shared axes."""
     curves = [(steps, values, label, PALETTE[i % len(PALETTE)])
               for i, (label, (steps, values)) in enumerate(series.items())]
-    return lines_figure(curves, f"{metric} by run", smooth_alpha=smooth_alpha, log_y=log_y, y_title=metric,
-                        markers=False, empty=f"None of these runs has {metric} yet.", height=380)
+    words = metric_words(metric)
+    return lines_figure(curves, f"{words[0].upper()}{words[1:]} by run", smooth_alpha=smooth_alpha, log_y=log_y,
+                        y_title=metric, markers=False, empty=f"None of these runs has {words} yet.", height=380)
 
 
 # -- The AE & VAE lab (seed 002) ------------------------------------------------------------

@@ -116,7 +116,8 @@ columns = per_step + sorted({c for r in shown for c in r.snapshot().meters
                              if c != "step" and c not in per_step and not c.startswith(("hist_", "mode_share_"))})
 if st.session_state.get("runs-metric") not in columns:
     st.session_state.pop("runs-metric", None)
-metric = st.selectbox("Metric to overlay", columns, key="runs-metric") if columns else None
+metric = st.selectbox("Metric to overlay", columns, key="runs-metric",
+                      format_func=lambda c: f"{charts.metric_words(c)} ({c})") if columns else None
 
 
 def draw_overlay() -> None:

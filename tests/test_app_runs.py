@@ -129,10 +129,11 @@ def test_the_overlay_draws_one_line_per_picked_run(registry):
     assert all(r.join(60) for r in (a, b, c))
     at = open_page()
     at.multiselect(key="runs-chosen").set_value([a.id, c.id]).run()
-    assert {"loss_d", "loss_g", "w1", "ks"} <= set(at.selectbox(key="runs-metric").options)
+    assert {"D loss (loss_d)", "G loss (loss_g)", "W1 to the target (w1)", "KS statistic (ks)"} <= set(
+        at.selectbox(key="runs-metric").options)                     # in words, with the column's name
     at.selectbox(key="runs-metric").set_value("w1").run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert spec["layout"]["title"]["text"] == "w1 by run"
+    assert spec["layout"]["title"]["text"] == "W1 to the target by run"
     lines = {t["name"]: t for t in spec["data"]}
     assert set(lines) == {f"a · {a.id[:6]}", f"c · {c.id[:6]}"}
     steps, values = a.snapshot().series("w1")
