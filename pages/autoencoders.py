@@ -63,8 +63,7 @@ if teaching:
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)
-run = ui.controls(run, cfg, PAGE, name=preset.slug)
-st.caption("One network, one loss: Step D, Step G and Step both each make one update.")
+run = ui.controls(run, cfg, PAGE, name=preset.slug, one_network=True)   # no D and G: one Step
 
 
 def draw(snap):

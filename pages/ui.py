@@ -256,8 +256,11 @@ def build_config(make) -> tuple[Experiment | None, str | None]:
         return None, f"**{field_words(e.field)}** (`{e.field}`) {str(e).split(': ', 1)[-1]}"
 
 
-def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "") -> Run | None:
+def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
+             one_network: bool = False) -> Run | None:
     """Start, Pause/Resume, Step (D, G, both) and Stop. Returns the run to show.
+
+    With one_network (an autoencoder), a single Step button makes one update.
 
     A click only records what was asked; it is carried out here, with the
     settings as they are on this run of the script (a click that also changed
@@ -288,12 +291,16 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "")
     cols[1].button("Resume" if paused else "Pause", icon=":material/play_circle:" if paused else ":material/pause:",
                    disabled=not active, key=f"{page}-pause", on_click=ask("resume" if paused else "pause"))
     can_step = active or cfg is not None
-    cols[2].button("Step D", disabled=not can_step, key=f"{page}-step-d", on_click=ask("step-d"),
-                   help="k discriminator updates, then pause")
-    cols[3].button("Step G", disabled=not can_step, key=f"{page}-step-g", on_click=ask("step-g"),
-                   help="One generator update, then pause")
-    cols[4].button("Step both", disabled=not can_step, key=f"{page}-step-both", on_click=ask("step-both"),
-                   help="One full iteration, then pause")
+    if one_network:
+        cols[2].button("Step", disabled=not can_step, key=f"{page}-step-both", on_click=ask("step-both"),
+                       help="One update, then pause")
+    else:
+        cols[2].button("Step D", disabled=not can_step, key=f"{page}-step-d", on_click=ask("step-d"),
+                       help="k discriminator updates, then pause")
+        cols[3].button("Step G", disabled=not can_step, key=f"{page}-step-g", on_click=ask("step-g"),
+                       help="One generator update, then pause")
+        cols[4].button("Step both", disabled=not can_step, key=f"{page}-step-both", on_click=ask("step-both"),
+                       help="One full iteration, then pause")
     cols[5].button("Stop", icon=":material/stop:", disabled=not active, key=f"{page}-stop", on_click=ask("stop"))
     if notice_key in st.session_state:
         st.warning(st.session_state.pop(notice_key))

@@ -102,3 +102,18 @@ def test_a_finished_run_saves_a_checkpoint_for_the_saved_runs_page(monkeypatch, 
     labels = {b.label for b in at.get("download_button")}
     assert {"config.json", "weights.pt", "samples.png", "all (zip)",
             "Training script (PyTorch, no ganlab needed)"} <= labels
+
+
+@needs_mnist
+def test_one_network_has_one_step_button_and_it_makes_one_update(monkeypatch):
+    from conftest import wait_for
+    from pages.ui import registry
+    at = open_page(monkeypatch, SHARED_DATA)
+    labels = [b.label for b in at.button]
+    assert "Step" in labels and not {"Step D", "Step G", "Step both"} & set(labels)
+    at.button(key="autoencoders-step-both").click().run()
+    run_id = at.query_params["run"]
+    run = registry().get(run_id[0] if isinstance(run_id, list) else run_id)
+    assert wait_for(lambda: run.status == "paused" and run.trainer is not None and run.trainer.step == 1, 60)
+    run.stop(wait=5)
+
