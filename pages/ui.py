@@ -431,7 +431,8 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
 def live(draw, run: Run | None) -> None:
     """Redraw `draw(snapshot)` every REFRESH_SECONDS while the run trains; once otherwise."""
     if run is None:
-        st.info("Pick settings and press **Start**, or **Step** to go one update at a time.")
+        st.info(("Press" if teaching() else "Pick settings and press") +   # teaching mode hides the settings
+                " **Start**, or **Step** to go one update at a time.")
         return
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE)
 
