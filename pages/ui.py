@@ -301,7 +301,8 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
                        help="One generator update, then pause")
         cols[4].button("Step both", disabled=not can_step, key=f"{page}-step-both", on_click=ask("step-both"),
                        help="One full iteration, then pause")
-    cols[5].button("Stop", icon=":material/stop:", disabled=not active, key=f"{page}-stop", on_click=ask("stop"))
+    cols[3 if one_network else 5].button("Stop", icon=":material/stop:", disabled=not active, key=f"{page}-stop",
+                                         on_click=ask("stop"))
     if notice_key in st.session_state:
         st.warning(st.session_state.pop(notice_key))
     return run
@@ -332,7 +333,7 @@ def optimizer_inputs(label: str, opt: Optim, key: str) -> Optim:
     lr = st.number_input("learning rate", value=opt.lr, format="%g", step=1e-4, key=key + "lr")
     b1 = st.number_input("β1 (momentum for SGD)", value=opt.beta1, step=0.05, key=key + "b1")
     b2 = st.number_input("β2", value=opt.beta2, step=0.001, format="%.3f", key=key + "b2")
-    decay = st.number_input("weight decay", value=opt.weight_decay, min_value=0.0, step=1e-5, format="%.1e",
+    decay = st.number_input("weight decay", value=opt.weight_decay, min_value=0.0, step=1e-5, format="%g",
                             key=key + "wd", help="An L2 penalty on the weights, added to the gradients.")
     return Optim(name, lr, b1, b2, decay)
 
