@@ -581,8 +581,8 @@ def change_panel(run: Run | None, page: str) -> None:
     cfg, key = run.cfg, f"{page}-change-{run.id}-"   # per run: a new run starts from its own values
     with st.expander("Change while training", icon=":material/tune:", expanded=teaching()):
         c1, c2, c3, c4 = st.columns(4)
-        lr_g = c1.number_input("G learning rate", value=cfg.opt_g.lr, format="%.5f", step=1e-4, key=key + "lr-g")
-        lr_d = c2.number_input("D learning rate", value=cfg.opt_d.lr, format="%.5f", step=1e-4, key=key + "lr-d")
+        lr_g = c1.number_input("G learning rate", value=cfg.opt_g.lr, format="%g", step=1e-4, key=key + "lr-g")
+        lr_d = c2.number_input("D learning rate", value=cfg.opt_d.lr, format="%g", step=1e-4, key=key + "lr-d")
         k = c3.number_input("k (D steps per G step)", value=cfg.train.d_steps, step=1, key=key + "k")
         names = list(LOSSES)
         loss = c4.selectbox("loss", names, index=names.index(cfg.loss.name), key=key + "loss",
