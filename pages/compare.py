@@ -91,11 +91,7 @@ def settings() -> Experiment:
                         train={"steps": int(steps), "seed": int(seed), "d_steps": int(d_steps)})
 
 
-teaching = ui.teaching()   # for a class: the shared settings hidden, one line says what they are
-with ui.hidden_when(teaching):
-    cfg, problem = ui.build_config(settings)
-if teaching:
-    ui.teaching_summary(cfg, f"**Target** {preset.title}", loss=False)
+cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {preset.title}", loss=False)
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 if base.task == "mnist" and not available_splits(data_root()):

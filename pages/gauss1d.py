@@ -8,7 +8,7 @@ from pages import ui
 
 PAGE = "gauss1d"
 ui.require_frame()
-teaching = ui.teaching()   # for a class: advanced settings hidden, bigger captions
+teaching = ui.teaching()   # for a class: the settings fold into one line (ui.settings_panel)
 
 st.title("1D Gaussian lab")
 st.caption("A generator learns a 1D distribution. Watch its density move onto the target, and the "
@@ -82,10 +82,7 @@ def _target_text(t: Target1D) -> str:
             "mixture": f"a mixture of {len(t.means)} Gaussians"}[t.kind]
 
 
-with ui.hidden_when(teaching):   # hidden, the settings keep their values
-    cfg, problem = ui.build_config(settings)
-if teaching:
-    ui.teaching_summary(cfg, f"**Target** {_target_text(cfg.target)}" if cfg else "")
+cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {_target_text(cfg.target)}")
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)

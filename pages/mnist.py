@@ -90,11 +90,7 @@ def _training_images() -> int:
     return _count_images(str(root), tuple(splits))
 
 
-teaching = ui.teaching()   # for a class: the settings hidden, one line says what they are
-with ui.hidden_when(teaching):
-    cfg, problem = ui.build_config(settings)
-if teaching:
-    ui.teaching_summary(cfg, f"**Model** {preset.title}")
+cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Model** {preset.title}")
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 ui.set_url_config(cfg, preset)

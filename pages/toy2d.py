@@ -15,7 +15,6 @@ TARGET_LABELS = {"ring": "ring of Gaussians", "grid": "grid of Gaussians", "line
 LAYERS = {"surface": "D / critic surface", "real": "real points", "fake": "generated points",
           "arrows": "G's push (arrows)", "manifold": "G's manifold"}
 ui.require_frame()
-teaching = ui.teaching()   # for a class: advanced settings hidden, bigger captions
 
 st.title("2D toy lab")
 st.caption("A generator learns a set of points in the plane. Behind the points, D's verdict on every "
@@ -104,10 +103,7 @@ def settings() -> Experiment:
         loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
-with ui.hidden_when(teaching):   # hidden, the settings keep their values
-    cfg, problem = ui.build_config(settings)
-if teaching:
-    ui.teaching_summary(cfg, f"**Target** {TARGET_LABELS[cfg.toy2d.kind]}" if cfg else "")
+cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {TARGET_LABELS[cfg.toy2d.kind]}")
 if problem and problem.endswith(NO_UPLOAD):   # a prompt, not a mistake
     st.info("Upload a CSV of points under **Settings → Target** to start.", icon=":material/upload_file:")
 elif problem:

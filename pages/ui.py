@@ -57,6 +57,7 @@ def registry() -> RunRegistry:
 
 
 _frame = threading.local()
+TEACHING_KEY = "teaching-mode"
 
 
 def page_setup() -> None:
@@ -64,7 +65,6 @@ def page_setup() -> None:
     which means nothing to a class."""
     st.set_page_config(page_title="ganlab", page_icon="🧪", layout="wide")
     st.set_option("client.toolbarMode", "viewer")
-TEACHING_KEY = "teaching-mode"
 
 
 def frame() -> None:
@@ -533,21 +533,29 @@ def hidden_when(hide: bool):
     return _hidden() if hide else nullcontext()
 
 
-def teaching_summary(cfg: Experiment | None, subject: str, loss: bool = True) -> None:
-    """Teaching mode hides the settings: one line says what they are. `subject` names what is
-    learnt, or what learns, in words ("**Target** N(4, 1.25²)"); `loss`: whether to name the loss
-    (not in the Loss lab, where each run has its own)."""
-    if cfg is None:
-        return
-    from ganlab.families import family_of
-    from ganlab.losses import LOSSES
-    parts = [subject, f"**{cfg.train.steps:,} steps**", f"seed {cfg.train.seed}"]
-    if family_of(cfg) == "gan":
-        parts += [f"k = {cfg.train.d_steps}"] + [LOSSES[cfg.loss.name].label] * loss
-        parts.append(f"lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g}")
-    else:
-        parts.append(f"lr {cfg.opt_g.lr:g}")
-    st.markdown(" · ".join(parts) + " · *turn teaching mode off to change them*")
+def settings_panel(make, subject, *, loss: bool = True) -> tuple[Experiment | None, str | None]:
+    """The page's settings, drawn by make() -> Experiment (see build_config).
+
+    In teaching mode they are hidden, keeping their values, and one line says what they
+    are: `subject(cfg)` names what is learnt, or what learns ("**Target** N(4, 1.25²)");
+    `loss`: whether to name the loss (not in the Loss lab, where each run has its own).
+    """
+    hide = teaching()
+    with hidden_when(hide):
+        cfg, problem = build_config(make)
+    if hide and cfg is not None:
+        from ganlab.families import family_of
+        from ganlab.losses import LOSSES
+        parts = [subject(cfg), f"**{cfg.train.steps:,} steps**", f"seed {cfg.train.seed}"]
+        if family_of(cfg) == "gan":
+            parts.append(f"k = {cfg.train.d_steps}")
+            if loss:
+                parts.append(LOSSES[cfg.loss.name].label)
+            parts.append(f"lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g}")
+        else:
+            parts.append(f"lr {cfg.opt_g.lr:g}")
+        st.markdown(" · ".join(parts) + " · *turn teaching mode off to change them*")
+    return cfg, problem
 
 
 def slow_motion_button(run: Run | None, cfg: Experiment | None, page: str) -> None:

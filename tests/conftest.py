@@ -45,14 +45,20 @@ def wait_for(predicate, timeout=30.0) -> bool:
 
 
 def run_until_ended(at, timeout=120):
-    """Re-run an AppTest until the page's status badge says the run ended; the page's text then."""
+    """Re-run an AppTest until the page's status badge says the run ended; the page's text then.
+
+    Then one more run, to settle: when the run ends during a script run, the page reruns itself
+    (ui.refresh_while), and AppTest's element tree can then hold widgets of both runs, so that
+    a click on the next run may land on the stale copy and be lost.
+    """
     import time
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         at.run()
         text = " ".join(m.value for m in at.markdown)
         if any(word in text for word in ("[Finished]", "[Failed]", "[Diverged]", "[Stopped]")):
-            return text
+            at.run()
+            return " ".join(m.value for m in at.markdown)
         time.sleep(0.5)
     raise AssertionError("the run did not end in time")
 

@@ -1,10 +1,9 @@
 """The MNIST page, driven with AppTest: a tiny run on real digits, and the no-data path."""
 import json
-import time
 from pathlib import Path
 
 import pytest
-from conftest import open_app
+from conftest import open_app, run_until_ended
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -34,13 +33,7 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     at.number_input(key=k + "steps").set_value(30)
     at.number_input(key=k + "batch").set_value(32)
     at.button(key="mnist-start").click().run()
-    end = time.monotonic() + 180
-    while time.monotonic() < end:
-        at.run()
-        if "[Finished]" in " ".join(m.value for m in at.markdown):
-            break
-        time.sleep(0.5)
-    text = " ".join(m.value for m in at.markdown)
+    text = run_until_ended(at, timeout=180)
     assert "[Finished]" in text and "step **30** of 30" in text
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     grid = specs[0]
