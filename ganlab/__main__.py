@@ -6,6 +6,7 @@
     python -m ganlab bench gauss1d
     python -m ganlab export --preset gauss1d [--out train_gan.py]
     python -m ganlab bench lockstep [--steps N]
+    python -m ganlab check-presets [--preset SLUG ...] [--seeds 10] [--json]
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import os
 import sys
 import time
 
+from ganlab.checks import FIRST_SEED
 from ganlab.config import ConfigError, Experiment
 from ganlab.presets import PRESETS, get_preset
 
@@ -110,6 +112,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_check_presets(args) -> int:
+    from ganlab.checks import check_preset
+    slugs = args.preset or [p.slug for p in PRESETS.values() if p.promises]
+    presets = [get_preset(slug) for slug in slugs]
+    if args.data:
+        os.environ["GANLAB_DATA"] = args.data
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    report = []
+    for preset in presets:
+        if not preset.promises:
+            print(f"{preset.slug}: makes no promise to check", file=sys.stderr)
+            continue
+        log = (lambda line: print(line, file=sys.stderr, flush=True))
+        results, verdicts = check_preset(preset, seeds, args.steps, args.device, progress=log)
+        steps = args.steps or preset.config.train.steps
+        seconds = sorted(r.seconds for r in results)
+        report.append({"preset": preset.slug, "steps": steps, "seeds": seeds,
+                       "seconds_median": seconds[len(seconds) // 2], "seconds_max": seconds[-1],
+                       "promises": [{"promise": str(v.promise), "meter": v.promise.meter, "kept": v.kept,
+                                     "runs": v.runs, "median": v.median, "worst": v.worst} for v in verdicts],
+                       "runs": [{"seed": r.seed, "status": r.status, "seconds": round(r.seconds, 1),
+                                 **{p.meter: r.meters.get(p.meter) for p in preset.promises}} for r in results]})
+        if not args.json:
+            print(f"{preset.slug}: {steps:,} steps on seeds {seeds[0]}-{seeds[-1]}, "
+                  f"{seconds[len(seconds) // 2]:.0f} s a run (median; slowest {seconds[-1]:.0f} s)")
+            for verdict in verdicts:
+                print(f"  {verdict}")
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from ganlab import bench
     return bench.main(args)
@@ -133,6 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--preset", required=True, help="a slug from `python -m ganlab presets`")
     export.add_argument("--out", help="write the script to this file instead")
 
+    check = sub.add_parser("check-presets", help="train presets on fresh seeds; each promise against what it measured")
+    check.add_argument("--preset", action="append", help="a preset to check (repeatable; default: all with promises)")
+    check.add_argument("--seeds", type=int, default=10, help="how many seeds (default 10)")
+    check.add_argument("--first-seed", type=int, default=FIRST_SEED,
+                       help="the first seed (default 100: seeds below are for tuning presets)")
+    check.add_argument("--steps", type=int, help="override the preset's budget")
+    check.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    check.add_argument("--data", help="MNIST folder (default: $GANLAB_DATA or ./data)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
     bench = sub.add_parser("bench", help="measure training speed")
     bench.add_argument("target", nargs="?", default="gauss1d",
                        help="gauss1d, mnist, or lockstep (four 1D runs in lockstep)")
@@ -150,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError
     try:
         return {"presets": cmd_presets, "train": cmd_train, "export": cmd_export,
-                "bench": cmd_bench}[args.command](args)
+                "bench": cmd_bench, "check-presets": cmd_check_presets}[args.command](args)
     except (ConfigError, KeyError, MnistNotFoundError, MnistCorruptError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2

@@ -407,18 +407,22 @@ def g_loss_explainer_figure() -> go.Figure:
 
 
 def digit_histogram_figure(meters: dict) -> go.Figure:
-    """Which digits G draws now, by the classifier: ten bars against the uniform 10%."""
+    """Which digits G draws now, by the classifier: ten bars against the uniform 10%, and a bar
+    for the samples it reads as no digit (junk, or no digit with confidence)."""
     columns = [f"hist_{d}" for d in range(10)]
     if not all(c in meters and len(meters[c]) for c in columns):
         return empty_figure("Digits drawn", "No classifier meters yet.")
     shares = [float(meters[c][-1]) for c in columns]
-    bars = dict(type="bar", x=[str(d) for d in range(10)], y=shares, marker_color=FAKE, name="share")
+    junk = max(0.0, 1.0 - sum(shares))
+    bars = dict(type="bar", x=[str(d) for d in range(10)] + ["not a digit"], y=shares + [junk],
+                marker_color=[FAKE] * 10 + [OPTIMAL], name="share")
     covered = meters.get("modes_covered")
     title = f"Digits drawn at step {int(meters['step'][-1])}"
     if covered is not None:
         title += f" · {int(covered[-1])} of 10 covered"
-    return figure([bars], title, xaxis=dict(title=dict(text="digit (by the classifier)"), type="category"),
-                  yaxis=dict(title=dict(text="share of samples"), range=[0, max(0.3, max(shares) * 1.1)]),
+    return figure([bars], title, xaxis=dict(title=dict(text="digit, when the classifier is sure (p ≥ 0.9)"),
+                                            type="category"),
+                  yaxis=dict(title=dict(text="share of samples"), range=[0, max(0.3, max(shares + [junk]) * 1.1)]),
                   **guide_line(0.1, "uniform"))
 
 
@@ -430,7 +434,8 @@ def mnist_quality_figure(meters: dict) -> go.Figure:
 
 
 def mnist_modes_figure(meters: dict) -> go.Figure:
-    series = {"modes_covered": "digits covered (of 10)", "kl_uniform": "KL to uniform (nats)"}
+    series = {"modes_covered": "digits covered (of 10)", "confident": "confident share (clearly a digit)",
+              "kl_uniform": "KL to uniform (nats)"}
     if "label_accuracy" in meters:
         series["label_accuracy"] = "CGAN: asked-for digit drawn"
     return curves_figure(meters, series, "Mode coverage", smooth_alpha=None)
@@ -443,7 +448,9 @@ METRIC_WORDS = {
     "loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(real)", "d_fake": "mean D(fake)",
     "g_grad_norm": "norm of the gradient reaching G", "gp_grad_norm": "critic's gradient norm at the interpolates",
     "w1": "W1 to the target", "ks": "KS statistic", "fake_mean": "mean of the fakes", "fake_std": "std of the fakes",
-    "modes_covered": "modes covered", "energy": "energy distance", "high_quality": "high-quality share",
+    "modes_covered": "modes covered", "modes_captured": "modes captured (PacGAN's rule)",
+    "confident": "confident share (clearly a digit)",
+    "energy": "energy distance", "high_quality": "high-quality share",
     "fid": "Fréchet distance", "kl_uniform": "KL of the digit histogram to uniform", "diversity": "sample diversity",
     "label_accuracy": "CGAN: asked-for digit drawn", "d_real_test": "D on held-out real",
     "d_fake_test": "D on fakes", "recon": "reconstruction loss", "kl": "KL term", "loss": "total loss",

@@ -98,16 +98,24 @@ def energy_figure(meters: dict, floor: float | None = None) -> go.Figure:
                          "Energy distance to the real points (lower is better)", smooth_alpha=None, **guide)
 
 
+# The two mode counts, in words: PacGAN's rule (the papers' figure) and the stricter one.
+MODE_RULES = {"modes_captured": "captured (PacGAN: ≥ 1 high-quality sample)",
+              "modes_covered": "covered (≥ 10% of a fair share of high-quality samples)"}
+
+
 def coverage_figure(meters: dict, num_modes: int) -> go.Figure:
-    """Modes covered, k of K, over steps."""
-    covered = meters.get("modes_covered")
-    title = "Modes covered (higher is better)"
+    """Modes captured (PacGAN's rule) and covered (the stricter rule), k of K, over steps."""
+    covered, captured = meters.get("modes_covered"), meters.get("modes_captured")
+    title = "Modes (higher is better)"
     guide = {}
     if covered is not None and len(covered):
-        title += f" · {int(covered[-1])} of {num_modes} now"
+        now = f"{int(covered[-1])} of {num_modes} covered"
+        if captured is not None and len(captured):
+            now = f"{int(captured[-1])} of {num_modes} captured, " + now
+        title += f" · {now}"
         guide = dict(**guide_line(num_modes, f"all {num_modes}"), yaxis=dict(range=[0, num_modes + 0.5]))
-    return curves_figure(meters, {"modes_covered": "modes covered"}, title, smooth_alpha=None,
-                         y_title="modes", **guide)
+    series = {name: words for name, words in MODE_RULES.items() if name in meters}
+    return curves_figure(meters, series, title, smooth_alpha=None, y_title="modes", **guide)
 
 
 def quality_figure(meters: dict) -> go.Figure:
@@ -125,8 +133,8 @@ def meters_by_loss_figures(meters_by_loss: dict[str, dict]) -> list[go.Figure]:
     figures = [by_loss_figure(meters_by_loss, "energy", "Energy distance to the real points (lower is better)",
                               y_title="energy distance")]
     if any("modes_covered" in m for m in meters_by_loss.values()):
-        figures.append(by_loss_figure(meters_by_loss, "modes_covered", "Modes covered (higher is better)",
-                                      y_title="modes"))
+        figures.append(by_loss_figure(meters_by_loss, "modes_covered",
+                                      "Modes covered, ≥ 10% of a fair share (higher is better)", y_title="modes"))
     if any("high_quality" in m for m in meters_by_loss.values()):
         figures.append(by_loss_figure(meters_by_loss, "high_quality",
                                       "High-quality samples, within 3σ (higher is better)",

@@ -42,6 +42,7 @@ def metric_names(cfg) -> tuple[str, ...]:
 TABLE_METERS = {
     "Fréchet distance": "fid",
     "digits covered (of 10)": "modes_covered",
+    "confident share": "confident",
     "diversity": "diversity",
     "reconstruction MSE (held out)": "recon_mse_test",
 }

@@ -64,9 +64,13 @@ MIN_DIGIT_SHARE = 0.025   # 1/4 of the uniform 10%: real digits never drop this 
 
 
 def digit_histogram(pred_labels: np.ndarray) -> np.ndarray:
-    """The fraction of samples classified as each digit: float [10] summing to 1."""
+    """The fraction of all samples read as each digit: float [10].
+
+    Labels outside 0-9 (the classifier's "not a digit") count in the total but
+    in no bar, so the bars sum to the share of samples that are digits at all.
+    """
     pred_labels = np.asarray(pred_labels, dtype=np.int64).ravel()
-    return np.bincount(pred_labels, minlength=10)[:10] / max(len(pred_labels), 1)
+    return np.bincount(pred_labels, minlength=11)[:10] / max(len(pred_labels), 1)
 
 
 def modes_covered(hist: np.ndarray, min_share: float = MIN_DIGIT_SHARE) -> int:
@@ -75,8 +79,13 @@ def modes_covered(hist: np.ndarray, min_share: float = MIN_DIGIT_SHARE) -> int:
 
 
 def kl_to_uniform(hist: np.ndarray) -> float:
-    """KL(hist || uniform) in nats: 0 for balanced digits, ln 10 = 2.30 when all are one digit."""
+    """KL(hist || uniform) in nats: 0 for balanced digits, ln 10 = 2.30 when all are one digit.
+
+    The histogram is renormalised over the digits it holds; with no digit at all it is NaN.
+    """
     p = np.asarray(hist, dtype=np.float64)
+    if not p.sum() > 0:
+        return float("nan")
     p = p / p.sum()
     nz = p > 0   # 0 log 0 = 0
     return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
@@ -164,6 +173,17 @@ def mode_coverage(nearest: np.ndarray, stds_away: np.ndarray, num_modes: int,
     good = np.asarray(stds_away) <= HIGH_QUALITY_STDS
     shares = np.bincount(np.asarray(nearest)[good], minlength=num_modes)[:num_modes] / n
     return int(np.sum(shares >= min_share / num_modes)), float(good.mean()) if len(good) else 0.0, shares
+
+
+def modes_captured(nearest: np.ndarray, stds_away: np.ndarray, num_modes: int) -> int:
+    """Modes with at least one high-quality sample: PacGAN's own rule, for comparing with papers.
+
+    Laxer than mode_coverage's count (one stray sample captures a mode), and
+    like any count of "at least one" it grows with the number of samples:
+    the papers count 2,500 samples, the 2D lab's probe 2,000.
+    """
+    good = np.asarray(stds_away) <= HIGH_QUALITY_STDS
+    return int(len(np.unique(np.asarray(nearest)[good])))
 
 
 def energy_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,12 +11,34 @@ from ganlab.config import Experiment, Loss, Model, Noise, Optim, Target1D, Targe
 
 
 @dataclass(frozen=True)
+class Promise:
+    """What a preset's run reaches by the end of its budget, on one quality meter.
+
+    `python -m ganlab check-presets` trains the preset on fresh seeds and sets
+    each promise beside what it measured, so the words in a preset's note stay true.
+    """
+    meter: str                # a meter the task records: "w1", "modes_covered", "confident", ...
+    bound: float
+    higher_is_better: bool = False
+    words: str = ""           # the meter in words, e.g. "W1 to the target"
+
+    def kept(self, value: float | None) -> bool:
+        if value is None or value != value:   # missing or NaN: not kept
+            return False
+        return value >= self.bound if self.higher_is_better else value < self.bound
+
+    def __str__(self) -> str:
+        return f"{self.words or self.meter} {'at least' if self.higher_is_better else 'below'} {self.bound:g}"
+
+
+@dataclass(frozen=True)
 class Preset:
     slug: str
     title: str
     config: Experiment
     about: str
     expect: str = ""          # a warning shown on the page, e.g. "does not converge"
+    promises: tuple[Promise, ...] = ()   # kept by the end of the default budget on most seeds
 
 
 PRESETS: dict[str, Preset] = {}
@@ -54,6 +76,7 @@ register(Preset(
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
         train=Train(steps=4000, batch_size=512, d_steps=1, lr_decay=True, snapshot_every=100),
     ),
+    promises=(Promise("w1", 0.1, words="W1 to the target"),),
     about="Target N(4, 1.25²). A per-sample discriminator, non-saturating BCE and Adam, with the "
           "learning rates decayed to 2% over the run so the last oscillations die out. W1 to the target "
           "falls below 0.15 (the noise floor at 10k samples is about 0.02).",
@@ -124,6 +147,7 @@ register(Preset(
         opt_d=Optim("adam", lr=2e-4, beta1=0.9, beta2=0.999),
         train=Train(steps=8000, batch_size=200, d_steps=1, snapshot_every=100),
     ),
+    promises=(Promise("modes_covered", 9, True, "digits covered"),),
     about="yunjey's tutorial: G 100→256→256→784 (ReLU, Dropout 0.1, Tanh), D 784→256→256→1 "
           "(LeakyReLU 0.01, Dropout 0.1), Xavier-normal weights and U(0.1, 0.2) biases, Adam 2e-4 "
           "with PyTorch's default betas, batch 200. The seed writes out the paper's D loss and "
@@ -171,6 +195,8 @@ register(Preset(
         opt_d=Optim("adam", lr=2e-4, beta1=0.5, beta2=0.999),
         train=Train(steps=1200, batch_size=128, d_steps=1, snapshot_every=50),
     ),
+    promises=(Promise("modes_covered", 10, True, "digits covered"),
+              Promise("confident", 0.8, True, "confident share")),
     about="Strided convolutions and transposed convolutions, no pooling: G grows z from 1×1 to "
           "7×7, 14×14 and 28×28; D mirrors it. BatchNorm in G and in D (except its first layer), "
           "LeakyReLU 0.2 in D, weights N(0, 0.02), Adam 2e-4 with β1 = 0.5 (pytorch/examples). "
@@ -270,6 +296,8 @@ register(Preset(
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
         train=Train(steps=5000, batch_size=256, d_steps=1, snapshot_every=100),
     ),
+    promises=(Promise("modes_captured", 8, True, "modes captured (PacGAN's rule)"),
+              Promise("high_quality", 0.9, True, "high-quality share")),
     about="The classic mode-collapse test. G (2→128→128→128→2) must cover 8 tight Gaussians on a "
           "circle. With BCE, G tends to hop: it piles onto a few modes, D learns to reject them "
           "(the blue and red behind the points), and G jumps to others. Watch the arrows: each "

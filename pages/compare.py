@@ -43,7 +43,8 @@ LOOK_FOR_2D = """
    critic's value behind them. BCE runs tend to pile onto a few modes and hop between them; the
    Wasserstein critics keep a slope that pulls the fakes out along the whole target.
 3. **Modes covered and high-quality samples** are measured the same way for every run: how many
-   modes hold a fair number of fakes, and what share of fakes sits within 3σ of the data.
+   modes hold at least a tenth of their fair share of high-quality fakes (a stricter count than
+   PacGAN's, where one such fake captures a mode), and what share of fakes sits within 3σ of the data.
 4. **The energy distance** is the fair overall score, in the data's own units. The loss curves are
    not: a WGAN's loss estimates a distance, a BCE loss is a log-probability.
 5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
@@ -190,7 +191,8 @@ def draw_mnist(snaps: dict) -> None:
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     classifier = {"fid": "Fréchet distance to real digits (lower is better)",
-                  "modes_covered": "Digits covered, of 10 (higher is better)"}
+                  "modes_covered": "Digits covered, of 10 (higher is better)",
+                  "confident": "Confident share: clearly a digit (higher is better)"}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
         col.plotly_chart(charts.by_loss_figure(meters, name, classifier[name]), key=f"cmp-{name}")

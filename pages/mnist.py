@@ -130,9 +130,7 @@ ui.checkpoint_panel(run)
 
 meters = getattr(getattr(run, "trainer", None), "task", None)
 if meters is not None and getattr(meters, "meters", None) is not None:
-    clf = meters.meters.classifier
-    st.caption(f"The quality meters judge {meters.meters.n:,} samples from a fixed z with a small CNN that "
-               f"classifies held-out real digits with {clf.accuracy:.1%} accuracy.")
+    ui.meter_calibration(meters.meters)
 
 if run is not None and run.trainer is not None:
     st.subheader("Explore the generator")

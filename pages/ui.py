@@ -429,6 +429,32 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
                 "quality meters (about a minute on a CPU); it is cached for every run after.")
 
 
+@st.cache_data(show_spinner="Measuring what the meters read on known answers…", max_entries=4)
+def _calibration(_meters, root_text: str, classifier_id: int) -> dict:
+    from ganlab.classifier import calibrate
+    return calibrate(_meters)
+
+
+def meter_calibration(meters) -> None:
+    """What the MNIST meters read on real digits, on a collapse and on junk, beside a run's meters."""
+    from ganlab.classifier import CALIBRATION_CASES, CONFIDENCE
+    clf = meters.classifier
+    st.caption(f"The quality meters judge {meters.n:,} samples from a fixed z with a small CNN trained on "
+               f"real digits and on junk (noise, blobs, shuffled pixels, blank). A sample counts as a digit "
+               f"only when the CNN gives it p ≥ {CONFIDENCE:g}; it reads {clf.accuracy:.1%} of held-out real "
+               f"digits so, correctly.")
+    with st.expander("What the meters read on known answers (calibration)"):
+        readings = _calibration(meters, str(meters.root), id(clf))
+        rows = [{"images": CALIBRATION_CASES[case], "digits covered (of 10)": r["modes_covered"],
+                 "confident share": r["confident"], "Fréchet distance": r["fid"]}
+                for case, r in readings.items()]
+        frame = pd.DataFrame(rows).set_index("images")
+        st.dataframe(meters_table(frame, ("Fréchet distance",),
+                                  {"digits covered (of 10)": "{:.0f}", "confident share": "{:.0%}"}))
+        st.caption(f"Each row is {meters.n:,} images. Real digits are held out from the CNN's training and "
+                   "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
+
+
 def live(draw, run: Run | None) -> None:
     """Redraw `draw(snapshot)` every REFRESH_SECONDS while the run trains; once otherwise."""
     if run is None:

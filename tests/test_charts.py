@@ -1,5 +1,6 @@
 """Charts are pure functions: build them from plain arrays and read the traces."""
 import numpy as np
+import pytest
 
 from ganlab import charts
 
@@ -105,7 +106,12 @@ def test_digit_histogram_and_mnist_meter_charts():
               "kl_uniform": np.array([1.5, 0.1])}
     meters.update({f"hist_{d}": np.array([0.0, 0.1]) for d in range(10)})
     bars = charts.digit_histogram_figure(meters)
-    assert list(bars.data[0].y) == [0.1] * 10 and "9 of 10 covered" in bars.layout.title.text
-    assert names(charts.mnist_modes_figure(meters)) == ["digits covered (of 10)", "KL to uniform (nats)"]
+    assert list(bars.data[0].y) == pytest.approx([0.1] * 10 + [0.0]) and "9 of 10 covered" in bars.layout.title.text
+    # Samples the classifier is unsure of get a bar of their own, not a digit's.
+    meters.update({f"hist_{d}": np.array([0.0, 0.06]) for d in range(10)}, confident=np.array([0.0, 0.6]))
+    bars = charts.digit_histogram_figure(meters)
+    assert bars.data[0].x[-1] == "not a digit" and bars.data[0].y[-1] == pytest.approx(0.4)
+    assert names(charts.mnist_modes_figure(meters)) == ["digits covered (of 10)", "confident share (clearly a digit)",
+                                                         "KL to uniform (nats)"]
     assert list(charts.mnist_quality_figure(meters).data[0].y) == [600.0, 90.0]
     assert charts.digit_histogram_figure({"step": np.array([0])}).layout.annotations

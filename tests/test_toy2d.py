@@ -170,6 +170,10 @@ def test_mode_coverage_on_constructed_sets():
     # A few strays in a mode do not cover it: 5 of 2000 samples is far below its fair share.
     strays = np.concatenate([np.repeat(centers[:1], 1995, axis=0), np.repeat(centers[1:2], 5, axis=0)])
     assert coverage(strays)[0] == 1
+    # ... but under PacGAN's own rule one high-quality sample captures a mode.
+    assert metrics.modes_captured(*Target(RING).assign(strays), 8) == 2
+    assert metrics.modes_captured(*Target(RING).assign(far), 8) == 0
+    assert metrics.modes_captured(*Target(RING).assign(sample(RING, n=2000)), 8) == 8
 
 
 def test_energy_distance_is_zero_for_one_distribution_and_grows_with_a_shift():
@@ -199,7 +203,7 @@ def test_probe_views_have_the_shapes_the_charts_need(trained):
     assert views["arrow_at"].shape == views["arrow_grad"].shape == (ARROWS, 2)
     assert views["manifold"].shape == (22, 41, 2)
     assert views["num_modes"] == 8 and trained.task.alarm_options() == {"num_modes": 8}
-    assert set(meters) == {"energy", "high_quality", "modes_covered"}
+    assert set(meters) == {"energy", "high_quality", "modes_covered", "modes_captured"}
     assert all(np.isfinite(v) for v in meters.values())
 
 
@@ -278,7 +282,11 @@ def test_meter_figures_read_the_meters():
     assert [(s.y0, s.line.dash) for s in energy.layout.shapes] == [(0.003, "dot")]    # the noise floor
     assert energy.layout.annotations[0].text == "noise floor"
     modes = charts2d.coverage_figure(meters, 8)
-    assert "6 of 8" in modes.layout.title.text
+    assert "6 of 8 covered" in modes.layout.title.text
+    both = charts2d.coverage_figure({**meters, "modes_captured": np.array([5.0, 8.0])}, 8)
+    assert "8 of 8 captured, 6 of 8 covered" in both.layout.title.text
+    assert [t.name for t in both.data] == list(charts2d.MODE_RULES.values())   # each rule named in words
+    assert "PacGAN" in both.data[0].name and list(both.data[0].y) == [5.0, 8.0]
     assert modes.layout.yaxis.range == (0, 8.5) and modes.layout.shapes[0].y0 == 8     # all 8 modes
     quality = charts2d.quality_figure(meters)
     assert list(quality.data[0].y) == [0.2, 0.6] and quality.layout.yaxis.range == (0, 1.02)

@@ -76,7 +76,7 @@ class Toy2D:
             "energy_floor": self.energy_floor, "num_modes": self.num_modes,
         }
         names = ["energy"] + (["high_quality"] if self.target.num_parts else []) + \
-                (["modes_covered"] if self.num_modes else [])
+                (["modes_covered", "modes_captured"] if self.num_modes else [])
         if not finite.all():
             return views, {name: float("nan") for name in names}
         meters = {"energy": metrics.energy_distance(fake[:ENERGY_POINTS], self.real[:ENERGY_POINTS])}
@@ -86,6 +86,7 @@ class Toy2D:
             meters["high_quality"] = quality
             if self.num_modes:
                 meters["modes_covered"] = float(covered)
+                meters["modes_captured"] = float(metrics.modes_captured(*parts, self.target.num_parts))
         return views, meters
 
     @property
