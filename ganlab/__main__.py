@@ -47,7 +47,7 @@ def summarize(snap) -> dict:
             out[name] = float(col[-1])
     if snap.status not in ("finished", "stopped"):
         out["message"] = snap.message
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
+    return _finite(out)
 
 
 def cmd_presets(args) -> int:
@@ -140,8 +140,19 @@ def cmd_check_presets(args) -> int:
             for verdict in verdicts:
                 print(f"  {verdict}")
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(_finite(report)))
     return 0
+
+
+def _finite(value):
+    """The value with NaN and infinities as None, so that the JSON is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def cmd_bench(args) -> int:

@@ -67,7 +67,7 @@ def judge(promise: Promise, results: list[SeedResult]) -> Verdict:
     worst_fill = -np.inf if promise.higher_is_better else np.inf
     filled = np.where(np.isnan(values), worst_fill, values)
     worst = filled.min() if promise.higher_is_better else filled.max()
-    return Verdict(promise, sum(promise.kept(v) for v in values), len(values),
+    return Verdict(promise, int(sum(promise.kept(v) for v in values)), len(values),
                    float(np.median(filled)) if len(filled) else float("nan"), float(worst))
 
 

@@ -448,6 +448,7 @@ def meter_calibration(meters) -> None:
         rows = [{"images": CALIBRATION_CASES[case], "digits covered (of 10)": r["modes_covered"],
                  "confident share": r["confident"], "Fréchet distance": r["fid"]}
                 for case, r in readings.items()]
+        import pandas as pd
         frame = pd.DataFrame(rows).set_index("images")
         st.dataframe(meters_table(frame, ("Fréchet distance",),
                                   {"digits covered (of 10)": "{:.0f}", "confident share": "{:.0%}"}))

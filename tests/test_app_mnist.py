@@ -41,9 +41,18 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     assert "step 30" in grid["layout"]["title"]["text"]
     names = {t.get("name") for spec in specs for t in spec["data"]}
     assert {"D loss", "G loss", "D(real), held out", "D(fake)", "Fréchet distance", "digits covered (of 10)"} <= names
-    assert any("held-out real digits with" in c.value and "% accuracy" in c.value for c in at.caption)
+    assert "confident share (clearly a digit)" in names
+    assert any("p ≥ 0.9" in c.value and "of held-out real digits" in c.value for c in at.caption)
     bars = [spec for spec in specs if spec["data"] and spec["data"][0]["type"] == "bar"]
-    assert bars and len(bars[0]["data"][0]["y"]) == 10          # the digit histogram
+    assert bars and len(bars[0]["data"][0]["y"]) == 11          # the digit histogram, and "not a digit"
+    # The calibration: what the meters read on real digits, a collapse and junk, on the page.
+    calibration = [df.value for df in at.dataframe if df.value.index.name == "images"]
+    assert calibration, "the calibration table is missing"
+    table = calibration[0]
+    assert table.loc["real digits (held out)", "digits covered (of 10)"] == 10
+    assert table.loc["one digit only (all 1s)", "digits covered (of 10)"] == 1
+    assert table.loc["uniform noise", "digits covered (of 10)"] == 0
+    assert table.loc["blank (all black)", "confident share"] == 0
     if preset == "mnist-cgan":
         assert "row r asks for digit r" in grid["layout"]["title"]["text"]
         at.button(key="mn-gen-digit").click().run()

@@ -55,7 +55,7 @@ def test_teaching_mode_hides_the_advanced_settings_and_keeps_their_values(app):
     labels = [b.label for b in app.button]
     for label in ("Start", "Step D", "Step G", "Step both", "Next stage (slow motion)"):
         assert label in labels
-    assert "**Target** N(4, 1.25²)" in text_of(app) and "**4,000 steps**" in text_of(app)
+    assert "**Target** N(4, 1.25²)" in text_of(app) and "**6,000 steps**" in text_of(app)
     app.toggle(key="teaching-mode").set_value(False).run()
     assert app.number_input(key="g1d-gauss1d-batch").value == 32            # nothing was lost
 

@@ -57,7 +57,9 @@ def test_each_mnist_preset_trains_from_the_command_line_and_writes_its_grid(pres
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["status"] == "finished" and result["steps"] == 4
-    assert result["fid"] > 0 and 1 <= result["modes_covered"] <= 10
+    assert result["fid"] > 0
+    # Four steps make blobs, not digits: the confident meters say so instead of finding some digits.
+    assert result["modes_covered"] == 0 and result["confident"] < 0.05
     assert ("label_accuracy" in result) == (preset == "mnist-cgan")
     pngs = list(tmp_path.glob("*.png"))
     assert len(pngs) == 1
