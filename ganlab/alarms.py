@@ -47,18 +47,19 @@ class Alarm:
     text: str      # one line in plain words: what is happening, and what to try
 
 
-def check(metrics: dict, meters: dict, *, bce: bool = True, num_modes: int | None = None,
+def check(metrics: dict, meters: dict, *, d_is_probability: bool = True, num_modes: int | None = None,
           min_modes: int | None = None, mode_name: str = "mode") -> list[Alarm]:
     """Every alarm that applies to a run's history.
 
-    bce: the losses are BCE, so d_fake is a probability (False for Wasserstein critics).
+    d_is_probability: d_fake is a probability (a BCE loss's sigmoid), so "D wins" can be read from it;
+        False for raw scores (critics, LSGAN, hinge): see GANLoss.mode_alarm.
     num_modes, min_modes: see mode_collapse(); MNIST passes 10, MNIST_MIN_DIGITS, "digit".
     """
     alarms = divergence(metrics)
     if alarms:
         return alarms   # after a NaN nothing else means anything
     alarms += mode_collapse(meters, num_modes, min_modes, mode_name)
-    if bce:
+    if d_is_probability:
         alarms += discriminator_wins(metrics)
     alarms += oscillation(metrics, meters)
     return alarms

@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy.signal import lfilter
 
+from ganlab.losses import LOSSES
+
 REAL = "#1f77b4"
 FAKE = "#d62728"
 DISC = "#2ca02c"
@@ -65,6 +67,27 @@ D_AXIS = dict(tickmode="auto", showgrid=False)
 NO_STEPS_YET = "No data yet: the curves begin at the first step."
 
 
+# -- what D's output is: a probe's views carry the loss's display (GANLoss.display) -----------
+
+def shows_probability(views: dict) -> bool:
+    """D's output is a probability (a sigmoid, in [0, 1]), not a raw score."""
+    return views.get("output", "probability") == "probability"
+
+
+def d_symbol(views: dict) -> str:
+    """ "D(x)" or, for a critic, "f(x)"."""
+    return views.get("symbol") or "D(x)"
+
+
+def d_letter(views: dict) -> str:
+    return d_symbol(views).split("(")[0]
+
+
+def d_name(views: dict) -> str:
+    """D's output as a legend names it: "D(x)", or "critic f(x)"."""
+    return f"critic {d_symbol(views)}" if views.get("critic") else d_symbol(views)
+
+
 def empty_figure(title: str, message: str) -> go.Figure:
     """A figure that says why it has no data, instead of an empty frame."""
     note = dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
@@ -76,7 +99,7 @@ def density_figure(views: dict) -> go.Figure:
     if not views:
         return empty_figure("Densities", "Waiting for the first snapshot…")
     x = views["x"]
-    wasserstein = views.get("wasserstein", False)
+    symbol, probability = d_symbol(views), shows_probability(views)
     traces = [
         dict(type="bar", x=x, y=views["p_g"], width=float(x[1] - x[0]), name="generated (histogram)",
              marker_color=FAKE, opacity=0.45),
@@ -85,12 +108,14 @@ def density_figure(views: dict) -> go.Figure:
     ]
     if views.get("d_curve") is not None:
         traces.append(dict(type="scatter", x=x, y=views["d_curve"], mode="lines", yaxis="y2",
-                           line=dict(color=DISC, width=2), name="critic f(x)" if wasserstein else "D(x)"))
-    d_axis = dict(overlaying="y", side="right", anchor="x", title=dict(text="f(x)"), **D_AXIS)
-    if not wasserstein:
+                           line=dict(color=DISC, width=2), name=d_name(views)))
+    d_axis = dict(overlaying="y", side="right", anchor="x", title=dict(text=symbol), **D_AXIS)
+    if views.get("equilibrium") is not None and views.get("d_star") is not None:
+        # BCE's best D and LSGAN's (targets 0 and 1) are the same: p_data / (p_data + p_g).
         traces.append(dict(type="scatter", x=x, y=views["d_star"], mode="lines", name="optimal D*(x)",
                            yaxis="y2", line=dict(color=OPTIMAL, dash="dot")))
-        d_axis.update(title=dict(text="D(x)"), range=[0, 1.02])
+    if probability:
+        d_axis.update(range=[0, 1.02])
     title = f"Real and generated densities (step {views.get('step', 0)})"
     if views.get("outside", 0) > 0.001:
         title += f" · {views['outside']:.0%} of samples off the chart"
@@ -148,12 +173,16 @@ def loss_figure(metrics: dict) -> go.Figure:
     return curves_figure(metrics, {"loss_d": "D loss", "loss_g": "G loss"}, "Losses (raw and smoothed)")
 
 
-def d_outputs_figure(metrics: dict, wasserstein: bool = False) -> go.Figure:
-    if wasserstein:
-        return curves_figure(metrics, {"d_real": "mean f(real)", "d_fake": "mean f(fake)"},
-                             "Critic on real and fake")
-    return curves_figure(metrics, {"d_real": "mean D(real)", "d_fake": "mean D(fake)"},
-                         "D on real and fake (both head to 0.5 at equilibrium)", **guide_line(0.5))
+def d_outputs_figure(metrics: dict, views: dict | None = None) -> go.Figure:
+    """D's mean output on real and fake; `views` (a probe's) says what D's output is."""
+    views = views if views is not None else {}
+    f, who = d_letter(views), ("Critic" if views.get("critic") else "D")
+    names = {"d_real": f"mean {f}(real)", "d_fake": f"mean {f}(fake)"}
+    eq = views.get("equilibrium", 0.5)
+    if eq is None:
+        return curves_figure(metrics, names, f"{who} on real and fake")
+    return curves_figure(metrics, names, f"{who} on real and fake (both head to {eq:g} at equilibrium)",
+                         **guide_line(eq))
 
 
 def quality_figure(meters: dict) -> go.Figure:
@@ -188,24 +217,23 @@ def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.F
                   xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
 
 
-def d_test_figure(meters: dict, wasserstein: bool = False) -> go.Figure:
-    """Seed 003's p_real / p_fake traces, measured on held-out digits."""
-    if wasserstein:
-        return curves_figure(meters, {"d_real_test": "mean f(real), held out", "d_fake_test": "mean f(fake)"},
-                             "Critic on held-out real and on fake digits", smooth_alpha=None)
-    return curves_figure(meters, {"d_real_test": "D(real), held out", "d_fake_test": "D(fake)"},
-                         "D on held-out real and on fake digits (both head to 0.5)", smooth_alpha=None,
-                         **guide_line(0.5))
+def d_test_figure(meters: dict, views: dict | None = None) -> go.Figure:
+    """Seed 003's p_real / p_fake traces, measured on held-out digits; `views` says what D's output is."""
+    views = views if views is not None else {}
+    f, who = d_letter(views), ("Critic" if views.get("critic") else "D")
+    names = {"d_real_test": f"mean {f}(real), held out", "d_fake_test": f"mean {f}(fake)"}
+    eq = views.get("equilibrium", 0.5)
+    if eq is None:
+        return curves_figure(meters, names, f"{who} on held-out real and on fake digits", smooth_alpha=None)
+    return curves_figure(meters, names, f"{who} on held-out real and on fake digits (both head to {eq:g})",
+                         smooth_alpha=None, **guide_line(eq))
 
 
 # -- Loss lab: runs that differ only in their loss, drawn side by side -----------------------
 # The functions below take {loss name: history or views}, one entry per run, in the order
 # the runs were made. Each loss keeps one colour on every chart.
 
-LOSS_COLORS = {"bce-ns": "#ff7f0e", "bce-sat": "#e377c2", "wgan-clip": "#2ca02c", "wgan-gp": "#9467bd"}
-LOSS_SHORT = {"bce-ns": "BCE non-saturating", "bce-sat": "BCE saturating", "wgan-clip": "WGAN clip",
-              "wgan-gp": "WGAN-GP"}
-_SPARE_COLORS = ["#8c564b", "#17becf", "#bcbd22", "#7f7f7f"]
+SPARE_COLOR = "#7f7f7f"   # a loss the registry does not know (a run saved by another version)
 # Four losses' names fill more than one row, and panels' own titles take the space above the
 # plots, so these legends sit at the figure's bottom edge, under the x axis.
 _LEGEND_BELOW = dict(margin=dict(l=50, r=50, t=80, b=110),
@@ -213,11 +241,12 @@ _LEGEND_BELOW = dict(margin=dict(l=50, r=50, t=80, b=110),
 
 
 def loss_color(loss: str) -> str:
-    return LOSS_COLORS.get(loss) or _SPARE_COLORS[sum(map(ord, loss)) % len(_SPARE_COLORS)]
+    """The loss's own colour (ganlab.losses), the same on every chart."""
+    return LOSSES[loss].color if loss in LOSSES else SPARE_COLOR
 
 
 def loss_short(loss: str) -> str:
-    return LOSS_SHORT.get(loss, loss)
+    return LOSSES[loss].short if loss in LOSSES else loss
 
 
 def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_alpha: float | None = None,
@@ -301,7 +330,7 @@ def loss_panels_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
 
 def d_test_panels_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
     return panels_figure(meters_by_loss, {"d_real_test": "on held-out real", "d_fake_test": "on fake"},
-                         "D's mean output per run: a probability for BCE, a raw critic value for WGAN "
+                         "D's mean output per run: a probability for BCE, a raw score for the others "
                          "(not comparable across the two)", smooth_alpha=None)
 
 
@@ -332,39 +361,40 @@ def densities_by_loss_figure(views_by_loss: dict[str, dict]) -> go.Figure:
 
 
 def d_and_critic_figure(views_by_loss: dict[str, dict]) -> go.Figure:
-    """BCE's D(x), a sigmoid, beside the Wasserstein critic f(x), unbounded, across x.
+    """BCE's D(x), a sigmoid, beside the raw scores (critics' f(x), LSGAN's D(x)), across x.
 
     The real and each run's generated densities sit behind, so one sees where
-    D is flat (saturated) over the fakes and where f still has a slope.
+    D is flat (saturated) over the fakes and where a raw score still has a slope.
     """
-    title = "Why the gradients differ: D(x) saturates, the critic f(x) keeps a slope"
+    title = "Why the gradients differ: a sigmoid's D(x) saturates, a raw score keeps a slope"
     runs = [(loss, v) for loss, v in views_by_loss.items() if v]
     if not runs:
         return empty_figure(title, "Waiting for the first snapshot…")
-    layout = panels_layout(["BCE: D(x) = sigmoid(score), between 0 and 1", "Wasserstein: critic f(x), unbounded"],
+    layout = panels_layout(["BCE: D(x) = sigmoid(score), between 0 and 1", "Raw scores: no sigmoid, unbounded"],
                            0.16, x=dict(title=dict(text="x")), y=dict(title=dict(text="density"), rangemode="tozero"),
                            right=D_AXIS)
     layout["yaxis3"].update(title=dict(text="D(x)"), range=[0, 1.02])
-    layout["yaxis4"].update(title=dict(text="f(x)"))
+    layout["yaxis4"].update(title=dict(text="score"))
     x = runs[0][1]["x"]
     traces = [dict(type="scatter", x=x, y=runs[0][1]["p_data"], mode="lines", fill="tozeroy", name="target pdf",
                    line=dict(color=REAL, width=1), opacity=0.3, showlegend=panel == 1, legendgroup="real",
                    **panel_axes(panel)) for panel in (1, 2)]
     drawn = {1: False, 2: False}
     for loss, views in runs:
-        panel = 2 if views.get("wasserstein") else 1
+        panel = 1 if shows_probability(views) else 2
         color = loss_color(loss)
         traces.append(dict(type="scatter", x=views["x"], y=views["p_g"], mode="lines",
                            name=f"{loss_short(loss)}: fakes{_off_chart(views)}",
                            line=dict(color=color, width=1, dash="dot"), legendgroup=loss, **panel_axes(panel)))
         if views.get("d_curve") is not None:
             traces.append(dict(type="scatter", x=views["x"], y=views["d_curve"], mode="lines",
-                               name=f"{loss_short(loss)}: {'f(x)' if panel == 2 else 'D(x)'}",
+                               name=f"{loss_short(loss)}: {d_symbol(views)}",
                                line=dict(color=color, width=3), legendgroup=loss, **panel_axes(panel, 2, right=True)))
             drawn[panel] = True
-    for panel, (family, why) in enumerate((("BCE", "D(x)"), ("Wasserstein", "f(x)")), start=1):
+    for panel, why in enumerate(("no run with a per-sample D(x) = sigmoid(score) here",
+                                 "no run with a per-sample raw score here"), start=1):
         if not drawn[panel]:
-            layout["annotations"].append(dict(text=f"no {family} run with a per-sample {why} here", showarrow=False,
+            layout["annotations"].append(dict(text=why, showarrow=False,
                                               x=0.5, y=0.5, xref=f"{_axis('x', panel)} domain",
                                               yref=f"{_axis('y', panel)} domain"))
     return figure(traces, title, 380, **layout, **_LEGEND_BELOW)
@@ -446,7 +476,7 @@ def mnist_modes_figure(meters: dict) -> go.Figure:
 # Every metric and meter a run records, in words, for pickers and titles.
 METRIC_WORDS = {
     "loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(real)", "d_fake": "mean D(fake)",
-    "g_grad_norm": "norm of the gradient reaching G", "gp_grad_norm": "critic's gradient norm at the interpolates",
+    "g_grad_norm": "norm of the gradient reaching G", "gp_grad_norm": "D's gradient norm under its penalty (GP, R1)",
     "w1": "W1 to the target", "ks": "KS statistic", "fake_mean": "mean of the fakes", "fake_std": "std of the fakes",
     "modes_covered": "modes covered", "modes_captured": "modes captured (PacGAN's rule)",
     "confident": "confident share (clearly a digit)",
@@ -539,8 +569,7 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
     title = f"Step {stage['iteration']} · {stage['number']}. {stage['title']}"
     if stage.get("d_steps", 1) > 1 and stage["number"] <= 4:
         title += f" (D step {stage['d_step']} of {stage['d_steps']})"
-    critic = bool(stage.get("wasserstein"))
-    d_name = "critic f(x)" if critic else "D(x)"
+    probability, d_label = shows_probability(stage), d_name(stage)
     views = views or {}
     traces = []
 
@@ -555,11 +584,11 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
     curve = stage.get("d_curve")
     if grid is not None and curve is not None:
         if name == "d_update":
-            add(grid, curve, f"{d_name} before", mode="lines", line=dict(color=DISC, width=2, dash="dot"))
+            add(grid, curve, f"{d_label} before", mode="lines", line=dict(color=DISC, width=2, dash="dot"))
             curve = stage["d_curve_after"]
-            add(grid, curve, f"{d_name} after", mode="lines", line=dict(color=DISC, width=3))
+            add(grid, curve, f"{d_label} after", mode="lines", line=dict(color=DISC, width=3))
         else:
-            add(grid, curve, d_name, mode="lines", line=dict(color=DISC, width=2))
+            add(grid, curve, d_label, mode="lines", line=dict(color=DISC, width=2))
 
     def on_curve(x):
         # Where a point sits: on D's curve when there is one, else on the rug.
@@ -574,7 +603,7 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
             add(x, np.zeros_like(x), f"{label} points", d_axis=False, mode="markers",
                 marker=dict(color=color, **rug), opacity=0.6)
             if scored:
-                add(x, np.asarray(stage[key]).ravel()[:max_points], f"{d_name} on {label}", mode="markers",
+                add(x, np.asarray(stage[key]).ravel()[:max_points], f"{d_label} on {label}", mode="markers",
                     marker=dict(color=color, size=7, line=dict(width=1, color="white")))
     else:
         before = np.asarray(stage["fake"]).ravel()[:max_points]
@@ -596,8 +625,9 @@ def stage_figure_1d(stage: dict, views: dict | None = None, max_points: int = 20
                 line=dict(color=OPTIMAL, width=1), hoverinfo="skip")
             add(before, y, "fakes before", mode="markers", marker=dict(color=FAKE, size=6), opacity=0.3)
             add(after, y_after, "fakes after", mode="markers", marker=dict(color=FAKE, size=7))
-    d_axis = dict(title=dict(text="f(x)")) if critic else dict(title=dict(text="D(x)"), range=[-0.02, 1.02],
-                                                                tickmode="linear", tick0=0, dtick=0.25)
+    d_axis = dict(title=dict(text=d_symbol(stage)))
+    if probability:
+        d_axis.update(range=[-0.02, 1.02], tickmode="linear", tick0=0, dtick=0.25)
     return figure(traces, title, 440, margin=dict(LAYOUT["margin"], t=100),   # room for a two-row legend
                   xaxis=dict(title=dict(text="x")), yaxis=dict(title=dict(text="density"), rangemode="tozero"),
                   yaxis2={**D_AXIS, "overlaying": "y", "side": "right", "anchor": "x", **d_axis})
@@ -626,7 +656,8 @@ def stage_figure_2d(stage: dict, views: dict) -> go.Figure:
     if not views or "box" not in views:
         return empty_figure(title, "Waiting for the first snapshot…")
     plane = {k: views[k] for k in ("box", "surface_x", "surface_y")}
-    plane.update(wasserstein=stage.get("wasserstein"), real=stage.get("real"), fake=stage["fake"])
+    plane.update({k: stage.get(k) for k in ("output", "symbol", "critic")})
+    plane.update(real=stage.get("real"), fake=stage["fake"])
     curve = stage.get("d_curve_after", stage.get("d_curve"))
     if curve is not None:
         plane["surface"] = np.asarray(curve).reshape(len(views["surface_y"]), len(views["surface_x"]))
@@ -637,6 +668,6 @@ def stage_figure_2d(stage: dict, views: dict) -> go.Figure:
         plane.update(fake=after, arrow_at=before, arrow_grad=before - after)
         title += " (arrows: each fake's move)"
     elif name == "d_update":
-        title += f" ({'the critic' if stage.get('wasserstein') else 'D'} after its update)"
+        title += f" ({'the critic' if stage.get('critic') else 'D'} after its update)"
     return plane_figure(plane, surface=curve is not None, real=stage.get("real") is not None, fake=True,
                         arrows="arrow_at" in plane, manifold=False, title=title)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ganlab.charts import DISC, FAKE, REAL, by_loss_figure, curves_figure, empty_figure, figure, guide_line
+from ganlab.charts import (DISC, FAKE, REAL, by_loss_figure, curves_figure, d_name, empty_figure, figure, guide_line,
+                           shows_probability)
 
 ARROW_SHARE = 0.08    # the longest arrow is this share of the box's width
 MANIFOLD = "#555555"
@@ -21,17 +22,17 @@ def plane_figure(views: dict, *, surface: bool = True, real: bool = True, fake: 
     title = title or f"Real and generated points (step {views.get('step', 0)})"
     if not views:
         return empty_figure(title, "Waiting for the first snapshot…")
-    wasserstein = bool(views.get("wasserstein"))
+    probability = shows_probability(views)
     (x0, y0), (x1, y1) = views["box"]
     traces = []
     if surface:
-        d_name = "critic f(x)" if wasserstein else "D(x)"
+        name = d_name(views)
         traces.append(dict(
-            type="heatmap", x=views["surface_x"], y=views["surface_y"], z=views["surface"], name=d_name,
+            type="heatmap", x=views["surface_x"], y=views["surface_y"], z=views["surface"], name=name,
             colorscale="RdBu", opacity=0.55, zsmooth="best",
-            # D = 0.5 is D's "can't tell": white. A critic has no such level, so its colours span its range.
-            zmin=None if wasserstein else 0.0, zmax=None if wasserstein else 1.0,
-            colorbar=dict(title=dict(text=d_name), thickness=12, len=0.8), hoverinfo="skip"))
+            # D = 0.5 is D's "can't tell": white. A raw score has no fixed range, so its colours span it.
+            zmin=0.0 if probability else None, zmax=1.0 if probability else None,
+            colorbar=dict(title=dict(text=name), thickness=12, len=0.8), hoverinfo="skip"))
     if manifold and views.get("manifold") is not None:
         xs, ys = _polylines(np.asarray(views["manifold"]))
         traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name="G's manifold (a z grid, mapped)",

@@ -1,10 +1,15 @@
-"""Loss lab: runs that differ only in their loss, trained side by side in lockstep.
+"""Loss lab: runs that differ in their loss, trained side by side in lockstep.
 
-A comparison is a group of Runs built from one config, one per loss. They
-share the seed, so they start from the same weights and draw the same data
-and noise in the same order (each Trainer draws from its own generator,
-seeded with cfg.train.seed; WGAN-GP's interpolation points come from torch's
-global RNG and weight clipping draws nothing, so no loss shifts that order).
+A comparison is a group of Runs built from one config, one per loss. By
+default each loss trains with the settings of its own paper (its k and its
+optimizers: GANLoss.reference), so that no loss is judged at settings it was
+never meant for; "same settings" trains every loss with the base config's.
+Either way they share the seed, so they start from the same weights and draw
+the same data and noise in the same order (each Trainer draws from its own
+generator, seeded with cfg.train.seed; WGAN-GP's interpolation points come
+from the models' own stream, and clipping and R1 draw nothing), and they
+share the budget of G steps. With different k, a run's D takes more batches
+per G step, so its later batches differ from the others'.
 A Lockstep keeps their step counters within one iteration of each other, so
 at any moment their curves cover the same steps.
 
@@ -100,8 +105,9 @@ class Lockstep:
                 self._cond.wait(POLL_SECONDS)
 
 
-def comparison_configs(base: Experiment, losses: list[str]) -> list[Experiment]:
-    """One config per loss, differing from `base` only in loss.name."""
+def comparison_configs(base: Experiment, losses: list[str], same_settings: bool = False) -> list[Experiment]:
+    """One config per loss: `base` with that loss and, unless `same_settings`, its reference
+    settings (k and both optimizers, from its paper). Data, model, seed and budget stay base's."""
     if not losses:
         raise ValueError("pick at least one loss")
     if len(set(losses)) != len(losses):
@@ -109,7 +115,15 @@ def comparison_configs(base: Experiment, losses: list[str]) -> list[Experiment]:
     unknown = [name for name in losses if name not in LOSSES]
     if unknown:
         raise ValueError(f"unknown loss {unknown[0]!r}; choose from {', '.join(LOSSES)}")
-    return [base.replace(loss={"name": name}) for name in losses]
+    if same_settings:
+        return [base.replace(loss={"name": name}) for name in losses]
+    return [with_reference(base.replace(loss={"name": name})) for name in losses]
+
+
+def with_reference(cfg: Experiment) -> Experiment:
+    """`cfg` with its loss's reference settings: k, and the optimizers for D and G."""
+    ref = LOSSES[cfg.loss.name].reference
+    return cfg.replace(train={"d_steps": ref.d_steps}, opt_d=ref.opt_d, opt_g=ref.opt_g)
 
 
 def start_group(registry: RunRegistry, cfgs: list[Experiment], names: list[str], *,
@@ -130,13 +144,13 @@ def start_group(registry: RunRegistry, cfgs: list[Experiment], names: list[str],
 
 
 def start_comparison(registry: RunRegistry, base_cfg: Experiment, losses: list[str], name: str = "",
-                     *, paused: bool = False) -> list[Run]:
-    """Train one run per loss, in lockstep, on `base_cfg` with everything else shared.
+                     *, paused: bool = False, same_settings: bool = False) -> list[Run]:
+    """Train one run per loss, in lockstep, on `base_cfg` (see comparison_configs).
 
     Each run trains base_cfg.train.steps steps (the shared budget). The runs'
     `lockstep.group` is the comparison's id.
     """
-    cfgs = comparison_configs(base_cfg, losses)
+    cfgs = comparison_configs(base_cfg, losses, same_settings)
     prefix = name or base_cfg.task
     return start_group(registry, cfgs, [f"{prefix} · {loss}" for loss in losses], paused=paused)
 
@@ -168,26 +182,43 @@ def stop_runs(runs: list[Run], wait: float = 5.0) -> bool:
     return all([run.join(max(0.0, deadline - time.monotonic())) for run in runs])
 
 
-def caveats(base: Experiment, losses: list[str]) -> list[str]:
+def caveats(base: Experiment, losses: list[str], same_settings: bool = False) -> list[str]:
     """What still differs between the runs, or limits the comparison, in plain words."""
     notes = []
-    if base.model.name == "dcgan" and "wgan-gp" in losses:
-        notes.append("With the DCGAN, the WGAN-GP critic has no BatchNorm (the penalty is per sample), so "
-                     "its D differs from the others', and because the models are built together, its G "
-                     "also starts from different weights.")
+    picked = [LOSSES[name] for name in losses if name in LOSSES]
+    if same_settings:
+        notes.append(f"Every run trains with this preset's settings: k = {base.train.d_steps}, "
+                     f"{base.opt_d.name} at lr {base.opt_d.lr:g} for D and {base.opt_g.name} at "
+                     f"{base.opt_g.lr:g} for G. Some losses were designed for others, so they may not be "
+                     "at their best here.")
+        if "wgan-clip" in losses and base.opt_d.name == "adam":
+            notes.append("The WGAN paper trained the clipped critic with RMSProp at 5e-5 and found Adam "
+                         "unstable, so the clipped WGAN is not at its best here.")
+        if base.train.d_steps == 1 and any(loss.critic and loss.name.startswith("wgan") for loss in picked):
+            notes.append("k = 1 here, while the Wasserstein critics are meant to take 5 steps per G step "
+                         "(the papers' n_critic), so the critic lags behind G. Raise k, or switch "
+                         "\"same settings for all\" off.")
+    else:
+        notes.append("Each run trains with its loss's reference settings, from its paper: its own k and "
+                     "optimizers (the table below). All share the data, the initial weights and the number "
+                     "of G steps; a run with a larger k gives D more updates and more batches.")
+    penalised = [loss.label for loss in picked if loss.penalty is not None]
+    if base.model.name == "dcgan" and penalised:
+        notes.append(f"With the DCGAN, the D of {', '.join(penalised)} has no BatchNorm (a gradient "
+                     "penalty is per sample), so its D differs from the others'. G is built first, so it "
+                     "starts from the same weights.")
     if base.model.dropout > 0 or base.model.g_dropout > 0:
-        notes.append("Dropout masks come from torch's shared random generator, so they differ between "
-                     "runs; the data, the noise and the initial weights do not.")
-    if "wgan-clip" in losses and base.opt_d.name == "adam":
-        notes.append("Every run uses this preset's optimizers. The WGAN paper trained the clipped critic "
-                     "with RMSProp at 5e-5 and found Adam unstable, so the clipped WGAN is not at its best "
-                     "here.")
-    if base.train.d_steps == 1 and any(LOSSES[name].wasserstein for name in losses):
-        k5 = "toy2d-ring-wgan-gp" if base.task == "toy2d" else "gauss1d-wgan-gp"
-        notes.append("k = 1 here, while the Wasserstein critics are meant to take about 5 steps per G step "
-                     "(the papers' n_critic). With one, the critic lags: on the 1D Gaussian, WGAN-GP's "
-                     "fakes drifted far past the data (W1 about 16 after 4000 steps, measured). Raise k, or "
-                     f"pick the {k5} target, which trains every run with k = 5.")
+        notes.append("Dropout masks come from each run's model stream, which WGAN-GP's penalty also draws "
+                     "from, as does every extra D step: runs that differ there draw different masks.")
     if base.model.minibatch_d:
         notes.append("This preset's D judges whole batches, so it has no D(x) or f(x) curve to draw.")
     return notes
+
+
+def settings_table(cfgs: list[Experiment]) -> list[dict]:
+    """Each run's loss, k and optimizers, one row per run: what the page shows under the caveats."""
+    def optim(o) -> str:
+        betas = f", betas ({o.beta1:g}, {o.beta2:g})" if o.name == "adam" else ""
+        return f"{o.name}, lr {o.lr:g}{betas}"
+    return [{"loss": LOSSES[c.loss.name].label, "k": c.train.d_steps, "D": optim(c.opt_d), "G": optim(c.opt_g)}
+            for c in cfgs]

@@ -182,12 +182,14 @@ class Loss:
     name: str = "bce-ns"
     clip: float = 0.01        # WGAN weight clipping
     gp_lambda: float = 10.0   # WGAN-GP penalty weight
+    r1_gamma: float = 10.0    # R1 penalty weight: gamma / 2 * E||grad D(real)||^2 (Mescheder et al. 2018)
 
     def __post_init__(self):
         from ganlab.losses import LOSSES
         _one_of("loss.name", self.name, tuple(LOSSES))
         _positive("loss.clip", self.clip)
         _in_range("loss.gp_lambda", self.gp_lambda, 0.0, 1e4)
+        _in_range("loss.r1_gamma", self.r1_gamma, 0.0, 1e4)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ AE_SECTIONS = ("task", "noise", "model", "opt_g", "train")
 AE_TRAIN_FIELDS = ("steps", "batch_size", "seed")
 # Classes that bring methods the script does not need (and their imports, such
 # as scipy): only these members are kept.
-PARTIAL = {("ganlab.data.toy1d", "Target"): ("__init__", "sample")}
+# A dataclass keeps its fields: Optim comes in for the losses' reference settings, and the
+# script needs none of its validation.
+PARTIAL = {("ganlab.data.toy1d", "Target"): ("__init__", "sample"), ("ganlab.config", "Optim"): ()}
 
 
 class ExportError(ValueError):
@@ -88,17 +90,26 @@ class _Module:
         keep = PARTIAL.get((self.name, name))
         if keep is None:
             return [node]
-        return [m for m in node.body if isinstance(m, ast.FunctionDef) and m.name in keep]
+        return self._fields(node) + [m for m in node.body if isinstance(m, ast.FunctionDef) and m.name in keep]
+
+    @staticmethod
+    def _fields(node: ast.stmt) -> list[ast.stmt]:
+        """A class's field declarations (a dataclass's `lr: float = 2e-4`)."""
+        return [m for m in node.body if isinstance(m, (ast.AnnAssign, ast.Assign))]
 
     def render(self, name: str) -> str:
         node = self.defs[name][1]
         keep = PARTIAL.get((self.name, name))
         if keep is None:
             return self._segment(node)
-        head = self.lines[node.lineno - 1: node.body[0].lineno - 1]
-        doc = f'    """{self.name}.{name}, with only {", ".join(keep)}."""'
-        body = [textwrap.indent(textwrap.dedent(self._segment(m)), "    ") for m in self.members(name)]
-        return "\n".join(head + [doc, ""] + ["\n\n".join(body)])
+        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        head = self.lines[start: node.body[0].lineno - 1]
+        fields = self._fields(node)
+        kept = (["its fields"] if fields else []) + list(keep)
+        doc = f'    """{self.name}.{name}, with only {", ".join(kept)}."""'
+        indent = (lambda m: textwrap.indent(textwrap.dedent(self._segment(m)), "    "))
+        methods = [indent(m) for m in self.members(name) if isinstance(m, ast.FunctionDef)]
+        return "\n".join(head + [doc] + [indent(f) for f in fields] + (["", "\n\n".join(methods)] if methods else []))
 
     def _segment(self, node: ast.stmt) -> str:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
@@ -206,7 +217,8 @@ def _roots(cfg: Experiment) -> list[tuple[str, str]]:
     model_module = MODELS[cfg.model.name].__module__
     roots = [("ganlab.noise", "sample_noise"), ("ganlab.train", "make_optimizer"), ("ganlab.train", "MODEL_STREAM"),
              ("ganlab.models.layers", "use_generator"),
-             (model_module, "build"), ("ganlab.losses", "LOSSES"), ("ganlab.losses", "gradient_penalty")]
+             (model_module, "build"), ("ganlab.losses", "LOSSES"), ("ganlab.losses", "gradient_penalty"),
+             ("ganlab.losses", "r1_penalty")]
     if cfg.task == "gauss1d":
         return roots + [("ganlab.data.toy1d", "Target")]
     return roots + [("ganlab.models", "CONDITIONAL")] + MNIST_ROOTS
@@ -402,9 +414,12 @@ def main():
             with torch.no_grad():
                 fake = G(sample_noise(cfg.noise, B, gen, device), labels)
             loss_d = loss.d_loss(D(real, labels), D(fake, labels))
-            if loss.gradient_penalty:
+            if loss.penalty == "gp":
                 penalty, _ = gradient_penalty(D, real, fake, labels, model_gen)
                 loss_d = loss_d + cfg.loss.gp_lambda * penalty
+            elif loss.penalty == "r1":
+                penalty, _ = r1_penalty(D, real, labels)
+                loss_d = loss_d + cfg.loss.r1_gamma / 2 * penalty
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()

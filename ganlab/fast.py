@@ -13,6 +13,10 @@ What makes capture sound here:
 - Adam runs with `capturable=True` and a tensor learning rate, so its step
   count lives on the GPU and lr decay writes into the tensor the graph reads.
 - BatchNorm's running statistics are updated in place, which replays fine.
+- A gradient penalty (WGAN-GP's at interpolates, R1's at the data) is a double
+  backward: autograd.grad with create_graph, then backward through it. Both are
+  ordinary kernels on fixed shapes and are captured like the rest; R1 draws no
+  random numbers, GP's points come from the registered model stream.
 What stays eager: single D or G steps (teaching), optimizers other than Adam
 (their state or lr would be baked into the graph), and any model whose
 capture fails. Those train exactly as before, and `reason` says why.

@@ -513,7 +513,7 @@ class Run:
             return   # the alarms name GAN failures; an autoencoder's divergence ends the run anyway
         options = getattr(t.task, "alarm_options", dict)()
         sounding = tuple(alarms.check(self._metrics.frame(), self._meters.frame(),
-                                      bce=not t.loss.wasserstein, **options))
+                                      d_is_probability=t.loss.mode_alarm, **options))
         new = [a for a in sounding if a.kind not in {b.kind for b in self._alarms}]
         self._alarms = sounding
         for alarm in new:

@@ -37,7 +37,7 @@ CHANGEABLE = {"lr_g": ("opt_g", "lr"), "lr_d": ("opt_d", "lr"), "d_steps": ("tra
 
 def caption(stage: str, view: dict) -> str:
     """What happened in this stage, in plain words."""
-    critic = view["wasserstein"]
+    critic = view["critic"]
     d = "the critic" if critic else "D"
     D = d[0].upper() + d[1:]
     if stage == "sample":
@@ -101,7 +101,7 @@ class SlowMotion:
         k = self.d_steps
         view.update(stage=stage, number=STAGES.index(stage) + 1, title=TITLES[stage],
                     d_step=d_step, d_steps=k, iteration=self.iteration, done=self.done,
-                    wasserstein=t.loss.wasserstein, loss=t.loss.name)
+                    **t.loss.display())
         if self._grid is not None:
             view["grid"] = self._grid.float().cpu().numpy()
         view["caption"] = caption(stage, view)

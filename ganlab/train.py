@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ganlab.config import Experiment, Optim
 from ganlab.fast import CAPTURE_AT_STEP, graph_blocker, try_capture
-from ganlab.losses import LOSSES, gradient_penalty
+from ganlab.losses import LOSSES, gradient_penalty, r1_penalty
 from ganlab.models import build_models
 from ganlab.models.layers import use_generator
 
@@ -176,9 +176,14 @@ class Trainer:
         d_real, d_fake = self.d_output(scores_real.detach()), self.d_output(scores_fake.detach())
         yield "d_predict", cpu_copies(d_real=d_real, d_fake=d_fake) if show else {}
         loss = self.loss.d_loss(scores_real, scores_fake)
-        if self.loss.gradient_penalty:
+        if self.loss.penalty == "gp":
             penalty, grad_norm = gradient_penalty(self.D, real, fake, labels, self.model_gen)
             loss = loss + self.cfg.loss.gp_lambda * penalty
+            self._last["gp_grad_norm"] = grad_norm
+        elif self.loss.penalty == "r1":
+            # R1's gradient norm shares GP's column: each run has at most one penalty.
+            penalty, grad_norm = r1_penalty(self.D, real, labels)
+            loss = loss + self.cfg.loss.r1_gamma / 2 * penalty
             self._last["gp_grad_norm"] = grad_norm
         yield "d_loss", cpu_copies(loss_d=loss) if show else {}
         self.opt_d.zero_grad(set_to_none=True)
@@ -312,8 +317,8 @@ class Trainer:
             self._graph, self._capture_at = None, self.step
 
     def d_output(self, scores: Tensor) -> Tensor:
-        """What the charts call D(x): a probability for BCE, the raw critic value for WGAN."""
-        return scores if self.loss.wasserstein else torch.sigmoid(scores)
+        """What the charts show of D: a probability for the BCE losses, else the raw score."""
+        return torch.sigmoid(scores) if self.loss.output == "probability" else scores
 
     # -- reading back ----------------------------------------------------------------
     def flush(self) -> tuple[np.ndarray, np.ndarray]:

@@ -11,23 +11,26 @@ from pages import ui
 
 PAGE = compare.PAGE
 INTENT, NOTICE = "cmp-intent", "cmp-notice"
+SETTINGS = {
+    False: "each loss with its own k and optimizers, from its paper (the table under the settings)",
+    True: "every loss with the same k and optimizers, this preset's",
+}
 LOOK_FOR_1D = """
-1. **{copies} copies of one GAN**, the same weights and the same data: only the loss differs.
+1. **{copies} copies of one GAN**, the same initial weights and the same data: {settings}.
 2. **The gradient chart** (log scale). On a 1D target G keeps up with D, so the two BCE lines stay
-   close. Raise k (D steps per G step) in the shared settings: the stronger D gets, the further the
-   saturating line falls below the non-saturating one, because log(1 − D(G(z))) is flat where D
-   rejects the fakes.
-3. **D(x) beside f(x).** Where D is sure, D(x) is flat at 0 or 1: a saturated sigmoid points nowhere.
-   The critic f(x) has no sigmoid, so it keeps a slope that leads the fakes towards the data. With
-   weight clipping every weight stays within ±c, so that critic's values, its slope and G's gradient
-   all stay tiny.
+   close. Turn on "same settings for all" and raise k (D steps per G step): the stronger D gets, the
+   further the saturating line falls below the non-saturating one, because log(1 − D(G(z))) is flat
+   where D rejects the fakes.
+3. **D(x) beside the raw scores.** Where D is sure, a sigmoid's D(x) is flat at 0 or 1: it points
+   nowhere. The critics' f(x) and LSGAN's D(x) have no sigmoid, so they keep a slope that leads the
+   fakes towards the data. With weight clipping every weight stays within ±c, so that critic's values,
+   its slope and G's gradient all stay tiny.
 4. **W1 to the target** is the fair score: one scale for every run. The loss curves are not: a WGAN's
    loss estimates a distance, a BCE loss is a log-probability, so never compare their values.
 5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
 """
 LOOK_FOR_MNIST = """
-1. **{copies} copies of one GAN**, the same weights and the same digits in the same order: only the loss
-   differs.
+1. **{copies} copies of one GAN**, the same initial weights and the same digits: {settings}.
 2. **The gradient chart** (log scale). Within a few dozen steps D rejects nearly every fake digit,
    and the saturating BCE line drops two or three orders of magnitude below the non-saturating one:
    log(1 − D(G(z))) is flat there, so G hears almost nothing, and its grid stays grey noise long
@@ -38,7 +41,7 @@ LOOK_FOR_MNIST = """
 5. **When one run fails** (an alarm lights up, or it diverges), the others carry on.
 """
 LOOK_FOR_2D = """
-1. **{copies} copies of one GAN**, the same weights and the same points: only the loss differs.
+1. **{copies} copies of one GAN**, the same initial weights and the same points: {settings}.
 2. **The planes.** Each run's fakes (red) over the real points (blue), with D's verdict or the
    critic's value behind them. BCE runs tend to pile onto a few modes and hop between them; the
    Wasserstein critics keep a slope that pulls the fakes out along the whole target.
@@ -69,30 +72,42 @@ with st.expander("What to look for (to read aloud)", expanded=True):
     shown_task = runs[0].cfg.task if runs else base.task
     # The losses picked so far (the picker is drawn below), or the runs shown
     count = len(runs) if runs else len(st.session_state.get("cmp-losses", LOSSES))
-    copies = {2: "Two", 3: "Three", 4: "Four"}.get(count, str(count))
-    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(copies=copies))
+    copies = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}.get(count, str(count))
+    same = st.session_state.get("cmp-same", False)   # the switch is drawn below
+    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(
+        copies=copies, settings=SETTINGS[same]))
 losses = st.multiselect("Losses to compare", list(LOSSES), default=list(LOSSES),
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
+same = st.toggle("Same settings for all", False, key="cmp-same",
+                 help="Off: each loss trains with its paper's k and optimizers. On: every loss trains "
+                      "with this preset's, so only the loss differs.")
 k = f"cmp-{slug}-"
 
 
 def settings() -> Experiment:
     with st.expander("Shared settings", expanded=False):
-        c1, c2, c3, c4, c5 = st.columns(5)
+        c1, c2, c3, c4, c5, c6 = st.columns(6)
         steps = c1.number_input("steps (each run)", value=base.train.steps, step=500, key=k + "steps",
-                                help="The shared budget: every run trains this many steps.")
+                                help="The shared budget: every run trains this many G steps.")
         seed = c2.number_input("seed", value=base.train.seed, step=1, key=k + "seed")
-        d_steps = c3.number_input("k (D steps per G step)", value=base.train.d_steps, step=1, key=k + "k",
-                                  help="A larger k makes D stronger, which starves the saturating loss.")
+        d_steps = base.train.d_steps
+        if same:   # otherwise each loss brings its own k
+            d_steps = c3.number_input("k (D steps per G step)", value=base.train.d_steps, step=1, key=k + "k",
+                                      help="A larger k makes D stronger, which starves the saturating loss.")
         clip = c4.number_input("clip c (WGAN)", value=base.loss.clip, format="%.3f", key=k + "clip")
         gp = c5.number_input("GP λ (WGAN-GP)", value=base.loss.gp_lambda, key=k + "gp")
-        st.caption(f"Everything else comes from the preset: {base.opt_g.name} at lr {base.opt_g.lr:g} for G "
-                   f"and {base.opt_d.lr:g} for D, batch {base.train.batch_size}.")
-    return base.replace(loss={"clip": clip, "gp_lambda": gp},
+        r1 = c6.number_input("R1 γ (BCE + R1)", value=base.loss.r1_gamma, key=k + "r1")
+        if same:
+            st.caption(f"Everything else comes from the preset: {base.opt_g.name} at lr {base.opt_g.lr:g} "
+                       f"for G and {base.opt_d.lr:g} for D, batch {base.train.batch_size}.")
+        else:
+            st.caption(f"k and the optimizers come from each loss's paper; everything else from the preset: "
+                       f"batch {base.train.batch_size}, the models, the data.")
+    return base.replace(loss={"clip": clip, "gp_lambda": gp, "r1_gamma": r1},
                         train={"steps": int(steps), "seed": int(seed), "d_steps": int(d_steps)})
 
 
-cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {preset.title}", loss=False)
+cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {preset.title}", loss=False, optim=same)
 if problem:
     st.error(f"Fix this setting to start: {problem}")
 if base.task == "mnist" and not available_splits(data_root()):
@@ -100,14 +115,17 @@ if base.task == "mnist" and not available_splits(data_root()):
     cfg = None
 if len(losses) < 2:
     st.info("Pick at least two losses to compare.")
-for note in compare.caveats(cfg or base, losses):
+for note in compare.caveats(cfg or base, losses, same):
     st.caption(f"Note: {note}")
+if losses:
+    st.dataframe(compare.settings_table(compare.comparison_configs(cfg or base, losses, same)), hide_index=True,
+                 key="cmp-settings")
 
 
 def carry_out(intent: tuple, runs: list) -> list:
     kind, run_id = intent
     if kind == "start":
-        runs = compare.start_comparison(ui.registry(), cfg, losses, name=slug)
+        runs = compare.start_comparison(ui.registry(), cfg, losses, name=slug, same_settings=same)
         st.query_params["group"] = runs[0].lockstep.group
     elif kind == "pause-all":
         for run in runs:
@@ -250,4 +268,11 @@ st.markdown("""
   linear in it: the slope is −1 everywhere, and G's gradient comes from how f changes across x. That
   only works if f is kept roughly 1-Lipschitz, by clipping its weights (WGAN) or by penalising its
   gradient norm (WGAN-GP).
+- **Least squares (LSGAN), ½(D(G(z)) − 1)²**: D regresses its raw output onto 1 for real and 0 for
+  fake. No sigmoid, so a fake far on the wrong side still gets a gradient that grows with the distance.
+  Its best D is BCE's, p_data / (p_data + p_g): 0.5 everywhere once G matches the data.
+- **Hinge, −f(G(z))**: G's side is the Wasserstein loss; the critic only learns from points inside its
+  margin (real scored below 1, fake above −1), which keeps its values from running away.
+- **BCE + R1**: non-saturating BCE, with D's squared gradient norm on real data as a penalty
+  (γ/2 · E‖∇D(x)‖²). D goes flat at the data, so once G matches it nothing pushes G away again.
 """)

@@ -93,14 +93,13 @@ ui.change_panel(run, PAGE)
 
 def draw(snap):
     ui.status_line(snap)
-    wasserstein = bool(snap.views.get("wasserstein"))
     if "stage" in snap.views:
         ui.stage_caption(snap.views["stage"])
         st.plotly_chart(charts.stage_figure_1d(snap.views["stage"], snap.views), key="g1d-stage")
     st.plotly_chart(charts.density_figure(snap.views), key="g1d-density")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.loss_figure(snap.metrics), key="g1d-loss")
-    c2.plotly_chart(charts.d_outputs_figure(snap.metrics, wasserstein), key="g1d-dout")
+    c2.plotly_chart(charts.d_outputs_figure(snap.metrics, snap.views), key="g1d-dout")
     c1.plotly_chart(charts.quality_figure(snap.meters), key="g1d-quality")
     c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="g1d-grad")
     if "modes_covered" in snap.meters:

@@ -102,7 +102,6 @@ conditional_run = run is not None and run.cfg.model.name in CONDITIONAL
 
 def draw(snap):
     ui.status_line(snap, images=True)
-    wasserstein = bool(snap.views.get("wasserstein"))
     left, right = st.columns([1, 1])
     with left:
         grids = snap.images
@@ -121,7 +120,7 @@ def draw(snap):
             st.plotly_chart(charts.image_figure(None, "Samples"), key="mn-grid")
     with right:
         st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
-        st.plotly_chart(charts.d_test_figure(snap.meters, wasserstein), key="mn-dtest")
+        st.plotly_chart(charts.d_test_figure(snap.meters, snap.views), key="mn-dtest")
     ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
 
 

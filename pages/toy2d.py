@@ -132,7 +132,7 @@ def draw(snap):
     if "high_quality" in meters:
         c1.plotly_chart(charts2d.quality_figure(meters), key="t2d-quality")
     c2.plotly_chart(charts.loss_figure(snap.metrics), key="t2d-loss")
-    c1.plotly_chart(charts.d_outputs_figure(snap.metrics, bool(views.get("wasserstein"))), key="t2d-dout")
+    c1.plotly_chart(charts.d_outputs_figure(snap.metrics, views), key="t2d-dout")
     c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="t2d-grad")
 
 

@@ -339,14 +339,16 @@ def optimizer_inputs(label: str, opt: Optim, key: str) -> Optim:
 
 
 def loss_inputs(base, key: str):
-    """Loss name, clip value and GP λ."""
+    """Loss name, clip value, GP λ and R1 γ."""
     from ganlab.config import Loss
     from ganlab.losses import LOSSES
     name = st.selectbox("loss", list(LOSSES), index=list(LOSSES).index(base.name),
                         format_func=lambda n: LOSSES[n].label, key=key + "loss")
     clip = st.number_input("clip c (WGAN)", value=base.clip, format="%.3f", key=key + "clip")
     gp = st.number_input("GP λ (WGAN-GP)", value=base.gp_lambda, key=key + "gp")
-    return Loss(name, clip=clip, gp_lambda=gp)
+    r1 = st.number_input("R1 γ (BCE + R1)", value=base.r1_gamma, key=key + "r1",
+                         help="The R1 penalty is γ/2 times D's squared gradient norm on real data.")
+    return Loss(name, clip=clip, gp_lambda=gp, r1_gamma=r1)
 
 
 def mlp_inputs(model, key: str) -> dict:
@@ -560,12 +562,13 @@ def hidden_when(hide: bool):
     return _hidden() if hide else nullcontext()
 
 
-def settings_panel(make, subject, *, loss: bool = True) -> tuple[Experiment | None, str | None]:
+def settings_panel(make, subject, *, loss: bool = True, optim: bool = True) -> tuple[Experiment | None, str | None]:
     """The page's settings, drawn by make() -> Experiment (see build_config).
 
     In teaching mode they are hidden, keeping their values, and one line says what they
     are: `subject(cfg)` names what is learnt, or what learns ("**Target** N(4, 1.25²)");
-    `loss`: whether to name the loss (not in the Loss lab, where each run has its own).
+    `loss`: whether to name the loss (not in the Loss lab, where each run has its own);
+    `optim`: whether to name k and the learning rates (not where each loss brings its own).
     """
     hide = teaching()
     with hidden_when(hide):
@@ -575,10 +578,12 @@ def settings_panel(make, subject, *, loss: bool = True) -> tuple[Experiment | No
         from ganlab.losses import LOSSES
         parts = [subject(cfg), f"**{cfg.train.steps:,} steps**", f"seed {cfg.train.seed}"]
         if family_of(cfg) == "gan":
-            parts.append(f"k = {cfg.train.d_steps}")
+            if optim:
+                parts.append(f"k = {cfg.train.d_steps}")
             if loss:
                 parts.append(LOSSES[cfg.loss.name].label)
-            parts.append(f"lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g}")
+            if optim:
+                parts.append(f"lr G {cfg.opt_g.lr:g}, D {cfg.opt_d.lr:g}")
         else:
             parts.append(f"lr {cfg.opt_g.lr:g}")
         st.markdown(" · ".join(parts) + " · *turn teaching mode off to change them*")

@@ -42,7 +42,7 @@ def healthy_meters(seed: int = 0) -> dict:
 
 
 def test_healthy_run_raises_no_alarm():
-    assert alarms.check(healthy_metrics(), healthy_meters(), bce=True, num_modes=10,
+    assert alarms.check(healthy_metrics(), healthy_meters(), d_is_probability=True, num_modes=10,
                         min_modes=MNIST_MIN_DIGITS, mode_name="digit") == []
 
 
@@ -110,7 +110,7 @@ def test_discriminator_wins():
     m = healthy_metrics()
     m["d_fake"][-300:] = 0.01
     m["g_grad_norm"][-300:] = 1e-3
-    found = alarms.check(m, healthy_meters(), bce=True)
+    found = alarms.check(m, healthy_meters(), d_is_probability=True)
     assert [a.kind for a in found] == ["discriminator_wins"]
     assert "0.010" in found[0].text
 
@@ -127,7 +127,7 @@ def test_d_fake_is_not_a_probability_for_wasserstein():
     m = healthy_metrics()
     m["d_fake"][-300:] = -5.0   # a critic value
     m["g_grad_norm"][-300:] = 1e-3
-    assert [a for a in alarms.check(m, healthy_meters(), bce=False) if a.kind == "discriminator_wins"] == []
+    assert [a for a in alarms.check(m, healthy_meters(), d_is_probability=False) if a.kind == "discriminator_wins"] == []
 
 
 # -- oscillation -------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def oscillating(meter_falls: bool) -> tuple[dict, dict]:
 
 def test_oscillation():
     m, meters = oscillating(meter_falls=False)
-    found = alarms.check(m, meters, bce=True, num_modes=10, min_modes=MNIST_MIN_DIGITS)
+    found = alarms.check(m, meters, d_is_probability=True, num_modes=10, min_modes=MNIST_MIN_DIGITS)
     assert [a.kind for a in found] == ["oscillation"]
     assert "loss_g" in found[0].text and "fid" in found[0].text
 

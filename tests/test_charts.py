@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 
 from ganlab import charts
+from ganlab.losses import LOSSES
 
 
-def views(wasserstein=False, d_curve=True):
+def views(loss="bce-ns", d_curve=True):
     x = np.linspace(-1, 9, 50)
     return {"x": x, "p_data": np.exp(-(x - 4) ** 2), "p_g": np.exp(-(x - 3) ** 2),
             "d_curve": np.full(50, 0.5) if d_curve else None, "d_star": np.full(50, 0.5),
-            "outside": 0.0, "wasserstein": wasserstein, "step": 300}
+            "outside": 0.0, **LOSSES[loss].display(), "step": 300}
 
 
 def names(fig):
@@ -24,8 +25,15 @@ def test_density_figure_shows_target_samples_d_and_optimal_d():
 
 
 def test_density_figure_for_a_critic_has_no_d_star_and_an_unbounded_axis():
-    fig = charts.density_figure(views(wasserstein=True))
+    fig = charts.density_figure(views("wgan-gp"))
     assert names(fig) == ["generated (histogram)", "target pdf", "critic f(x)"]
+    assert fig.layout.yaxis2.range is None
+
+
+def test_density_figure_for_lsgan_has_d_star_on_an_unbounded_axis():
+    # LSGAN's D is a raw score (no sigmoid), but its best D is BCE's: p_data / (p_data + p_g).
+    fig = charts.density_figure(views("lsgan"))
+    assert names(fig) == ["generated (histogram)", "target pdf", "D(x)", "optimal D*(x)"]
     assert fig.layout.yaxis2.range is None
 
 
@@ -74,7 +82,9 @@ def test_quality_and_gradient_charts():
 def test_d_output_labels_follow_the_loss():
     history = {"step": np.arange(3), "d_real": np.ones(3), "d_fake": np.zeros(3)}
     assert "mean D(real)" in names(charts.d_outputs_figure(history))
-    assert "mean f(real)" in names(charts.d_outputs_figure(history, wasserstein=True))
+    assert "mean f(real)" in names(charts.d_outputs_figure(history, views("wgan-clip")))
+    assert "mean f(real)" in names(charts.d_outputs_figure(history, views("hinge")))
+    assert "mean D(real)" in names(charts.d_outputs_figure(history, views("lsgan")))
 
 
 def guides(fig) -> dict:
@@ -86,7 +96,8 @@ def guides(fig) -> dict:
 def test_guide_lines_mark_equilibrium_noise_floors_and_the_uniform_share():
     history = {"step": np.arange(3), "d_real": np.ones(3), "d_fake": np.zeros(3)}
     assert guides(charts.d_outputs_figure(history)) == {0.5: ""}             # D at equilibrium
-    assert guides(charts.d_outputs_figure(history, wasserstein=True)) == {}   # a critic has none
+    assert guides(charts.d_outputs_figure(history, views("wgan-gp"))) == {}   # a critic has none
+    assert guides(charts.d_outputs_figure(history, views("lsgan"))) == {0.5: ""}   # LSGAN, targets 0 and 1
     meters = {"step": np.array([0, 100]), "w1": np.array([4.0, 0.1]), "ks": np.array([1.0, 0.05])}
     assert guides(charts.quality_figure(meters)) == {0.02: "noise floor (W1)"}
     hist = {"step": np.array([0]), "modes_covered": np.array([9.0]), **{f"hist_{d}": np.array([0.1]) for d in range(10)}}

@@ -10,6 +10,7 @@ import torch
 
 from ganlab import charts, compare
 from ganlab.config import Optim
+from ganlab.losses import LOSSES
 from ganlab.runs import RunError, RunRegistry
 from ganlab.train import Trainer
 
@@ -30,9 +31,9 @@ def registry():
     reg.stop_all(wait=5)
 
 
-def start_paused(registry, cfg, losses=ALL_LOSSES):
+def start_paused(registry, cfg, losses=ALL_LOSSES, same_settings=False):
     """A comparison whose trainers are built but have not stepped yet."""
-    runs = compare.start_comparison(registry, cfg, losses, paused=True)
+    runs = compare.start_comparison(registry, cfg, losses, paused=True, same_settings=same_settings)
     assert wait_for(lambda: all(r.status == "paused" for r in runs))
     return runs
 
@@ -47,9 +48,9 @@ def record(calls: list, fn):
 
 # -- the configs ---------------------------------------------------------------------------------
 
-def test_the_configs_differ_only_in_the_loss_name():
+def test_with_same_settings_the_configs_differ_only_in_the_loss_name():
     base = tiny().replace(loss={"clip": 0.05, "gp_lambda": 0.1})
-    cfgs = compare.comparison_configs(base, ALL_LOSSES)
+    cfgs = compare.comparison_configs(base, ALL_LOSSES, same_settings=True)
     assert [c.loss.name for c in cfgs] == ALL_LOSSES
     for cfg in cfgs:
         d = cfg.to_dict()
@@ -58,7 +59,26 @@ def test_the_configs_differ_only_in_the_loss_name():
     with pytest.raises(ValueError, match="once"):
         compare.comparison_configs(base, ["bce-ns", "bce-ns"])
     with pytest.raises(ValueError, match="unknown loss"):
-        compare.comparison_configs(base, ["bce-ns", "hinge"])
+        compare.comparison_configs(base, ["bce-ns", "no-such-loss"])
+
+
+def test_by_default_each_run_carries_its_losss_reference_k_and_optimizers():
+    base = tiny().replace(loss={"clip": 0.05}, train={"d_steps": 3, "steps": 77, "seed": 9})
+    cfgs = compare.comparison_configs(base, list(LOSSES))
+    assert [c.loss.name for c in cfgs] == list(LOSSES)
+    for cfg in cfgs:
+        ref = LOSSES[cfg.loss.name].reference
+        assert (cfg.train.d_steps, cfg.opt_d, cfg.opt_g) == (ref.d_steps, ref.opt_d, ref.opt_g), cfg.loss.name
+        # everything else is the base's: the data, the models, the seed, the budget, the loss's knobs
+        d, b = cfg.to_dict(), base.to_dict()
+        for section in ("opt_d", "opt_g"):
+            d.pop(section), b.pop(section)
+        d["train"]["d_steps"], d["loss"]["name"] = b["train"]["d_steps"], b["loss"]["name"]
+        assert d == b
+    by_name = {c.loss.name: c for c in cfgs}
+    assert by_name["wgan-gp"].train.d_steps == 5 and by_name["wgan-gp"].opt_d.beta1 == 0.0
+    assert by_name["hinge"].opt_d.lr == 4e-4 and by_name["hinge"].opt_g.lr == 1e-4
+    assert by_name["wgan-clip"].opt_d.name == "rmsprop"
 
 
 def test_a_comparison_that_does_not_fit_under_the_limit_starts_nothing():
@@ -71,7 +91,9 @@ def test_a_comparison_that_does_not_fit_under_the_limit_starts_nothing():
 # -- lockstep: same start, same data ----------------------------------------------------------------
 
 def test_runs_start_from_identical_weights_and_see_the_same_batches(registry):
-    runs = start_paused(registry, tiny(steps=6))
+    # With "same settings" every run takes k = 1, so they draw the same batches throughout
+    # (with reference settings, a run with k = 5 draws five real batches per step).
+    runs = start_paused(registry, tiny(steps=6), same_settings=True)
     first = runs[0].trainer
     for run in runs[1:]:
         for net in ("G", "D"):
@@ -99,7 +121,8 @@ def test_runs_start_from_identical_weights_and_see_the_same_batches(registry):
 def test_losses_sharing_a_d_loss_agree_on_the_first_step(registry):
     # Same weights and same first batch: BCE-NS and BCE-sat have the same D loss, so their first
     # step's D figures must be equal to the bit, while their G losses differ (the loss is in effect).
-    runs = compare.start_comparison(registry, tiny(steps=3), ALL_LOSSES)
+    # "Same settings": the first step's figures are read after k D updates, so k and the optimizer must match.
+    runs = compare.start_comparison(registry, tiny(steps=3), ALL_LOSSES, same_settings=True)
     assert all(run.join(30) for run in runs)
     first = {r.cfg.loss.name: {k: v[0] for k, v in r.snapshot().metrics.items()} for r in runs}
     ns, sat = first["bce-ns"], first["bce-sat"]
@@ -221,6 +244,17 @@ def test_caveats_name_what_still_differs():
     assert any("BatchNorm" in n for n in compare.caveats(dcgan, ALL_LOSSES))
     assert not any("BatchNorm" in n for n in compare.caveats(dcgan, ["bce-ns", "wgan-clip"]))
     assert any("Dropout" in n for n in compare.caveats(get_preset("mnist-mlp-seed003").config, ALL_LOSSES))
+    assert any("BatchNorm" in n and "R1" in n for n in compare.caveats(dcgan, ["bce-ns", "bce-ns-r1"]))
+
+
+def test_caveats_say_which_settings_the_runs_use():
+    base = tiny().replace(train={"d_steps": 1})
+    reference = compare.caveats(base, ALL_LOSSES)
+    assert any("reference settings" in n for n in reference)
+    assert not any("k = 1" in n or "RMSProp" in n for n in reference)   # each loss has its own k and optimizer
+    same = compare.caveats(base, ALL_LOSSES, same_settings=True)
+    assert any("k = 1 here" in n for n in same) and any("RMSProp" in n for n in same)
+    assert not any("k = 1 here" in n for n in compare.caveats(base, ["bce-ns", "lsgan"], same_settings=True))
 
 
 # -- charts ------------------------------------------------------------------------------------------------
@@ -248,7 +282,7 @@ def test_comparable_quantities_share_one_chart_with_a_line_per_loss():
 def test_d_and_critic_figure_puts_bce_and_wasserstein_curves_apart():
     x = np.linspace(-2, 8, 50)
     views = {loss: {"x": x, "p_data": np.ones(50), "p_g": np.ones(50), "step": 10,
-                    "wasserstein": loss.startswith("wgan"), "d_curve": np.linspace(-3, 3, 50)}
+                    **LOSSES[loss].display(), "d_curve": np.linspace(-3, 3, 50)}
              for loss in ALL_LOSSES}
     fig = charts.d_and_critic_figure(views)
     curves = {t.name: t for t in fig.data if t.name.endswith("(x)")}
@@ -258,7 +292,7 @@ def test_d_and_critic_figure_puts_bce_and_wasserstein_curves_apart():
     names = {t.name for t in charts.d_and_critic_figure(views).data}
     assert "WGAN-GP: fakes · 90% off the chart" in names and "BCE saturating: fakes" in names
     only_bce = charts.d_and_critic_figure({"bce-ns": views["bce-ns"]})
-    assert any("no Wasserstein run" in a.text for a in only_bce.layout.annotations)
+    assert any("no run with a per-sample raw score" in a.text for a in only_bce.layout.annotations)
 
 
 def test_the_explainer_shows_the_saturating_slope_vanish():

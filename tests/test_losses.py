@@ -47,11 +47,11 @@ def test_bce_losses_stay_finite_where_log_of_sigmoid_overflows():
 def test_wasserstein_losses_are_differences_of_means():
     for name in ("wgan-clip", "wgan-gp"):
         loss = LOSSES[name]
-        assert loss.wasserstein
+        assert loss.output == "score" and loss.critic and loss.symbol == "f(x)" and loss.equilibrium is None
         assert math.isclose(loss.d_loss(t(1.0, 3.0), t(0.0, 2.0)).item(), 1.0 - 2.0)
         assert math.isclose(loss.g_loss(t(0.0, 2.0)).item(), -1.0)
-    assert LOSSES["wgan-clip"].clip_weights and not LOSSES["wgan-clip"].gradient_penalty
-    assert LOSSES["wgan-gp"].gradient_penalty and not LOSSES["wgan-gp"].clip_weights
+    assert LOSSES["wgan-clip"].clip_weights and LOSSES["wgan-clip"].penalty is None
+    assert LOSSES["wgan-gp"].penalty == "gp" and not LOSSES["wgan-gp"].clip_weights
 
 
 def test_gradient_penalty_is_zero_for_a_1_lipschitz_linear_critic_and_grows_with_slope():

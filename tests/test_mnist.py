@@ -122,7 +122,7 @@ def test_maxout_unit_outputs_the_largest_piece():
 def test_dcgan_critic_has_no_batchnorm_under_gradient_penalty():
     # The penalty needs each score's gradient with respect to its own sample;
     # BatchNorm would mix the samples of a batch.
-    for loss, expect_bn in (("bce-ns", True), ("wgan-gp", False)):
+    for loss, expect_bn in (("bce-ns", True), ("wgan-gp", False), ("bce-ns-r1", False)):
         cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name="dcgan", g_hidden=8, d_hidden=8),
                          loss=Loss(loss))
         _, D = build_models(cfg)

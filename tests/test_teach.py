@@ -122,7 +122,7 @@ def test_reconfigure_changes_lr_k_and_loss_without_resetting_the_run():
         for _ in range(3):
             run.step_once("both")
         assert wait_for(lambda: run.snapshot().step == 3)
-        assert run.snapshot().views["wasserstein"] is False
+        assert run.snapshot().views["critic"] is False
         lines = run.reconfigure(lr_g=1e-4, lr_d=5e-4, d_steps=2, loss="wgan-gp")
         assert lines == ["lr_g 0.0002 → 0.0001", "lr_d 0.0002 → 0.0005", "d_steps 1 → 2",
                          "loss bce-ns → wgan-gp"]
@@ -135,7 +135,7 @@ def test_reconfigure_changes_lr_k_and_loss_without_resetting_the_run():
         snap = run.snapshot()
         assert (t.d_updates, t.g_updates) == (3 + 2, 4)                 # k = 2 from now on
         assert list(snap.metrics["step"]) == [1, 2, 3, 4]               # the history goes on
-        assert snap.views["wasserstein"] is True                        # the page now draws a critic
+        assert snap.views["critic"] is True                             # the page now draws a critic
         assert np.isfinite(snap.metrics["gp_grad_norm"][-1]) and snap.metrics["gp_grad_norm"][-1] > 0
     finally:
         run.stop()
@@ -202,7 +202,7 @@ def test_stage_figure_draws_each_stage():
 def test_stage_figure_arrows_point_the_way_of_the_push():
     stage = {"stage": "g_loss", "number": 5, "title": "G's loss and gradients", "iteration": 1, "d_steps": 1,
              "grid": np.linspace(-1, 1, 21)[:, None], "d_curve": np.linspace(0.2, 0.8, 21),
-             "fake": np.array([[0.0], [0.5]]), "push": np.array([[1.0], [-2.0]]), "wasserstein": False}
+             "fake": np.array([[0.0], [0.5]]), "push": np.array([[1.0], [-2.0]]), "critic": False}
     fig = charts.stage_figure_1d(stage)
     arrows = [tr for tr in fig.data if tr.name == "G's push on each fake"][0]
     xs = [x for x in arrows.x if x is not None]

@@ -74,6 +74,8 @@ def build(cfg) -> tuple[nn.Module, nn.Module]:
     # whichever critic (with or without BatchNorm) the loss asks for.
     G = Generator(cfg.noise.dim, m.g_hidden)
     G.apply(dcgan_init)
-    D = Discriminator(m.d_hidden, m.leaky_slope, batchnorm=not LOSSES[cfg.loss.name].gradient_penalty)
+    # A gradient penalty (GP or R1) is per sample, and BatchNorm would mix the samples'
+    # gradients, so a penalised D goes without it (as in WGAN-GP's and R1's papers).
+    D = Discriminator(m.d_hidden, m.leaky_slope, batchnorm=LOSSES[cfg.loss.name].penalty is None)
     D.apply(dcgan_init)
     return G, D
