@@ -2,6 +2,7 @@
 
     python -m ganlab presets
     python -m ganlab train --preset gauss1d [--steps N] [--seed S] [--device auto] [--json]
+                           [--set loss.name=hinge --set opt_d.lr=4e-4 ...]
     python -m ganlab bench --compare [--model mlp|dcgan] [--seconds 10]
     python -m ganlab bench gauss1d
     python -m ganlab export --preset gauss1d [--out train_gan.py]
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -22,8 +24,41 @@ from ganlab.config import ConfigError, Experiment
 from ganlab.presets import PRESETS, get_preset
 
 
+def parse_override(text: str) -> tuple[str, str, object]:
+    """"section.field=value" as (section, field, value); the value is JSON where it parses
+    (4e-4, 5, true, [1, 2]), else the text as typed (hinge)."""
+    key, sep, raw = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not section or not name:
+        raise ConfigError(key.strip() or text, "give an override as section.field=value, e.g. opt_d.lr=4e-4")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return section, name, tuple(value) if isinstance(value, list) else value
+
+
+def apply_overrides(cfg: Experiment, overrides: list[str]) -> Experiment:
+    """`cfg` with each --set applied; the config's own checks judge the result (ConfigError)."""
+    for text in overrides:
+        section, name, value = parse_override(text)
+        current = getattr(cfg, section, None) if section != "task" else None
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(section, "is not a config section (" + ", ".join(
+                f.name for f in dataclasses.fields(cfg) if f.name != "task") + ")")
+        if name not in {f.name for f in dataclasses.fields(current)}:
+            raise ConfigError(f"{section}.{name}", "is not a known field")
+        try:
+            cfg = cfg.replace(**{section: {name: value}})
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, AttributeError) as e:   # a value of the wrong type
+            raise ConfigError(f"{section}.{name}", f"cannot take {value!r} ({e})") from None
+    return cfg
+
+
 def build_config(args) -> Experiment:
-    cfg = get_preset(args.preset).config
+    cfg = apply_overrides(get_preset(args.preset).config, getattr(args, "set", None) or [])
     train = {}
     if args.steps is not None:
         train["steps"] = args.steps
@@ -173,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--data", help="MNIST folder (default: $GANLAB_DATA or ./data)")
     train.add_argument("--out", help="folder for the final sample grid (PNG)")
     train.add_argument("--json", action="store_true", help="print the final metrics as one JSON line")
+    train.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                       help="change one config field, e.g. --set loss.name=hinge --set opt_d.lr=4e-4 "
+                            "(repeatable; values are read as JSON where they parse, else as text)")
 
     export = sub.add_parser("export", help="print a preset as a standalone PyTorch training script")
     export.add_argument("--preset", required=True, help="a slug from `python -m ganlab presets`")

@@ -67,3 +67,29 @@ def test_each_mnist_preset_trains_from_the_command_line_and_writes_its_grid(pres
     with Image.open(pngs[0]) as image:
         width, height = image.size
     assert width > 200 and height > 200     # an 8 x 8 grid of 28 x 28 digits
+
+
+def test_set_overrides_change_the_config():
+    import argparse
+    from ganlab.__main__ import build_config
+    args = argparse.Namespace(preset="gauss1d", steps=None, seed=None, device=None,
+                              set=["loss.name=hinge", "opt_d.lr=4e-4", "train.lr_decay=false", "loss.r1_gamma=2"])
+    cfg = build_config(args)
+    assert cfg.loss.name == "hinge" and cfg.opt_d.lr == 4e-4 and cfg.train.lr_decay is False
+    assert cfg.loss.r1_gamma == 2
+
+
+def test_set_trains_a_new_loss_from_the_command_line():
+    out = ganlab("train", "--preset", "gauss1d", "--steps", "20", "--device", "cpu", "--json",
+                 "--set", "loss.name=lsgan", "--set", "opt_d.lr=4e-4")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1])["status"] == "finished"
+
+
+@pytest.mark.parametrize("override, field", [("loss.nme=hinge", "loss.nme"), ("opt_d.lr=-1", "opt_d.lr"),
+                                             ("opt_d.lr=fast", "opt_d.lr"), ("loss.name=bogus", "loss.name"),
+                                             ("nope.lr=1", "nope")])
+def test_a_bad_set_exits_2_naming_the_field(override, field):
+    out = ganlab("train", "--preset", "gauss1d", "--steps", "5", "--set", override, timeout=120)
+    assert out.returncode == 2
+    assert f"error: {field}:" in out.stderr and "Traceback" not in out.stderr
