@@ -57,7 +57,7 @@ def test_the_models_and_losses_come_from_ganlabs_source():
     from ganlab.models import layers, maxout, mlp_mnist
     script = export_script(get_preset("mnist-maxout-seed004").config)
     for obj in (layers.mlp, maxout.Maxout, maxout.Discriminator, mlp_mnist.Generator, losses.gradient_penalty,
-                losses.bce_d_loss):
+                losses.bce_d_loss, losses.r1_penalty, losses.lsgan_d_loss, losses.hinge_d_loss):
         assert inspect.getsource(obj) in script
     assert "def seed003_init" not in script           # only what this model uses
 
@@ -132,7 +132,7 @@ def test_every_model_trains_with_every_loss(model, mnist_dir, tmp_path, monkeypa
         assert rows and rows[-1][0] == 2 and all(math.isfinite(d) and math.isfinite(g) for _, d, g in rows)
 
 
-@pytest.mark.parametrize("loss", ["bce-ns", "wgan-gp", "wgan-clip"])
+@pytest.mark.parametrize("loss", ["bce-ns", "wgan-gp", "wgan-clip", "lsgan", "hinge", "bce-ns-r1"])
 def test_the_1d_script_trains_exactly_like_ganlab(loss, monkeypatch, capsys):
     # ganlab's plain path (fast off) is what the script writes out: same init, same
     # random stream, same order of updates, so the same losses step for step.
