@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from conftest import chart_specs, run_until_ended
+from conftest import chart_specs, plotly_array, run_until_ended
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
