@@ -297,7 +297,7 @@ register(Preset(
         loss=Loss("bce-ns"),
         opt_g=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
-        train=Train(steps=5000, batch_size=256, d_steps=1, snapshot_every=100),
+        train=Train(steps=8000, batch_size=512, d_steps=1, lr_decay=True, snapshot_every=100),
     ),
     promises=(Promise("modes_captured", 8, True, "modes captured (PacGAN's rule)"),
               Promise("high_quality", 0.9, True, "high-quality share")),
@@ -314,7 +314,7 @@ register(Preset(
         loss=Loss("wgan-gp", gp_lambda=0.1),
         opt_g=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.9),
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.9),
-        train={"d_steps": 5}),
+        train={"d_steps": 5, "steps": 5000, "batch_size": 256, "lr_decay": False}),
     about="The same ring with a Wasserstein critic and gradient penalty, k = 5 critic steps per G "
           "step; λ = 0.1 trains faster than the paper's 10 on 2D toys. The critic f(x) behind the "
           "points has no 0-to-1 range: it rises towards the data, and its slope keeps pulling the "
@@ -327,7 +327,7 @@ register(Preset(
     title="2D grid of 5×5 Gaussians",
     config=PRESETS["toy2d-ring"].config.replace(
         toy2d=Target2D(kind="grid", grid_size=5, spacing=2.0, std=0.05),
-        train={"steps": 8000}),
+        train={"steps": 8000, "batch_size": 256, "lr_decay": False}),
     about="25 Gaussians 2 apart (std 0.05), the PacGAN grid. Harder than the ring: a plain GAN "
           "covers about 17 of 25 modes in the literature (this preset, seed 0: 17 of 25 after 3,000 "
           "steps, with 54% of fakes high quality), and the high-quality share tells how many fakes "
@@ -338,7 +338,8 @@ register(Preset(
     slug="toy2d-moons",
     title="2D two moons",
     config=PRESETS["toy2d-ring"].config.replace(
-        toy2d=Target2D(kind="moons", radius=2.0, std=0.1), train={"steps": 4000}),
+        toy2d=Target2D(kind="moons", radius=2.0, std=0.1),
+        train={"steps": 4000, "batch_size": 256, "lr_decay": False}),
     about="Two interleaved half circles (scikit-learn's make_moons, scaled by 2, noise 0.1). A "
           "continuous, curved target: watch G's manifold, the grid of z values, bend to follow "
           "the moons, and the gap where it must tear to leave one moon for the other. It converges: "

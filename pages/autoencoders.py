@@ -4,7 +4,7 @@ import dataclasses
 import streamlit as st
 
 from ganlab import charts
-from ganlab.config import DEVICES, Experiment, Noise, Train
+from ganlab.config import DEVICES, Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.presets import presets_for
 from pages import ui
@@ -49,10 +49,10 @@ def settings() -> Experiment:
             batch = st.number_input("batch size", value=tr.batch_size, step=32, key=k + "batch")
             steps = st.number_input("steps", value=tr.steps, step=500, key=k + "steps")
             seed = st.number_input("seed", value=tr.seed, step=1, key=k + "seed")
-            device = st.selectbox("device", DEVICES, key=k + "device")
-    return Experiment(task="mnist", noise=Noise("normal", int(latent)), model=model, opt_g=opt,
-                      train=Train(steps=int(steps), batch_size=int(batch), seed=int(seed), device=device,
-                                  snapshot_every=tr.snapshot_every))
+            device = st.selectbox("device", DEVICES, index=DEVICES.index(tr.device), key=k + "device")
+    # replace(), not a new Experiment: every field this page shows no widget for keeps the preset's value.
+    return base.replace(noise={"dim": int(latent)}, model=model, opt_g=opt,
+                        train={"steps": int(steps), "batch_size": int(batch), "seed": int(seed), "device": device})
 
 
 cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Model** {preset.title}")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ganlab import charts
-from ganlab.config import ConfigError, Experiment, Model, Noise, Target1D
+from ganlab.config import ConfigError, Experiment, Target1D
 from ganlab.presets import presets_for
 from pages import ui
 
@@ -57,10 +57,10 @@ def settings() -> Experiment:
         train = ui.toy_train_inputs(base.train, k)
     if typos:
         raise typos[0]
-    return Experiment(
-        task="gauss1d", target=Target1D(**target_args), noise=Noise(nk, int(nd)),
-        model=Model("mlp1d", **mlp, minibatch_d=minibatch, minibatch_group=m.minibatch_group),
-        loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
+    # replace(), not a new Experiment: every field this page shows no widget for (D's dropout, the
+    # leaky slope, the minibatch group, ...) keeps the preset's value.
+    return base.replace(target=target_args, noise={"kind": nk, "dim": int(nd)},
+                        model={**mlp, "minibatch_d": minibatch}, loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
 def _numbers(field: str, values: tuple[float, ...], key: str, typos: list, label: str = "") -> tuple[float, ...]:

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ganlab import charts, explore
-from ganlab.config import DEVICES, ConfigError, Experiment, Noise, Train
+from ganlab.config import DEVICES, ConfigError, Experiment, Model
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
 from ganlab.images import make_grid_image
 from ganlab.models import CONDITIONAL
@@ -70,14 +70,14 @@ def settings() -> Experiment:
         speed = ui.speed_inputs(tr, k)
     if unit == "epochs" and not epochs > 0:   # checked once every widget is drawn, so none disappears
         raise ConfigError("epochs", f"must be > 0, got {epochs:g}")
-    # Another model takes the shape from that model's own preset.
+    # Another model takes the shape from that model's own preset, or the defaults where it has none.
     model = base.model if model_name == base.model.name else next(
-        p.config.model for p in presets_for("mnist") if p.config.model.name == model_name)
-    return Experiment(
-        task="mnist", noise=Noise(base.noise.kind, int(latent)), model=model, loss=loss,
-        opt_g=opt_g, opt_d=opt_d,
-        train=Train(steps=steps, batch_size=batch, d_steps=int(n_critic), seed=int(seed), device=device,
-                    pause_on_alarm=pause_on_alarm, **speed))
+        (p.config.model for p in presets_for("mnist") if p.config.model.name == model_name), Model(model_name))
+    # replace(), not a new Experiment: every field this page shows no widget for (lr decay,
+    # autosave, history sizes, ...) keeps the preset's value.
+    return base.replace(noise={"dim": int(latent)}, model=model, loss=loss, opt_g=opt_g, opt_d=opt_d,
+                        train={"steps": steps, "batch_size": batch, "d_steps": int(n_critic), "seed": int(seed),
+                               "device": device, "pause_on_alarm": pause_on_alarm, **speed})
 
 
 @st.cache_data(show_spinner=False)
@@ -122,14 +122,13 @@ def draw(snap):
         st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
         st.plotly_chart(charts.d_test_figure(snap.meters, snap.views), key="mn-dtest")
     ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
+    if "confident" in snap.meters:
+        ui.meter_calibration(root)
 
 
 ui.live(draw, run)
 ui.checkpoint_panel(run)
 
-meters = getattr(getattr(run, "trainer", None), "task", None)
-if meters is not None and getattr(meters, "meters", None) is not None:
-    ui.meter_calibration(meters.meters)
 
 if run is not None and run.trainer is not None:
     st.subheader("Explore the generator")

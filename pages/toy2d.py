@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from ganlab import charts, charts2d
-from ganlab.config import TARGETS_2D, ConfigError, Experiment, Model, Noise, Target2D
+from ganlab.config import TARGETS_2D, ConfigError, Experiment, Target2D
 from ganlab.data.toy2d import PointsFileError, default_points_dir, read_points_csv, save_points
 from ganlab.presets import presets_for
 from pages import ui
@@ -97,10 +97,9 @@ def settings() -> Experiment:
         train = ui.toy_train_inputs(base.train, k)
     if csv_problem:
         raise ConfigError("toy2d.csv_path", csv_problem)
-    return Experiment(
-        task="toy2d", toy2d=Target2D(**target_args), noise=Noise(nk, int(nd)),
-        model=Model("mlp2d", **mlp, leaky_slope=m.leaky_slope),
-        loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
+    # replace(), not a new Experiment: every field this page shows no widget for keeps the preset's value.
+    return base.replace(toy2d=target_args, noise={"kind": nk, "dim": int(nd)}, model=mlp,
+                        loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
 cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {TARGET_LABELS[cfg.toy2d.kind]}")

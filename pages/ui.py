@@ -431,26 +431,29 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
                 "quality meters (about a minute on a CPU); it is cached for every run after.")
 
 
-@st.cache_data(show_spinner="Measuring what the meters read on known answers…", max_entries=4)
-def _calibration(_meters, root_text: str, classifier_id: int) -> dict:
-    from ganlab.classifier import calibrate
-    return calibrate(_meters)
+@st.cache_resource(show_spinner="Measuring what the meters read on known answers…", max_entries=4)
+def _calibration(root_text: str) -> tuple:
+    """(the meters, their readings on known answers) for the MNIST under root: computed once per folder."""
+    from ganlab.classifier import MnistMeters, calibrate
+    meters = MnistMeters.for_data(root_text)   # the classifier is shared with the runs: already trained
+    return meters, calibrate(meters)
 
 
-def meter_calibration(meters) -> None:
+def meter_calibration(root) -> None:
     """What the MNIST meters read on real digits, on a collapse and on junk, beside a run's meters."""
     from ganlab.classifier import CALIBRATION_CASES, CONFIDENCE
-    clf = meters.classifier
+    meters, readings = _calibration(str(root))
     st.caption(f"The quality meters judge {meters.n:,} samples from a fixed z with a small CNN trained on "
                f"real digits and on junk (noise, blobs, shuffled pixels, blank). A sample counts as a digit "
-               f"only when the CNN gives it p ≥ {CONFIDENCE:g}; it reads {clf.accuracy:.1%} of held-out real "
-               f"digits so, correctly.")
-    with st.expander("What the meters read on known answers (calibration)"):
-        readings = _calibration(meters, str(meters.root), id(clf))
+               f"only when the CNN gives it p ≥ {CONFIDENCE:g}; it reads {meters.classifier.accuracy:.1%} of "
+               f"held-out real digits so, correctly.")
+    # A widget key keeps it open across the live refreshes (a plain expander shuts at each one).
+    with st.expander("What the meters read on known answers (calibration)", key="mnist-calibration",
+                     on_change="rerun"):
+        import pandas as pd
         rows = [{"images": CALIBRATION_CASES[case], "digits covered (of 10)": r["modes_covered"],
                  "confident share": r["confident"], "Fréchet distance": r["fid"]}
                 for case, r in readings.items()]
-        import pandas as pd
         frame = pd.DataFrame(rows).set_index("images")
         st.dataframe(meters_table(frame, ("Fréchet distance",),
                                   {"digits covered (of 10)": "{:.0f}", "confident share": "{:.0%}"}))

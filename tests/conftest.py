@@ -22,7 +22,7 @@ def mnist_dir(tmp_path) -> Path:
 def shared_data() -> Path:
     """The real MNIST test split next to the project (../shared/data); skips when absent."""
     if not available_splits(SHARED_DATA):
-        pytest.skip(f"the real MNIST test split is not in {SHARED_DATA} (see DESIGN.md, Data)")
+        pytest.skip(f"the real MNIST test split is not in {SHARED_DATA} (see the README's Start section)")
     return SHARED_DATA
 
 

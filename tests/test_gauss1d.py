@@ -39,7 +39,7 @@ def test_uniform_target_stays_in_range_and_pdfs_integrate_to_one():
 
 
 @pytest.mark.parametrize("samples, w1_range, ks_range", [
-    # calibration from DESIGN.md, n = 10k against N(4, 1.25)
+    # the design notes' calibration, n = 10k against N(4, 1.25)
     (lambda rng: rng.normal(4, 1.25, 10_000), (0.0, 0.05), (0.0, 0.03)),
     (lambda rng: np.full(10_000, 4.0), (0.9, 1.05), (0.45, 0.55)),
     (lambda rng: rng.normal(4, 0.5, 10_000), (0.5, 0.66), (0.17, 0.25)),

@@ -177,7 +177,7 @@ def test_get_classifier_trains_once_for_many_threads(synthetic_root, tmp_path, m
 def real(tmp_path_factory):
     """The classifier trained on the real test split (once per session), and that data."""
     if not available_splits(SHARED_DATA):
-        pytest.skip(f"the real MNIST test split is not in {SHARED_DATA} (see DESIGN.md, Data)")
+        pytest.skip(f"the real MNIST test split is not in {SHARED_DATA} (see the README's Start section)")
     model = classifier.load_or_train(SHARED_DATA, cache_dir=tmp_path_factory.mktemp("classifier"))
     images, labels = load_mnist(SHARED_DATA)
     return model, to_training_tensor(images, "cpu"), labels

@@ -66,7 +66,7 @@ def test_stop_while_running_takes_effect_within_a_second_and_leaves_no_thread():
     assert run.stop(wait=5)
     assert time.monotonic() - start < 1.0
     assert run.snapshot().status == "stopped"
-    assert run not in [] and not run.alive
+    assert not run.alive
     assert not [t for t in training_threads() if t.name.endswith(run.id)]
 
 
