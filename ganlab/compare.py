@@ -32,7 +32,7 @@ import time
 import uuid
 
 from ganlab.config import Experiment
-from ganlab.losses import LOSSES
+from ganlab.losses import LOSSES, TOY_TASKS
 from ganlab.runs import ACTIVE, ENDED, Run, RunError, RunRegistry
 
 PAGE = "compare"
@@ -121,9 +121,16 @@ def comparison_configs(base: Experiment, losses: list[str], same_settings: bool 
 
 
 def with_reference(cfg: Experiment) -> Experiment:
-    """`cfg` with its loss's reference settings: k, and the optimizers for D and G."""
-    ref = LOSSES[cfg.loss.name].reference
-    return cfg.replace(train={"d_steps": ref.d_steps}, opt_d=ref.opt_d, opt_g=ref.opt_g)
+    """`cfg` with its loss's reference settings for its task: k, the optimizers for D and G,
+    and the loss settings the reference sets (such as WGAN-GP's λ)."""
+    ref = LOSSES[cfg.loss.name].reference.for_task(cfg.task)
+    return cfg.replace(train={"d_steps": ref.d_steps}, opt_d=ref.opt_d, opt_g=ref.opt_g, loss=dict(ref.loss))
+
+
+def reference_loss_fields(task: str, losses: list[str]) -> set[str]:
+    """The Loss fields that the picked losses' references set on `task`: with reference settings
+    on, the page's widgets for them have no effect."""
+    return {name for loss in losses if loss in LOSSES for name, _ in LOSSES[loss].reference.for_task(task).loss}
 
 
 def start_group(registry: RunRegistry, cfgs: list[Experiment], names: list[str], *,
@@ -199,7 +206,9 @@ def caveats(base: Experiment, losses: list[str], same_settings: bool = False) ->
                          "(the papers' n_critic), so the critic lags behind G. Raise k, or switch "
                          "\"same settings for all\" off.")
     else:
-        notes.append("Each run trains with its loss's reference settings, from its paper: its own k and "
+        where = ("from its paper, or on this toy the settings that fit it (WGAN-GP: λ = 0.1 and Adam at "
+                 "1e-3, as in its paper's own toy code)" if base.task in TOY_TASKS else "from its paper")
+        notes.append(f"Each run trains with its loss's reference settings, {where}: its own k and "
                      "optimizers (the table below). All share the data, the initial weights and the number "
                      "of G steps; a run with a larger k gives D more updates and more batches.")
     penalised = [loss.label for loss in picked if loss.penalty is not None]
@@ -220,5 +229,11 @@ def settings_table(cfgs: list[Experiment]) -> list[dict]:
     def optim(o) -> str:
         betas = f", betas ({o.beta1:g}, {o.beta2:g})" if o.name == "adam" else ""
         return f"{o.name}, lr {o.lr:g}{betas}"
-    return [{"loss": LOSSES[c.loss.name].label, "k": c.train.d_steps, "D": optim(c.opt_d), "G": optim(c.opt_g)}
-            for c in cfgs]
+    def loss_settings(c: Experiment) -> str:
+        # Only the setting the run's loss reads: clipping for WGAN, λ for WGAN-GP, γ for R1
+        loss = LOSSES[c.loss.name]
+        if loss.clip_weights:
+            return f"clip c {c.loss.clip:g}"
+        return {"gp": f"λ {c.loss.gp_lambda:g}", "r1": f"γ {c.loss.r1_gamma:g}"}.get(loss.penalty, "")
+    return [{"loss": LOSSES[c.loss.name].label, "k": c.train.d_steps, "D": optim(c.opt_d), "G": optim(c.opt_g),
+             "loss settings": loss_settings(c)} for c in cfgs]

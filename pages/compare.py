@@ -11,8 +11,12 @@ from pages import ui
 
 PAGE = compare.PAGE
 INTENT, NOTICE = "cmp-intent", "cmp-notice"
+# The four classic losses are picked by default: a default comparison then costs what it always
+# did (four runs, not seven). LSGAN, hinge and BCE + R1 are one click away in the picker.
+DEFAULT_LOSSES = ["bce-ns", "bce-sat", "wgan-clip", "wgan-gp"]
 SETTINGS = {
-    False: "each loss with its own k and optimizers, from its paper (the table under the settings)",
+    False: "each loss with its own k and optimizers, from its paper or, on the toys, the settings that fit "
+           "them (the table under the settings)",
     True: "every loss with the same k and optimizers, this preset's",
 }
 LOOK_FOR_1D = """
@@ -71,12 +75,12 @@ base = preset.config
 with st.expander("What to look for (to read aloud)", expanded=True):
     shown_task = runs[0].cfg.task if runs else base.task
     # The losses picked so far (the picker is drawn below), or the runs shown
-    count = len(runs) if runs else len(st.session_state.get("cmp-losses", LOSSES))
+    count = len(runs) if runs else len(st.session_state.get("cmp-losses", DEFAULT_LOSSES))
     copies = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}.get(count, str(count))
     same = st.session_state.get("cmp-same", False)   # the switch is drawn below
     st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(
         copies=copies, settings=SETTINGS[same]))
-losses = st.multiselect("Losses to compare", list(LOSSES), default=list(LOSSES),
+losses = st.multiselect("Losses to compare", list(LOSSES), default=DEFAULT_LOSSES,
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
 same = st.toggle("Same settings for all", False, key="cmp-same",
                  help="Off: each loss trains with its paper's k and optimizers. On: every loss trains "
@@ -94,14 +98,22 @@ def settings() -> Experiment:
         if same:   # otherwise each loss brings its own k
             d_steps = c3.number_input("k (D steps per G step)", value=base.train.d_steps, step=1, key=k + "k",
                                       help="A larger k makes D stronger, which starves the saturating loss.")
-        clip = c4.number_input("clip c (WGAN)", value=base.loss.clip, format="%.3f", key=k + "clip")
-        gp = c5.number_input("GP λ (WGAN-GP)", value=base.loss.gp_lambda, key=k + "gp")
-        r1 = c6.number_input("R1 γ (BCE + R1)", value=base.loss.r1_gamma, key=k + "r1")
+        # A loss setting that a picked loss's reference sets (WGAN-GP's λ) comes from the reference
+        # while "same settings" is off: its widget would have no effect, so it is greyed out.
+        fixed = set() if same else compare.reference_loss_fields(base.task, losses)
+        why = "Set by the loss's reference settings (the table below); turn on \"Same settings for all\" to change it."
+        clip = c4.number_input("clip c (WGAN)", value=base.loss.clip, format="%.3f", key=k + "clip",
+                               disabled="clip" in fixed, help=why if "clip" in fixed else None)
+        gp = c5.number_input("GP λ (WGAN-GP)", value=base.loss.gp_lambda, key=k + "gp",
+                             disabled="gp_lambda" in fixed, help=why if "gp_lambda" in fixed else None)
+        r1 = c6.number_input("R1 γ (BCE + R1)", value=base.loss.r1_gamma, key=k + "r1",
+                             disabled="r1_gamma" in fixed, help=why if "r1_gamma" in fixed else None)
         if same:
             st.caption(f"Everything else comes from the preset: {base.opt_g.name} at lr {base.opt_g.lr:g} "
                        f"for G and {base.opt_d.lr:g} for D, batch {base.train.batch_size}.")
         else:
-            st.caption(f"k and the optimizers come from each loss's paper; everything else from the preset: "
+            st.caption(f"k, the optimizers and WGAN-GP's λ come from each loss's reference settings (its "
+                       f"paper, or on the toys the settings that fit them); everything else from the preset: "
                        f"batch {base.train.batch_size}, the models, the data.")
     return base.replace(loss={"clip": clip, "gp_lambda": gp, "r1_gamma": r1},
                         train={"steps": int(steps), "seed": int(seed), "d_steps": int(d_steps)})

@@ -11,6 +11,7 @@ import torch
 from ganlab import charts, compare
 from ganlab.config import Optim
 from ganlab.losses import LOSSES
+from ganlab.presets import get_preset
 from ganlab.runs import RunError, RunRegistry
 from ganlab.train import Trainer
 
@@ -67,16 +68,23 @@ def test_by_default_each_run_carries_its_losss_reference_k_and_optimizers():
     cfgs = compare.comparison_configs(base, list(LOSSES))
     assert [c.loss.name for c in cfgs] == list(LOSSES)
     for cfg in cfgs:
-        ref = LOSSES[cfg.loss.name].reference
+        ref = LOSSES[cfg.loss.name].reference.for_task(cfg.task)
         assert (cfg.train.d_steps, cfg.opt_d, cfg.opt_g) == (ref.d_steps, ref.opt_d, ref.opt_g), cfg.loss.name
-        # everything else is the base's: the data, the models, the seed, the budget, the loss's knobs
+        assert all(getattr(cfg.loss, field) == value for field, value in ref.loss), cfg.loss.name
+        # everything else is the base's: the data, the models, the seed, the budget, the loss's
+        # knobs that the reference does not set
         d, b = cfg.to_dict(), base.to_dict()
         for section in ("opt_d", "opt_g"):
             d.pop(section), b.pop(section)
         d["train"]["d_steps"], d["loss"]["name"] = b["train"]["d_steps"], b["loss"]["name"]
+        for field, _ in ref.loss:
+            d["loss"][field] = b["loss"][field]
         assert d == b
     by_name = {c.loss.name: c for c in cfgs}
-    assert by_name["wgan-gp"].train.d_steps == 5 and by_name["wgan-gp"].opt_d.beta1 == 0.0
+    # WGAN-GP on the 1D toy: λ = 0.1 and Adam at 1e-3, betas (0.5, 0.9), as the paper's toy code
+    gp = by_name["wgan-gp"]
+    assert (gp.train.d_steps, gp.opt_d.lr, gp.opt_d.beta1, gp.opt_d.beta2, gp.loss.gp_lambda) == (5, 1e-3, 0.5, 0.9, 0.1)
+    assert by_name["wgan-clip"].loss.clip == 0.05                                  # the base's knob
     assert by_name["hinge"].opt_d.lr == 4e-4 and by_name["hinge"].opt_g.lr == 1e-4
     assert by_name["wgan-clip"].opt_d.name == "rmsprop"
 
@@ -236,6 +244,25 @@ def test_one_run_diverging_does_not_stop_the_others(registry):
     assert runs[1].status == "diverged" and "NaN or infinite" in runs[1].snapshot().message
     for run in (runs[0], runs[2], runs[3]):
         assert run.status == "finished" and run.snapshot().step == 300, run.name
+
+
+def test_on_mnist_wgan_gp_keeps_its_papers_settings():
+    base = get_preset("mnist-mlp-seed003").config.replace(loss={"gp_lambda": 3.0})
+    gp, = compare.comparison_configs(base, ["wgan-gp"])
+    assert (gp.train.d_steps, gp.opt_d.lr, gp.opt_d.beta1, gp.loss.gp_lambda) == (5, 1e-4, 0.0, 10.0)
+    # with the same settings for all, the base's λ stays
+    assert compare.comparison_configs(base, ["wgan-gp"], same_settings=True)[0].loss.gp_lambda == 3.0
+    assert compare.reference_loss_fields("mnist", ["bce-ns", "wgan-gp"]) == {"gp_lambda"}
+    assert compare.reference_loss_fields("gauss1d", ["bce-ns", "hinge"]) == set()
+
+
+def test_the_settings_table_shows_the_loss_setting_each_run_reads():
+    rows = compare.settings_table(compare.comparison_configs(get_preset("gauss1d").config, ALL_LOSSES))
+    by_loss = {r["loss"]: r["loss settings"] for r in rows}
+    assert by_loss[LOSSES["wgan-gp"].label] == "λ 0.1"
+    assert by_loss[LOSSES["wgan-clip"].label] == "clip c 0.01"
+    assert by_loss[LOSSES["bce-ns-r1"].label] == "γ 10"
+    assert by_loss[LOSSES["bce-ns"].label] == ""
 
 
 def test_caveats_name_what_still_differs():
