@@ -32,7 +32,7 @@ import time
 import uuid
 
 from ganlab.config import Experiment
-from ganlab.losses import LOSSES, TOY_TASKS
+from ganlab.losses import LOSSES
 from ganlab.runs import ACTIVE, ENDED, Run, RunError, RunRegistry
 
 PAGE = "compare"
@@ -206,8 +206,9 @@ def caveats(base: Experiment, losses: list[str], same_settings: bool = False) ->
                          "(the papers' n_critic), so the critic lags behind G. Raise k, or switch "
                          "\"same settings for all\" off.")
     else:
-        where = ("from its paper, or on this toy the settings that fit it (WGAN-GP: λ = 0.1 and Adam at "
-                 "1e-3, as in its paper's own toy code)" if base.task in TOY_TASKS else "from its paper")
+        adjusted = [loss.short for loss in picked if loss.reference.for_task(base.task) is not loss.reference]
+        where = (f"from its paper, or settings that fit this task where the paper's do not ({', '.join(adjusted)}; "
+                 "ganlab/losses.py says why)" if adjusted else "from its paper")
         notes.append(f"Each run trains with its loss's reference settings, {where}: its own k and "
                      "optimizers (the table below). All share the data, the initial weights and the number "
                      "of G steps; a run with a larger k gives D more updates and more batches.")

@@ -47,6 +47,16 @@ def test_save_writes_one_folder_that_loads_back(saved):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "a temporary folder was left"
 
 
+def test_an_r1_run_keeps_its_gamma_through_a_save(tmp_path):
+    cfg = tiny(20).replace(loss=Loss("bce-ns-r1", r1_gamma=2.5))
+    run = finished_run(cfg, name="r1")
+    folder = checkpoints.save(run, tmp_path / "r1")
+    assert json.loads((folder / "config.json").read_text())["experiment"]["loss"]["r1_gamma"] == 2.5
+    ckpt = checkpoints.load(folder)
+    assert (ckpt.cfg.loss.name, ckpt.cfg.loss.r1_gamma) == ("bce-ns-r1", 2.5)
+    assert ckpt.cfg == run.cfg
+
+
 def test_a_save_that_fails_midway_leaves_the_old_save_intact(saved, monkeypatch):
     run, folder = saved
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
