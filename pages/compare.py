@@ -15,8 +15,8 @@ INTENT, NOTICE = "cmp-intent", "cmp-notice"
 # did (four runs, not seven). LSGAN, hinge and BCE + R1 are one click away in the picker.
 DEFAULT_LOSSES = ["bce-ns", "bce-sat", "wgan-clip", "wgan-gp"]
 SETTINGS = {
-    False: "each loss with its own k and optimizers, from its paper or, on the toys, the settings that fit "
-           "them (the table under the settings)",
+    False: "each loss with its own k and optimizers, from its paper or, where this task needs others, "
+           "settings that fit it (the table under the settings)",
     True: "every loss with the same k and optimizers, this preset's",
 }
 LOOK_FOR_1D = """
@@ -83,7 +83,7 @@ with st.expander("What to look for (to read aloud)", expanded=True):
 losses = st.multiselect("Losses to compare", list(LOSSES), default=DEFAULT_LOSSES,
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
 same = st.toggle("Same settings for all", False, key="cmp-same",
-                 help="Off: each loss trains with its paper's k and optimizers. On: every loss trains "
+                 help="Off: each loss trains with its reference k and optimizers (and WGAN-GP its λ). On: every loss trains "
                       "with this preset's, so only the loss differs.")
 k = f"cmp-{slug}-"
 

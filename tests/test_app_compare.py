@@ -122,6 +122,18 @@ def test_start_needs_two_losses():
     assert any("at least two losses" in i.value for i in at.info)
 
 
+def test_the_gp_lambda_widget_is_greyed_out_while_wgan_gps_reference_sets_it():
+    at = open_page()
+    assert at.number_input(key="cmp-gauss1d-gp").disabled                 # WGAN-GP is picked by default
+    assert not at.number_input(key="cmp-gauss1d-clip").disabled            # WGAN clip's c is the preset's
+    assert any("λ 0.1" in str(v) for v in at.dataframe[0].value["loss settings"])
+    at.toggle(key="cmp-same").set_value(True).run()
+    assert not at.number_input(key="cmp-gauss1d-gp").disabled              # same settings: the widget's λ
+    at.toggle(key="cmp-same").set_value(False).run()
+    at.multiselect(key="cmp-losses").set_value(["bce-ns", "hinge"]).run()
+    assert not at.number_input(key="cmp-gauss1d-gp").disabled
+
+
 def test_an_mnist_target_without_data_says_where_to_put_it(monkeypatch, tmp_path):
     at = open_page(monkeypatch, tmp_path / "empty")
     at.selectbox(key="cmp-target").set_value("mnist-mlp-seed003").run()
