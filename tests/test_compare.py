@@ -257,7 +257,7 @@ def test_on_mnist_wgan_gp_keeps_its_papers_settings():
 
 
 def test_the_settings_table_shows_the_loss_setting_each_run_reads():
-    rows = compare.settings_table(compare.comparison_configs(get_preset("gauss1d").config, ALL_LOSSES))
+    rows = compare.settings_table(compare.comparison_configs(get_preset("gauss1d").config, list(LOSSES)))
     by_loss = {r["loss"]: r["loss settings"] for r in rows}
     assert by_loss[LOSSES["wgan-gp"].label] == "λ 0.1"
     assert by_loss[LOSSES["wgan-clip"].label] == "clip c 0.01"
