@@ -62,16 +62,20 @@ def test_teaching_mode_hides_the_advanced_settings_and_keeps_their_values(app):
 
 def test_slow_motion_button_walks_the_stages_and_the_caption_changes(app):
     app.toggle(key="teaching-mode").set_value(True).run()
+    # The gauss1d preset takes k = 2 D steps per G step: the 4 D stages twice, each caption naming
+    # its D step, then G's 2 stages.
+    walk = [(n, "D step 1 of 2. ") for n in range(1, 5)] + [(n, "D step 2 of 2. ") for n in range(1, 5)] + \
+           [(5, ""), (6, "")]
     captions = []
-    for number in range(1, 7):
+    for number, d_step in walk:
         app.button(key="gauss1d-stage").click().run()
-        rerun_until(app, lambda at: f"Stage {number} of 6" in text_of(at))
+        rerun_until(app, lambda at: f"Stage {number} of 6: " in text_of(at) and d_step in text_of(at))
         captions.append(text_of(app).split(f"Stage {number} of 6", 1)[1])
         titles = chart_titles(app)
         assert any(t.startswith("Step 1 · ") and f"{number}." in t for t in titles)
-    assert len(set(captions)) == 6
-    assert "Sample real and fake" in captions[0] and "G's update" in captions[5]
-    assert "D's loss is" in captions[2] and "arrows" in captions[4]
+    assert len(set(captions)) == 10
+    assert "Sample real and fake" in captions[0] and "Sample real and fake" in captions[4]
+    assert "D's loss is" in captions[2] and "arrows" in captions[8] and "G's update" in captions[9]
     rerun_until(app, lambda at: "step **1** of" in text_of(at))
     assert not app.exception
 
@@ -85,8 +89,8 @@ def test_change_while_training_applies_between_steps(app):
     app.number_input(key=key + "k").set_value(3)
     app.selectbox(key=key + "loss").set_value("wgan-gp")
     app.button(key=key + "apply").click().run()
-    assert "d_steps 1 → 3; loss bce-ns → wgan-gp" in " ".join(s.value for s in app.success)
-    rerun_until(app, lambda at: "step 1: d_steps 1 → 3" in " ".join(c.value for c in at.caption))
+    assert "d_steps 2 → 3; loss bce-ns → wgan-gp" in " ".join(s.value for s in app.success)
+    rerun_until(app, lambda at: "step 1: d_steps 2 → 3" in " ".join(c.value for c in at.caption))
     app.number_input(key=key + "lr-g").set_value(-1.0)
     app.button(key=key + "apply").click().run()
     assert "opt_g.lr" in " ".join(e.value for e in app.error)
@@ -121,7 +125,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
                                                          "BCE, non-saturating"]),
     ("autoencoders", "Settings", "ae-mnist-ae-seed002-batch", ["**Model** MNIST, autoencoder (seed 002)",
                                                                 "lr 0.001"]),
-    ("compare", "Shared settings", "cmp-gauss1d-seed", ["**Target** 1D Gaussian (converges)", "k = 1"]),
+    ("compare", "Shared settings", "cmp-gauss1d-seed", ["**Target** 1D Gaussian (converges)", "k = 2"]),
 ])
 def test_teaching_mode_folds_every_labs_settings_into_one_line(monkeypatch, page, expander, kept, summary):
     monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))

@@ -48,7 +48,7 @@ def test_start_draws_the_plane_with_every_layer_and_the_meters(app):
     assert heat["type"] == "heatmap" and surface.shape == (60, 60)
     assert surface.min() >= 0 and surface.max() <= 1                # BCE: D's probability
     assert "step 100" in plane["layout"]["title"]["text"]
-    assert {"Energy distance to the real points", "Modes covered", "High-quality samples: within 3σ of the data",
+    assert {"Energy distance to the real points", "Modes", "High-quality samples: within 3σ of the data",
             "Losses"} <= set(specs)
     energy = specs["Energy distance to the real points"]
     steps = plotly_array(energy["data"][0]["x"]).tolist()
