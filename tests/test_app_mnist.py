@@ -40,7 +40,8 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     assert grid["data"][0]["type"] == "image"
     assert "step 30" in grid["layout"]["title"]["text"]
     names = {t.get("name") for spec in specs for t in spec["data"]}
-    assert {"D loss", "G loss", "D(real), held out", "D(fake)", "Fréchet distance", "digits covered (of 10)"} <= names
+    assert {"D loss", "G loss", "mean D(real), held out", "mean D(fake)", "Fréchet distance",
+            "digits covered (of 10)"} <= names
     assert "confident share (clearly a digit)" in names
     assert any("p ≥ 0.9" in c.value and "of held-out real digits" in c.value for c in at.caption)
     bars = [spec for spec in specs if spec["data"] and spec["data"][0]["type"] == "bar"]

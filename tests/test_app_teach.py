@@ -125,7 +125,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
                                                          "BCE, non-saturating"]),
     ("autoencoders", "Settings", "ae-mnist-ae-seed002-batch", ["**Model** MNIST, autoencoder (seed 002)",
                                                                 "lr 0.001"]),
-    ("compare", "Shared settings", "cmp-gauss1d-seed", ["**Target** 1D Gaussian (converges)", "k = 2"]),
+    ("compare", "Shared settings", "cmp-gauss1d-seed", ["**Target** 1D Gaussian (converges)", "**6,000 steps**"]),
 ])
 def test_teaching_mode_folds_every_labs_settings_into_one_line(monkeypatch, page, expander, kept, summary):
     monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))
