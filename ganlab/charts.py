@@ -173,16 +173,21 @@ def loss_figure(metrics: dict) -> go.Figure:
     return curves_figure(metrics, {"loss_d": "D loss", "loss_g": "G loss"}, "Losses (raw and smoothed)")
 
 
-def d_outputs_figure(metrics: dict, views: dict | None = None) -> go.Figure:
-    """D's mean output on real and fake; `views` (a probe's) says what D's output is."""
+def _d_means_figure(history: dict, columns: tuple[str, str], where: tuple[str, str], title: str,
+                    tail: str, views: dict | None, **more) -> go.Figure:
+    """D's mean output on real and on fake (history columns), named as the loss shows D's output."""
     views = views if views is not None else {}
     f, who = d_letter(views), ("Critic" if views.get("critic") else "D")
-    names = {"d_real": f"mean {f}(real)", "d_fake": f"mean {f}(fake)"}
+    names = {columns[0]: f"mean {f}(real){where[0]}", columns[1]: f"mean {f}(fake){where[1]}"}
     eq = views.get("equilibrium", 0.5)
     if eq is None:
-        return curves_figure(metrics, names, f"{who} on real and fake")
-    return curves_figure(metrics, names, f"{who} on real and fake (both head to {eq:g} at equilibrium)",
-                         **guide_line(eq))
+        return curves_figure(history, names, f"{who} {title}", **more)
+    return curves_figure(history, names, f"{who} {title} (both head to {eq:g}{tail})", **more, **guide_line(eq))
+
+
+def d_outputs_figure(metrics: dict, views: dict | None = None) -> go.Figure:
+    """D's mean output on real and fake per step; `views` (a probe's) says what D's output is."""
+    return _d_means_figure(metrics, ("d_real", "d_fake"), ("", ""), "on real and fake", " at equilibrium", views)
 
 
 def quality_figure(meters: dict) -> go.Figure:
@@ -219,14 +224,8 @@ def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.F
 
 def d_test_figure(meters: dict, views: dict | None = None) -> go.Figure:
     """Seed 003's p_real / p_fake traces, measured on held-out digits; `views` says what D's output is."""
-    views = views if views is not None else {}
-    f, who = d_letter(views), ("Critic" if views.get("critic") else "D")
-    names = {"d_real_test": f"mean {f}(real), held out", "d_fake_test": f"mean {f}(fake)"}
-    eq = views.get("equilibrium", 0.5)
-    if eq is None:
-        return curves_figure(meters, names, f"{who} on held-out real and on fake digits", smooth_alpha=None)
-    return curves_figure(meters, names, f"{who} on held-out real and on fake digits (both head to {eq:g})",
-                         smooth_alpha=None, **guide_line(eq))
+    return _d_means_figure(meters, ("d_real_test", "d_fake_test"), (", held out", ""),
+                           "on held-out real and on fake digits", "", views, smooth_alpha=None)
 
 
 # -- Loss lab: runs that differ only in their loss, drawn side by side -----------------------
