@@ -5,6 +5,8 @@ by building it from plain arrays and reading the figure's traces.
 """
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 from scipy.signal import lfilter
@@ -493,8 +495,11 @@ def metric_words(metric: str) -> str:
 
 def overlay_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, *,
                    smooth_alpha: float | None = None, log_y: bool = False) -> go.Figure:
-    """One line per run ({run label: (steps, values)}) for one metric, on shared axes."""
-    curves = [(steps, values, label, PALETTE[i % len(PALETTE)])
+    """One line per run ({run label: (steps, values)}) for one metric, on shared axes.
+
+    A label holds a name someone typed: it is escaped, since plotly renders tags such as <a href> in legends.
+    """
+    curves = [(steps, values, html.escape(label), PALETTE[i % len(PALETTE)])
               for i, (label, (steps, values)) in enumerate(series.items())]
     words = metric_words(metric)
     return lines_figure(curves, f"{words[0].upper()}{words[1:]} by run", smooth_alpha=smooth_alpha, log_y=log_y,

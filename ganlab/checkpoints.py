@@ -7,6 +7,7 @@ A checkpoint folder holds
     metrics.csv   the per-step history (step + the loss columns)
     meters.csv    the per-probe history (step + the task's meters)
     samples.png   the last sample grid (image tasks only)
+    points.csv    the 2D target's own points (a CSV target only)
 
 It is written into a hidden temporary folder next to its final place and
 renamed into place, so a crash or a full disk never leaves half a checkpoint,
@@ -15,17 +16,28 @@ and an older save of the same name survives until the new one is complete.
 Loading never runs code from the files: weights.pt is read with
 `torch.load(weights_only=True)`, which only rebuilds tensors and plain
 containers, and everything is checked against the config before it is used.
-Anything wrong becomes a CheckpointError with one line a user can act on.
+A checkpoint may come from a stranger (the Saved runs page takes uploads), so
+every file is bounded before it is read, every field of config.json is checked
+as strictly as the page's settings, the config is priced (cost.py) before a
+model is built, and nothing in it names a path on this server: a CSV target's
+points travel inside the checkpoint, and the data folder is this server's own.
+Anything wrong becomes a CheckpointError with one line a user can act on, and
+that line never quotes a file's content.
 """
 from __future__ import annotations
 
 import csv
+import ctypes
+import ctypes.util
+import errno
 import io
 import json
 import os
 import pickle
+import re
 import secrets
 import shutil
+import stat
 import threading
 import time
 import zipfile
@@ -41,8 +53,17 @@ from ganlab.config import ConfigError, Experiment
 
 FORMAT = "ganlab-checkpoint"
 VERSION = 1
-FILES = ("config.json", "weights.pt", "metrics.csv", "meters.csv", "samples.png")
+FILES = ("config.json", "weights.pt", "metrics.csv", "meters.csv", "samples.png", "points.csv")
 MAX_UPLOAD_BYTES = 1 << 30          # a zipped checkpoint may unpack to at most 1 GiB
+# Each file's bound, checked before it is read or unpacked. A history holds at most 2 x
+# train.history_cap rows (runs.History), about 25 bytes a value.
+MAX_FILE_BYTES = {"config.json": 1 << 20, "weights.pt": MAX_UPLOAD_BYTES, "metrics.csv": 16 << 20,
+                  "meters.csv": 16 << 20, "samples.png": 8 << 20, "points.csv": 5_000_000}
+MAX_ENTRIES = 64                    # a checkpoint is 6 files; a zip of more entries is something else
+MAX_ROWS = 200_000                  # history rows, 2 x the largest history_cap
+MAX_EVENTS = 10_000
+MAX_NAME = 200                      # characters of a run's name
+PLAIN_ID = re.compile(r"[0-9a-z_-]{1,40}")     # a run id or a page: no path, no markup
 KEEP_AUTOSAVES = 3                  # a run keeps its latest automatic saves only
 _rename_lock = threading.Lock()
 
@@ -161,9 +182,11 @@ def save(run, folder: str | Path | None = None) -> Path:
         "format": FORMAT, "version": VERSION, "name": run.name, "page": run.page, "step": step,
         "saved_at": time.time(), "saved": time.strftime("%Y-%m-%d %H:%M:%S"), "run_id": run.id,
         "events": [[int(step), str(kind), str(text)] for step, kind, text in snap.events],
-        "experiment": run.cfg.to_dict(),
+        # Not the data folder: a path on this server means nothing to another, and is not theirs to know.
+        "experiment": run.cfg.replace(train={"data_dir": ""}).to_dict(),
     }
     grid = snap.images[-1][1] if snap.images else None
+    points = _points_of(run.cfg)
 
     def write(tmp: Path) -> None:
         (tmp / "config.json").write_text(json.dumps(header, indent=2, allow_nan=False))
@@ -173,9 +196,22 @@ def save(run, folder: str | Path | None = None) -> Path:
         if grid is not None:
             from ganlab.images import save_png
             save_png(grid, str(tmp / "samples.png"))
+        if points is not None:
+            shutil.copyfile(points, tmp / "points.csv")
 
     write_atomically(folder, write)
     return folder
+
+
+def _points_of(cfg: Experiment) -> Path | None:
+    """The kept points file of a CSV target, which a checkpoint carries with it."""
+    if cfg.task != "toy2d" or cfg.toy2d.kind != "csv":
+        return None
+    from ganlab.data.toy2d import PointsFileError, points_file
+    try:
+        return points_file(cfg.toy2d.csv_path)
+    except PointsFileError as e:
+        raise CheckpointError(f"this run cannot be saved: {e}") from None
 
 
 def _write_csv(path: Path, frame: dict) -> None:
@@ -210,7 +246,11 @@ def write_atomically(folder: Path, write) -> None:
             _fsync(path)
         _fsync(tmp)
         with _rename_lock:     # two saves of one name (a click and an auto-save) take turns here
-            if folder.exists():
+            if folder.exists() and _exchange(tmp, folder):
+                pass               # one atomic swap: the visible name never lacks a checkpoint
+            elif folder.exists():
+                # No atomic swap on this system: for an instant the save sits under a hidden
+                # name; list_saved() puts such a save back if the process dies right then.
                 old = parent / f".{folder.name}.old-{secrets.token_hex(4)}"
                 os.replace(folder, old)
                 try:
@@ -226,9 +266,36 @@ def write_atomically(folder: Path, write) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, CheckpointError) or not isinstance(e, Exception):
             raise
-        # A full disk reaches here as OSError, or as RuntimeError from inside torch.save.
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).strip() or type(e).__name__).splitlines()[0]
-        raise CheckpointError(f"could not save to {folder}: {reason}") from e
+        raise CheckpointError(f"could not save to {folder}: {_why_not_written(e)}") from e
+
+
+def _why_not_written(e: Exception) -> str:
+    # A full disk reaches here as OSError, or as RuntimeError from inside torch.save, whose
+    # words ("unexpected pos 49920 vs 49812") say nothing of disk space.
+    text = (str(e).strip() or type(e).__name__).splitlines()[0]
+    if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "unexpected pos" in text \
+            or "No space left" in text or "file write failed" in text:
+        return "the disk is full; free some space (or delete old saves) and save again"
+    return e.strerror if isinstance(e, OSError) and e.strerror else text
+
+
+_RENAME_EXCHANGE = 2
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if os.name == "posix" else None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux renameat2). False where it is not available.
+
+    The standard library has no atomic swap of two non-empty folders, hence ctypes.
+    """
+    fn = getattr(_libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_cwd = -100
+    if fn(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        shutil.rmtree(a, ignore_errors=True)   # a now holds the previous save
+        return True
+    return False
 
 
 def _fsync(path: Path) -> None:
@@ -253,34 +320,82 @@ def read_header(folder: str | Path) -> tuple[dict, Experiment]:
     path = folder / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{folder.name} is not a ganlab checkpoint: it has no config.json")
-    try:
-        header = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"config.json is corrupt: {e}") from None
+    header = _read_json(path)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{folder.name} is not a ganlab checkpoint (config.json has no ganlab format mark)")
-    if not isinstance(header.get("version"), int) or header["version"] > VERSION:
-        raise CheckpointError(f"config.json has format version {header.get('version')!r}; this ganlab "
-                              f"reads version {VERSION} and older")
-    if not isinstance(header.get("step"), int) or header["step"] < 0:
-        raise CheckpointError(f"config.json: step must be a whole number >= 0, got {header.get('step')!r}")
-    if not isinstance(header.get("saved_at", 0.0), (int, float)):
-        raise CheckpointError("config.json: saved_at must be a time in seconds")
-    events = header.get("events", [])
-    if not isinstance(events, list) or not all(
-            isinstance(e, list) and len(e) == 3 and isinstance(e[0], int) and all(isinstance(t, str) for t in e[1:])
-            for e in events):
-        raise CheckpointError("config.json: events must be a list of [step, kind, text]")
-    experiment = header.get("experiment")
-    if not isinstance(experiment, dict):
-        raise CheckpointError("config.json has no experiment settings")
+    _check_header(header)
+    experiment = header["experiment"]
+    # Paths name places on the server that saved it, and a stranger's checkpoint must not
+    # choose what this server reads: the data folder is this server's own, and a CSV
+    # target's points come from the checkpoint's points.csv (see load()).
+    if isinstance(experiment.get("train"), dict):
+        experiment["train"].pop("data_dir", None)
+    toy2d = experiment.get("toy2d")
+    if isinstance(toy2d, dict) and "csv_path" in toy2d:
+        toy2d["csv_path"] = _points_name(folder) if toy2d.get("kind") == "csv" else ""
     try:
         cfg = Experiment.from_dict(experiment)
     except ConfigError as e:
         raise CheckpointError(f"config.json: {e.field}: {str(e).split(': ', 1)[-1]}") from None
-    except (TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"config.json holds a value of the wrong type ({e})") from None
+    except (TypeError, ValueError, AttributeError, RecursionError):
+        raise CheckpointError("config.json holds a value of the wrong type") from None
     return header, cfg
+
+
+def _read_json(path: Path):
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES["config.json"]:
+        raise CheckpointError(f"config.json is {size:,} bytes; a checkpoint's is at most "
+                              f"{MAX_FILE_BYTES['config.json']:,}")
+    try:
+        return json.loads(path.read_bytes().decode())
+    except RecursionError:
+        raise CheckpointError("config.json is nested too deeply to be a ganlab checkpoint") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        where = f" (line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise CheckpointError(f"config.json is corrupt{where}") from None
+
+
+def _check_header(header: dict) -> None:
+    """Every field of config.json besides the experiment, as strictly as the page checks its own."""
+    version, step = header.get("version"), header.get("step")
+    if type(version) is not int or not 1 <= version <= VERSION:
+        said = f"version {version}" if type(version) is int else "a version that is not a whole number"
+        raise CheckpointError(f"config.json has format {said}; this ganlab reads versions 1 to {VERSION}")
+    if type(step) is not int or step < 0:
+        raise CheckpointError("config.json: step must be a whole number >= 0")
+    saved_at = header.get("saved_at", 0.0)
+    if type(saved_at) not in (int, float) or not 0 <= saved_at < 1e11:
+        raise CheckpointError("config.json: saved_at must be a time in seconds")
+    name = header.get("name", "")
+    if not isinstance(name, str) or len(name) > MAX_NAME or not name.isprintable() or "/" in name \
+            or "\\" in name or name.startswith("."):
+        raise CheckpointError(f"config.json: the name must be plain printable text of at most {MAX_NAME} "
+                              f"characters, without / or \\")
+    for key in ("page", "run_id"):
+        if key in header and not (isinstance(header[key], str) and PLAIN_ID.fullmatch(header[key])):
+            raise CheckpointError(f"config.json: {key} must be a short plain id (letters, digits, - and _)")
+    events = header.get("events", [])
+    if not isinstance(events, list) or len(events) > MAX_EVENTS:
+        raise CheckpointError(f"config.json: events must be a list of at most {MAX_EVENTS:,}")
+    for e in events:
+        if not (isinstance(e, list) and len(e) == 3 and type(e[0]) is int and 0 <= e[0] <= step
+                and all(isinstance(t, str) and len(t) <= 500 and t.isprintable() for t in e[1:])):
+            raise CheckpointError("config.json: each event must be [step, kind, text], with a step up to the "
+                                  "checkpoint's and a printable text of at most 500 characters")
+    if not isinstance(header.get("experiment"), dict):
+        raise CheckpointError("config.json has no experiment settings")
+
+
+def _points_name(folder: Path) -> str:
+    """A CSV target's points are carried as points.csv: the name it has in the points store."""
+    import hashlib
+    path = folder / "points.csv"
+    if not path.is_file():
+        raise CheckpointError("the checkpoint trains on its own points but holds no points.csv")
+    if path.stat().st_size > MAX_FILE_BYTES["points.csv"]:
+        raise CheckpointError(f"points.csv is over {MAX_FILE_BYTES['points.csv']:,} bytes")
+    return f"points-{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}.csv"
 
 
 def summary(folder: str | Path) -> Summary:
@@ -289,6 +404,8 @@ def summary(folder: str | Path) -> Summary:
         header, cfg = read_header(folder)
     except CheckpointError as e:
         return Summary(folder, name=folder.name, error=str(e))
+    except Exception as e:  # noqa: BLE001 - one bad folder must never break the list of saves
+        return Summary(folder, name=folder.name, error=f"cannot be read ({type(e).__name__})")
     return Summary(folder, name=str(header.get("name", folder.name)), task=cfg.task, model=cfg.model.name,
                    loss=cfg.loss.name, step=header["step"], saved_at=float(header.get("saved_at", 0.0)))
 
@@ -298,15 +415,47 @@ def list_saved(root: str | Path | None = None) -> list[Summary]:
     root = Path(root) if root is not None else saves_root()
     if not root.is_dir():
         return []
+    tidy(root)
     found = [summary(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return sorted(found, key=lambda s: (s.error == "", s.saved_at), reverse=True)
+
+
+LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-[0-9a-f]{8}")
+LEFTOVER_AGE = 60.0    # seconds: younger hidden folders may belong to a save still being written
+
+
+def tidy(root: Path) -> None:
+    """Clean what interrupted saves left behind: a half-written copy is deleted; a previous save
+    set aside when the process died mid-swap is put back under its name."""
+    now = time.time()
+    for path in root.iterdir():
+        match = LEFTOVER.fullmatch(path.name)
+        try:
+            if match is None or not path.is_dir() or now - path.lstat().st_ctime < LEFTOVER_AGE:
+                continue
+            visible = root / match["name"]
+            with _rename_lock:
+                if match["kind"] == "old" and not visible.exists() and is_checkpoint(path):
+                    os.replace(path, visible)
+                else:
+                    shutil.rmtree(path)
+        except OSError:
+            continue   # another process is tidying it, or it is not ours to remove
 
 
 def load(folder: str | Path) -> Checkpoint:
     """Read and check a checkpoint folder. Never runs code from it."""
     folder = Path(folder)
     header, cfg = read_header(folder)
+    from ganlab import cost
+    try:
+        cost.check(cfg)    # before any model is built: a tiny file may name a huge model
+    except ConfigError as e:
+        raise CheckpointError(f"config.json: {e}") from None
+    if cfg.task == "toy2d" and cfg.toy2d.kind == "csv":
+        cfg = cfg.replace(toy2d={"csv_path": _keep_points(folder)})
     state = _load_weights(folder / "weights.pt", keys_for(cfg))
+    _check_shapes(state, cfg)
     _check_against_config(state, cfg)
     if state["step"] != header["step"]:
         raise CheckpointError(f"weights.pt is at step {state['step']} but config.json says {header['step']}")
@@ -319,11 +468,27 @@ def load(folder: str | Path) -> Checkpoint:
                       metrics=metrics, meters=meters, events=events)
 
 
+def _keep_points(folder: Path) -> str:
+    """Check the checkpoint's points.csv and keep it in this server's points store: its name there."""
+    from ganlab.data.toy2d import PointsFileError, read_points_csv, save_points
+    _points_name(folder)      # there, and bounded
+    try:
+        return save_points(read_points_csv(folder / "points.csv")).name
+    except PointsFileError as e:
+        raise CheckpointError(f"points.csv: {e}") from None
+
+
+WEIGHT_KEYS = {"format", "version", "rng", "rng_device", "probe_rng", "model_rng"}
+
+
 def _load_weights(path: Path, keys: dict) -> dict:
     if not path.is_file():
         raise CheckpointError(f"the checkpoint has no {path.name}")
+    if path.stat().st_size > MAX_FILE_BYTES["weights.pt"]:
+        raise CheckpointError(f"{path.name} is over {MAX_FILE_BYTES['weights.pt']:,} bytes")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: tensors stay on disk until used, so a large one under a stray key costs no memory.
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as e:
         if "global" in str(e).lower():   # it names a function or class to call while unpickling
             raise CheckpointError(f"{path.name} holds Python objects other than weights (it could run "
@@ -340,9 +505,50 @@ def _load_weights(path: Path, keys: dict) -> dict:
     for key in keys["counters"]:
         if not isinstance(state.get(key), int) or state[key] < 0:
             raise CheckpointError(f"{path.name}: {key} must be a whole number >= 0")
-    if not isinstance(state.get("rng"), Tensor) or state["rng"].dtype != torch.uint8:
-        raise CheckpointError(f"{path.name} has no random-stream state")
+    extra = set(state) - WEIGHT_KEYS - set(keys["nets"] + keys["opts"] + keys["counters"])
+    if extra:
+        raise CheckpointError(f"{path.name} holds entries a ganlab checkpoint has not ({len(extra)} of them)")
+    if state.get("rng_device", "cpu") not in ("cpu", "cuda"):
+        raise CheckpointError(f"{path.name}: the random stream's device must be cpu or cuda")
+    for key in ("rng", "probe_rng", "model_rng"):
+        if key == "rng" or key in state:
+            _check_random_state(path.name, key, state[key] if key in state else None, state.get("rng_device", "cpu"))
     return state
+
+
+def _check_random_state(file: str, key: str, value, device: str) -> None:
+    # A truncated state would fail only on resume, deep in the training thread: try it now.
+    if not isinstance(value, Tensor) or value.dtype != torch.uint8 or value.dim() != 1:
+        raise CheckpointError(f"{file} has no {key.replace('_', ' ')} (random-stream) state")
+    expected = torch.Generator().get_state().numel() if device == "cpu" else 16   # CUDA: seed and offset
+    if value.numel() != expected:
+        raise CheckpointError(f"{file}: the {key.replace('_', ' ')} state is truncated or foreign "
+                              f"({value.numel()} bytes, expected {expected})")
+    if device == "cpu":
+        try:
+            torch.Generator().set_state(value.clone())
+        except RuntimeError:
+            raise CheckpointError(f"{file}: the {key.replace('_', ' ')} state is corrupt") from None
+
+
+def _check_shapes(state: dict, cfg: Experiment) -> None:
+    """The saved tensors against the shapes the config's models have, built on the meta device
+    (no memory), and every weight finite: before anything real is built or loaded."""
+    with torch.device("meta"):
+        nets = _build_nets(cfg)
+    for name, model in nets.items():
+        saved, wanted = state[name], model.state_dict()
+        if set(saved) != set(wanted):
+            missing, unknown = sorted(set(wanted) - set(saved)), sorted(set(saved) - set(wanted))
+            which = f"it lacks {missing[0]}" if missing else f"it has {len(unknown)} unknown entries"
+            raise CheckpointError(f"weights.pt: {name} does not match config.json ({which})")
+        for key, tensor in saved.items():
+            if not isinstance(tensor, Tensor) or tensor.shape != wanted[key].shape:
+                shape = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
+                raise CheckpointError(f"weights.pt: {name} does not match config.json ({key} has shape {shape}, "
+                                      f"the config's model {tuple(wanted[key].shape)})")
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise CheckpointError(f"weights.pt: {name}.{key} holds NaN or infinite values")
 
 
 def _check_against_config(state: dict, cfg: Experiment) -> None:
@@ -362,6 +568,7 @@ def _check_against_config(state: dict, cfg: Experiment) -> None:
         _check_optimizer(name, state[name], list(model.parameters()))
         settings = cfg.opt_g if name == "opt" else getattr(cfg, name)   # an AE's one optimizer uses opt_g
         opt = make_optimizer(model.parameters(), settings, torch.device("cpu"))
+        _check_optimizer_kind(name, state[name], opt, settings.name)
         try:
             load_optimizer(opt, state[name])
         except (RuntimeError, ValueError, TypeError, KeyError) as e:
@@ -391,25 +598,53 @@ def _check_optimizer(name: str, opt_state: dict, params: list[nn.Parameter]) -> 
                                       f"{tuple(value.shape)}, the model's is {tuple(params[index].shape)}")
 
 
+def _check_optimizer_kind(name: str, saved: dict, opt: torch.optim.Optimizer, kind: str) -> None:
+    # load_state_dict takes the saved settings and moments as they are: a group without a
+    # setting this optimizer reads (SGD's momentum, say), or Adam's moments under RMSprop,
+    # would fail only at the next step, deep in the training thread.
+    wrong = CheckpointError(f"weights.pt: {name} is the state of another optimizer than config.json's {kind}")
+    needed = set(opt.defaults) - {"differentiable", "fused", "capturable", "foreach"}
+    if not all(isinstance(g, dict) and not needed - set(g) for g in saved["param_groups"]):
+        raise wrong
+    probe = nn.Parameter(torch.zeros(1))
+    one = type(opt)([probe], **{k: v for k, v in opt.defaults.items() if k in needed})
+    probe.grad = torch.ones(1)
+    one.step()
+    expected = set(one.state[probe])       # what one step of this optimizer keeps per parameter
+    if any(values and set(values) != expected for values in saved["state"].values()):
+        raise wrong
+
+
 def _read_csv(path: Path, expected: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """A history frame; a missing file is an empty history, a malformed one an error."""
     if not path.is_file():
         return {}
+    limit = MAX_FILE_BYTES.get(path.name, MAX_FILE_BYTES["metrics.csv"])
+    if path.stat().st_size > limit:
+        raise CheckpointError(f"{path.name} is over {limit:,} bytes; a ganlab history is smaller")
     try:
         with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            header = next(reader, [])
+            if not header or header[0] != "step" or len(header) > 64:
+                raise CheckpointError(f"{path.name} is not a ganlab history (its first column must be step)")
+            rows = []
+            for number, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise CheckpointError(f"{path.name}: line {number} has {len(row)} values, the header "
+                                          f"{len(header)}")
+                if len(rows) == MAX_ROWS:
+                    raise CheckpointError(f"{path.name} has more than {MAX_ROWS:,} rows")
+                rows.append([float(v) for v in row])
+    except CheckpointError:
+        raise
+    except ValueError:
+        raise CheckpointError(f"{path.name} holds a value that is not a number") from None
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise CheckpointError(f"{path.name} could not be read: {e}") from None
-    if not rows or not rows[0] or rows[0][0] != "step":
-        raise CheckpointError(f"{path.name} is not a ganlab history (its first column must be step)")
-    header, body = rows[0], rows[1:]
-    try:
-        values = np.array([[float(v) for v in row] for row in body if row], dtype=np.float64)
-    except ValueError as e:
-        raise CheckpointError(f"{path.name} holds a value that is not a number ({e})") from None
-    values = values.reshape(-1, len(header))
-    if any(len(row) != len(header) for row in body if row):
-        raise CheckpointError(f"{path.name} has rows of the wrong length")
+        raise CheckpointError(f"{path.name} could not be read ({type(e).__name__})") from None
+    values = np.array(rows, dtype=np.float64).reshape(-1, len(header))
     frame = {"step": values[:, 0].astype(np.int64)}
     frame.update({name: values[:, i] for i, name in enumerate(header) if i})
     if expected is not None:
@@ -541,28 +776,37 @@ def import_zip(data: bytes, root: str | Path | None = None) -> Path:
     whole checkpoint has loaded cleanly.
     """
     root = Path(root) if root is not None else saves_root()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise CheckpointError("the upload is over 1 GiB; that is no ganlab checkpoint")
+    entries = _entry_count(data)
+    if entries > MAX_ENTRIES:
+        raise CheckpointError(f"the zip holds {entries:,} entries; a ganlab checkpoint holds {len(FILES)} files")
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
         infos = [i for i in z.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError):
         raise CheckpointError("the upload is not a zip file") from None
+    for info in z.infolist():
+        _check_entry(info)
     configs = [i for i in infos if Path(i.filename).name == "config.json" and len(Path(i.filename).parts) <= 2]
     if len(configs) != 1:
         raise CheckpointError("the zip holds no ganlab checkpoint (one config.json, at its top or one folder down)")
     prefix = str(Path(configs[0].filename).parent)
     chosen = {Path(i.filename).name: i for i in infos
               if str(Path(i.filename).parent) == prefix and Path(i.filename).name in FILES}
-    if sum(i.file_size for i in chosen.values()) > MAX_UPLOAD_BYTES:
-        raise CheckpointError("the zip unpacks to more than 1 GiB; that is no ganlab checkpoint")
+    for name, info in chosen.items():
+        if info.file_size > MAX_FILE_BYTES[name]:
+            raise CheckpointError(f"{name} unpacks to {info.file_size:,} bytes; a checkpoint's is at most "
+                                  f"{MAX_FILE_BYTES[name]:,}")
     stem = safe_name(Path(prefix).name if prefix != "." else "upload")
 
     def write(tmp: Path) -> None:
         try:
             for name, info in chosen.items():
                 with z.open(info) as src, open(tmp / name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
-            raise CheckpointError(f"the zip is corrupt or encrypted ({e})") from None
+                    _copy_at_most(src, dst, MAX_FILE_BYTES[name], name)
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError):
+            raise CheckpointError("the zip is corrupt or encrypted") from None
         load(tmp)   # raises CheckpointError, and the temporary folder goes
 
     folder = root / stem
@@ -570,6 +814,37 @@ def import_zip(data: bytes, root: str | Path | None = None) -> Path:
         folder = root / f"{stem}-{secrets.token_hex(3)}"
     write_atomically(folder, write)
     return folder
+
+
+def _entry_count(data: bytes) -> int:
+    """The number of entries a zip declares, read from its last record alone: zipfile would parse
+    the whole directory first (a million empty entries: 23 s and 500 MB)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if end < 0 or end + 22 > len(data):
+        raise CheckpointError("the upload is not a zip file")
+    count = int.from_bytes(data[end + 10:end + 12], "little")
+    return 1 << 20 if count == 0xFFFF else count    # ZIP64: more than a checkpoint could hold
+
+
+def _check_entry(info: zipfile.ZipInfo) -> None:
+    """Refuse the whole archive for one entry that points outside it: such a zip was made to attack."""
+    name = info.filename.replace("\\", "/")
+    parts = name.split("/")
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in parts:
+        raise CheckpointError("the zip has an entry whose path leaves its folder (absolute, or with ..); "
+                              "it was refused whole")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise CheckpointError("the zip has a symbolic link; it was refused whole")
+
+
+def _copy_at_most(src, dst, limit: int, name: str) -> None:
+    # The sizes in a zip's directory are the sender's word; count what actually comes out.
+    copied = 0
+    while chunk := src.read(1 << 20):
+        copied += len(chunk)
+        if copied > limit:
+            raise CheckpointError(f"{name} unpacks to more than {limit:,} bytes")
+        dst.write(chunk)
 
 
 def delete(folder: str | Path) -> None:

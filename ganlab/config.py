@@ -11,6 +11,7 @@ import binascii
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -113,8 +114,11 @@ class Target2D:
         for name in ("radius", "spacing", "length", "std"):
             _in_range(f"toy2d.{name}", getattr(self, name), 1e-6, 1e4)
         _in_range("toy2d.angle", self.angle, -360.0, 360.0)
-        if not isinstance(self.csv_path, str):
-            raise ConfigError("toy2d.csv_path", f"must be a file path (text), got {self.csv_path!r}")
+        # The name of a kept upload (data/toy2d.py, save_points), never a path: a config can come
+        # from a link or a checkpoint, and must not make the server read a file of its choosing.
+        if not isinstance(self.csv_path, str) or not (
+                self.csv_path == "" or re.fullmatch(r"points-[0-9a-f]{16}\.csv", self.csv_path)):
+            raise ConfigError("toy2d.csv_path", "must name an uploaded point set (points-<hash>.csv), not a path")
         if self.kind == "csv" and not self.csv_path:
             raise ConfigError("toy2d.csv_path", "give a CSV file of points for the csv target")
 
@@ -232,11 +236,13 @@ class Train:
         _int_at_least("train.d_steps", self.d_steps, 1, 1000)
         _int_at_least("train.seed", self.seed, 0, 2**63 - 1)
         _one_of("train.device", self.device, DEVICES)
-        _int_at_least("train.snapshot_every", self.snapshot_every, 1)
-        _int_at_least("train.history_cap", self.history_cap, 16)
-        _int_at_least("train.image_history", self.image_history, 1, 10_000)
+        # Bounds that keep a run's memory under its budget whatever a link asks: a history holds
+        # at most 2 x history_cap rows, and a grid is about 240 KiB (256 of them: 60 MiB).
+        _int_at_least("train.snapshot_every", self.snapshot_every, 1, 1_000_000)
+        _int_at_least("train.history_cap", self.history_cap, 16, 100_000)
+        _int_at_least("train.image_history", self.image_history, 1, 256)
         _int_at_least("train.cpu_threads", self.cpu_threads, 0, 1024)
-        _int_at_least("train.save_every", self.save_every, 0)
+        _int_at_least("train.save_every", self.save_every, 0, 100_000_000)
         if not isinstance(self.fast, bool):
             raise ConfigError("train.fast", f"must be true or false, got {self.fast!r}")
         if not isinstance(self.data_dir, str):

@@ -17,6 +17,7 @@ import ast
 import importlib
 import inspect
 import pprint
+import re
 import textwrap
 
 from ganlab.config import Experiment
@@ -243,6 +244,9 @@ def export_script(cfg: Experiment, title: str = "") -> str:
     """A standalone script that trains `cfg` with plain PyTorch."""
     from ganlab.families import family_of
     family = family_of(cfg)
+    # The title is a run's name, typed by anyone: inside the script's docstring, a quote or a
+    # backslash could end it and turn the rest of the name into code.
+    title = re.sub(r"[^\w .,:()·+-]", "", " ".join(str(title).split()))[:80]
     imports, definitions = collect(_roots(cfg))
     sections, train_fields = (SECTIONS[cfg.task], TRAIN_FIELDS) if family == "gan" else (AE_SECTIONS, AE_TRAIN_FIELDS)
     config = {section: values for section, values in cfg.to_dict().items() if section in sections}

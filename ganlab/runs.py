@@ -590,7 +590,12 @@ class RunRegistry:
 
     def create(self, cfg: Experiment, name: str = "", page: str = "", start: bool = True,
                paused: bool = False, lockstep=None, resume=None) -> Run:
-        """A new run; `resume` (a checkpoints.Checkpoint) continues a saved one."""
+        """A new run; `resume` (a checkpoints.Checkpoint) continues a saved one.
+
+        A config over this machine's budget (cost.check) raises BudgetError before anything is built.
+        """
+        from ganlab import cost
+        cost.check(cfg)
         with self._lock:
             active = sum(r.status in ACTIVE for r in self._runs.values())
             if start and active >= self.max_active:

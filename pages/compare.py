@@ -184,7 +184,7 @@ c2.button("Resume all" if all_paused else "Pause all", disabled=not active, key=
           on_click=ask("resume-all" if all_paused else "pause-all"))
 c3.button("Stop all", icon=":material/stop:", disabled=not active, key="cmp-stop", on_click=ask("stop-all"))
 if NOTICE in st.session_state:
-    st.warning(st.session_state.pop(NOTICE))
+    st.warning(ui.plain(st.session_state.pop(NOTICE)))
 
 if runs:
     st.caption("Pausing a run pauses only that run. Resumed, it catches up while the others wait, so all "

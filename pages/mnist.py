@@ -27,7 +27,7 @@ if not splits:
             download_mnist(root, progress=lambda frac, text: bar.progress(frac, text))
             st.rerun()
         except Exception as e:  # noqa: BLE001 - no traceback on the page
-            st.error(f"The download failed: {e}. Copy the IDX files into {root / 'MNIST' / 'raw'} instead.")
+            st.error(f"The download failed: {ui.plain(e)}. Copy the IDX files into {root / 'MNIST' / 'raw'} instead.")
     st.stop()
 st.caption(f"Training on the MNIST {' and '.join(splits)} split(s) in `{root.resolve()}`.")
 

@@ -106,7 +106,7 @@ if "runs-notice" in st.session_state:
 for run in chosen:
     if run.page in PAGES:
         query = {"group": run.lockstep.group} if run.lockstep is not None else {"run": run.id}
-        st.page_link(f"pages/{run.page}.py", label=f"Open {run.name} · {run.id[:6]} on its page",
+        st.page_link(f"pages/{run.page}.py", label=f"Open {ui.plain(run.name)} · {run.id[:6]} on its page",
                      icon=":material/open_in_new:", query_params=query)
 
 # -- the overlay: one metric, the picked runs (all runs when none is picked) -----------------------

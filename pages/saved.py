@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from ganlab import charts, checkpoints
+from ganlab.config import ConfigError
 from ganlab.families import family_of
 from ganlab.runs import RunError
 from pages import ui
@@ -45,9 +46,9 @@ if upload is not None:
             st.session_state["saved-pick"] = imported[upload.file_id][1]
     kind, text = imported[upload.file_id]
     if kind == "error":
-        st.error(f"That upload is not a usable checkpoint: {text}")
+        st.error(f"That upload is not a usable checkpoint: {ui.plain(text)}")
     else:
-        st.success(f"Imported as `{text}`.")
+        st.success(f"Imported as {ui.plain(text)}.")
 
 saves = checkpoints.list_saved(root)
 if not saves:
@@ -68,11 +69,11 @@ try:
     stamp = _stamp(folder)
     ckpt = _load(str(folder), stamp)
 except (checkpoints.CheckpointError, OSError) as e:   # OSError: deleted since the list was made
-    st.error(f"This checkpoint cannot be used: {e}")
+    st.error(f"This checkpoint cannot be used: {ui.plain(e)}")
     st.stop()
 
 cfg = ckpt.cfg
-st.markdown(f"**{ckpt.name}** · {cfg.task} · {cfg.model.name} · {cfg.loss.name} · step **{ckpt.step:,}** "
+st.markdown(f"**{ui.plain(ckpt.name)}** · {cfg.task} · {cfg.model.name} · {cfg.loss.name} · step **{ckpt.step:,}** "
             f"of {cfg.train.steps:,}")
 c1, c2, c3 = st.columns([1, 1, 2])
 until = c1.number_input("Train until step", min_value=ckpt.step + 1, step=100, key=f"saved-until-{pick}",
@@ -83,8 +84,8 @@ if c2.button("Resume training", icon=":material/play_arrow:", type="primary", ke
     try:
         run = ui.registry().create(cfg.replace(train={"steps": int(until)}), name=ckpt.name, page=ckpt.page,
                                    resume=ckpt)
-    except RunError as e:
-        st.warning(str(e))
+    except (RunError, ConfigError) as e:   # ConfigError: over this server's budget (cost.check)
+        st.warning(ui.plain(e))
     else:
         st.switch_page(f"pages/{ckpt.page}.py", query_params={"run": run.id})
 c3.download_button("Download (zip)", lambda: checkpoints.zip_folder(folder), file_name=f"{pick}.zip",

@@ -66,8 +66,9 @@ def target_inputs(t: Target2D) -> tuple[dict, str]:
             path, n = saved_upload(upload.getvalue(), str(default_points_dir()))
     except PointsFileError as e:
         return args, f"{upload.name} cannot be used: {e}"
-    st.caption(f"{n:,} points, kept as `{path}` so the run can be repeated.")
-    return {**args, "csv_path": path}, ""
+    name = Path(path).name
+    st.caption(f"{n:,} points, kept on this server as {name} (named by its content), so the run can be repeated.")
+    return {**args, "csv_path": name}, ""
 
 
 NO_UPLOAD = "upload a CSV file of points"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 
 import streamlit as st
@@ -17,6 +18,17 @@ from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STO
     RunRegistry, Snapshot
 
 REFRESH_SECONDS = 1.0
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]<>#|~:$])")   # links, images, emphasis, code, HTML, directives, math
+
+
+def plain(value) -> str:
+    """Text from outside (a run's name, a link's value, an error that quotes one) for a Markdown
+    element: every markup character escaped, so a name like ![x](http://host/x.png) shows as
+    typed instead of making the browser fetch an image. One line, at most 300 characters."""
+    text = " ".join(str(value).split())
+    text = text if len(text) <= 300 else text[:299] + "…"
+    return _MARKUP.sub(r"\\\1", text)
 
 STATUS_WORDS = {
     "created": ("gray", "Ready"),
@@ -119,7 +131,7 @@ def attached_run(page: str) -> Run | None:
 
 def gone(param: str, value: str) -> None:
     """A link names a run (or comparison) this server no longer has: say so, and drop it from the URL."""
-    st.warning(f"The {'comparison' if param == 'group' else 'run'} in this link (`{value}`) is not on this "
+    st.warning(f"The {'comparison' if param == 'group' else 'run'} in this link ({plain(value)}) is not on this "
                "server: runs live in the server's memory, so a restart or a delete on the Runs page ends "
                "them. Saved checkpoints are on the Saved runs page.", icon=":material/link_off:")
     st.query_params.pop(param, None)
@@ -168,7 +180,7 @@ def url_config_init(page: str, presets: dict, preset_key: str) -> None:
     if slug is None and text is None:
         return
     if slug not in presets:
-        st.warning(f"This link names no preset of this page ({slug or 'none'}); showing the default settings.")
+        st.warning(f"This link names no preset of this page ({plain(slug or 'none')}); showing the default settings.")
         return
     st.session_state[preset_key] = slug
     if not text:
@@ -176,7 +188,7 @@ def url_config_init(page: str, presets: dict, preset_key: str) -> None:
     try:
         cfg = decode_config(text, presets[slug].config)
     except ConfigError as e:
-        st.warning(f"The settings in this link could not be read ({e}); showing the {slug} preset's own "
+        st.warning(f"The settings in this link could not be read ({plain(e)}); showing the {slug} preset's own "
                    f"settings.")
         return
     st.session_state[kept] = (slug, cfg, hashlib.sha1(text.encode()).hexdigest()[:8])
@@ -253,7 +265,10 @@ def build_config(make) -> tuple[Experiment | None, str | None]:
     try:
         return make(), None
     except ConfigError as e:
-        return None, f"**{field_words(e.field)}** (`{e.field}`) {str(e).split(': ', 1)[-1]}"
+        # The field and the message may carry a link's or an upload's text: escaped (plain).
+        # Inside a code span nothing renders but a backtick, which would end it.
+        return None, f"**{plain(field_words(e.field))}** (`{e.field.replace('`', '')[:100]}`) " \
+                     f"{plain(str(e).split(': ', 1)[-1])}"
 
 
 def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
@@ -272,7 +287,7 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
     if intent:
         try:
             run = _carry_out(intent, run, cfg, page, name)
-        except RunError as e:
+        except (RunError, ConfigError) as e:   # ConfigError: over this server's budget (cost.check)
             st.session_state[notice_key] = str(e)
 
     snap = run.snapshot() if run else None
@@ -304,7 +319,7 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
     cols[3 if one_network else 5].button("Stop", icon=":material/stop:", disabled=not active, key=f"{page}-stop",
                                          on_click=ask("stop"))
     if notice_key in st.session_state:
-        st.warning(st.session_state.pop(notice_key))
+        st.warning(plain(st.session_state.pop(notice_key)))
     return run
 
 
@@ -409,13 +424,13 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     if snap.path:
         st.caption(f"Training path: {snap.path}")
     for alarm in snap.alarms:
-        st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {alarm.text}")
+        st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
     if snap.status == FAILED:
-        st.error(f"The run failed: {snap.message}")
+        st.error(f"The run failed: {plain(snap.message)}")
     elif snap.status == DIVERGED:
-        st.error(f"The run diverged: {snap.message}")
+        st.error(f"The run diverged: {plain(snap.message)}")
     elif snap.status in (FINISHED, STOPPED) and snap.message:
-        st.caption(snap.message.capitalize() + ".")
+        st.caption(plain(snap.message.capitalize()) + ".")
 
 
 def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
@@ -510,7 +525,7 @@ def checkpoint_panel(run: Run | None) -> None:
             try:
                 st.session_state[key] = str(checkpoints.save(run))
             except checkpoints.CheckpointError as e:
-                st.error(f"Could not save: {e}")
+                st.error(f"Could not save: {plain(e)}")
         every = st.number_input("Save automatically every N steps (0: never)", min_value=0, step=100,
                                 value=run.cfg.train.save_every, key=key + "-every",
                                 help=f"Into {checkpoints.saves_root().resolve()}; the run keeps its latest "
@@ -532,7 +547,7 @@ def checkpoint_panel(run: Run | None) -> None:
         try:
             export.check(run.cfg)
         except export.ExportError as e:
-            st.caption(f"No training script for this run: {e}.")
+            st.caption(f"No training script for this run: {plain(e)}.")
         else:
             st.download_button("Training script (PyTorch, no ganlab needed)",
                                lambda: export.export_script(run.cfg, run.name), icon=":material/code:",
@@ -634,11 +649,11 @@ def change_panel(run: Run | None, page: str) -> None:
             try:
                 lines = run.reconfigure(lr_g=float(lr_g), lr_d=float(lr_d), d_steps=int(k), loss=loss)
             except ConfigError as e:
-                st.error(f"**{e.field}**: {str(e).split(': ', 1)[-1]}")
+                st.error(f"**{plain(e.field)}**: {plain(str(e).split(': ', 1)[-1])}")
             except RunError as e:
-                st.warning(str(e))
+                st.warning(plain(e))
             else:
                 st.success("From the next step: " + "; ".join(lines) if lines else "Nothing to change.")
         changes = [text for _, kind, text in run.snapshot().events if kind == "change"]
         if changes:
-            st.caption("Changes so far: " + " · ".join(changes[-6:]))
+            st.caption("Changes so far: " + " · ".join(plain(c) for c in changes[-6:]))

@@ -1,6 +1,7 @@
 """Shared fixtures: MNIST-shaped data the tests write themselves, and the real test split."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def tiny(steps=200, **train):
     from ganlab.config import Experiment, Model, Train
     return Experiment(model=Model(g_hidden=16, d_hidden=16),
                       train=Train(steps=steps, batch_size=64, snapshot_every=50, **train))
+
+
+def shown(elements) -> str:
+    """The text of AppTest elements as a reader sees it: Markdown escapes (pages/ui.plain) removed."""
+    return re.sub(r"\\(.)", r"\1", " ".join(e.value for e in elements))
 
 
 def wait_for(predicate, timeout=30.0) -> bool:

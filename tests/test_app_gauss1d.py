@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from conftest import chart_specs, plotly_array, run_until_ended
+from conftest import chart_specs, plotly_array, run_until_ended, shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -90,11 +90,11 @@ def test_a_link_to_a_run_this_server_no_longer_has_says_so():
 
 def test_bad_settings_show_a_message_and_disable_start(app):
     app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(-0.001).run()
-    errors = " ".join(e.value for e in app.error)
+    errors = shown(app.error)
     assert "**G optimizer: learning rate** (`opt_g.lr`)" in errors and "(0, 10]" in errors   # as the page says it
     app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(0.0002)
     app.number_input(key="g1d-gauss1d-seed").set_value(-1).run()
-    assert "**seed** (`train.seed`) must be in [0, 2⁶³ − 1], got -1" in " ".join(e.value for e in app.error)
+    assert "**seed** (`train.seed`) must be in [0, 2⁶³ − 1], got -1" in shown(app.error)
     assert app.button(key="gauss1d-start").disabled
     assert not app.exception
 
@@ -103,7 +103,7 @@ def test_a_typo_in_a_mixture_list_is_named(app):
     app.selectbox(key="g1d-gauss1d-kind").set_value("mixture").run()
     assert app.text_input(key="g1d-gauss1d-mus").value == "-2, 2"      # numbers as typed, not "-3.0"
     app.text_input(key="g1d-gauss1d-mus").set_value("abc, 3").run()
-    errors = " ".join(e.value for e in app.error)
+    errors = shown(app.error)
     assert "target.means" in errors and "'abc' is not a number" in errors and "length" not in errors
     assert app.button(key="gauss1d-start").disabled
     assert app.number_input(key="g1d-gauss1d-seed")                  # the settings after it are still drawn

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import chart_specs, open_app, plotly_array, tiny
+from conftest import chart_specs, open_app, plotly_array, shown, tiny
 from ganlab import checkpoints
 from ganlab.runs import FINISHED, RunRegistry
 
@@ -34,7 +34,7 @@ def open_saved_page():
 
 
 def text_of(elements):
-    return " ".join(e.value for e in elements)
+    return shown(elements)
 
 
 

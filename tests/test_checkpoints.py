@@ -64,12 +64,13 @@ def test_a_save_that_fails_midway_leaves_the_old_save_intact(saved, monkeypatch)
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(checkpoints.torch, "save", disk_full)
-    with pytest.raises(CheckpointError, match="No space left on device"):
+    with pytest.raises(CheckpointError, match="the disk is full"):
         checkpoints.save(run, folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     monkeypatch.undo()
 
     real_replace, renames = checkpoints.os.replace, []
+    monkeypatch.setattr(checkpoints, "_exchange", lambda a, b: False)   # a system without an atomic swap
 
     def rename_in_fails(src, dst):     # the old save is renamed aside, then the new one fails to go in
         renames.append(dst)
@@ -82,12 +83,14 @@ def test_a_save_that_fails_midway_leaves_the_old_save_intact(saved, monkeypatch)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     monkeypatch.undo()
 
-    def writer_fails(*args, **kwargs):   # how torch.save reports a full disk
-        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
-    monkeypatch.setattr(checkpoints.torch, "save", writer_fails)
-    with pytest.raises(CheckpointError, match="could not save to .*new: PytorchStreamWriter failed"):
-        checkpoints.save(run, folder.parent / "new")
-    assert sorted(p.name for p in folder.parent.iterdir()) == ["tiny"]     # no half folder, no temporary
+    for words in ("PytorchStreamWriter failed writing file data/0: file write failed",
+                  "[enforce fail at inline_container.cc:672] . unexpected pos 49920 vs 49812"):
+        def writer_fails(*args, words=words, **kwargs):   # how torch.save reports a full disk
+            raise RuntimeError(words)
+        monkeypatch.setattr(checkpoints.torch, "save", writer_fails)
+        with pytest.raises(CheckpointError, match="could not save to .*new: the disk is full"):
+            checkpoints.save(run, folder.parent / "new")
+        assert sorted(p.name for p in folder.parent.iterdir()) == ["tiny"]     # no half folder, no temporary
 
 
 def test_saving_again_replaces_the_old_save_and_never_a_foreign_folder(saved, tmp_path):
@@ -307,7 +310,8 @@ def ae_config(data_dir, name="ae", steps=40, **train):
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])
-def test_an_autoencoder_resumes_exactly_like_an_uninterrupted_run(shared_data, tmp_path, name):
+def test_an_autoencoder_resumes_exactly_like_an_uninterrupted_run(shared_data, tmp_path, name, monkeypatch):
+    monkeypatch.setenv("GANLAB_DATA", str(shared_data))   # a checkpoint keeps no data folder: the server's own
     cfg = ae_config(shared_data, name, steps=40)
     registry = RunRegistry()
     whole = finished_run(cfg, registry, page="autoencoders")
@@ -317,7 +321,7 @@ def test_an_autoencoder_resumes_exactly_like_an_uninterrupted_run(shared_data, t
                                                          "samples.png", "weights.pt"]
     assert json.loads((folder / "config.json").read_text())["page"] == "autoencoders"
     ckpt = checkpoints.load(folder)
-    assert ckpt.page == "autoencoders" and ckpt.step == 20 and ckpt.cfg == first.cfg
+    assert ckpt.page == "autoencoders" and ckpt.step == 20 and ckpt.cfg == first.cfg.replace(train={"data_dir": ""})
     assert {"model", "opt"} <= set(ckpt.state) and not {"G", "D", "opt_g", "opt_d"} & set(ckpt.state)
     resumed = finished_run(ckpt.cfg.replace(train={"steps": 40}), registry, name="first", page=ckpt.page,
                            resume=ckpt)
@@ -366,7 +370,7 @@ def test_a_corrupt_or_mismatched_autoencoder_checkpoint_is_a_clear_error(mnist_d
     weights.write_bytes(good)
 
     edit_config(folder, lambda h: h["experiment"]["noise"].update(dim=5))     # another code size
-    with pytest.raises(CheckpointError, match=r"weights.pt: model does not match config.json \(size mismatch"):
+    with pytest.raises(CheckpointError, match=r"weights.pt: model does not match config.json \(encoder.6.weight has shape \(3, 12\)"):
         checkpoints.load(folder)
     edit_config(folder, lambda h: h["experiment"]["noise"].update(dim=3))
     edit_config(folder, lambda h: h["experiment"]["model"].update(name="vae"))  # a VAE's config, an AE's weights

@@ -9,7 +9,7 @@ import torch
 
 from ganlab import charts2d, metrics
 from ganlab.config import ConfigError, Experiment, Loss, Model, Noise, Target2D, Train
-from ganlab.data.toy2d import MAX_CSV_BYTES, PointsFileError, Target, read_points_csv, save_points
+from ganlab.data.toy2d import MAX_CSV_BYTES, MAX_POINTS, PointsFileError, Target, read_points_csv, save_points
 from ganlab.presets import presets_for
 from ganlab.tasks.toy2d import ARROWS, SURFACE_BINS, Toy2D, manifold_grid
 from ganlab.train import Trainer
@@ -95,9 +95,16 @@ def test_a_link_carries_2d_settings_but_never_a_server_path():
     preset = presets_for("toy2d")[0].config
     changed = preset.replace(toy2d={"std": 0.07, "modes": 6})
     assert decode_config(encode_config(changed, preset), preset) == changed
-    own = preset.replace(toy2d={"kind": "csv", "csv_path": "/somewhere/points.csv"})
-    with pytest.raises(ConfigError, match="csv_path"):                        # the path stays on the server
+    own = preset.replace(toy2d={"kind": "csv", "csv_path": "points-0123456789abcdef.csv"})
+    with pytest.raises(ConfigError, match="csv_path"):                        # the file stays on the server
         decode_config(encode_config(own, preset), preset)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../points-0123456789abcdef.csv", "points.csv",
+                                  "/tmp/points-0123456789abcdef.csv", "points-0123456789ABCDEF.csv"])
+def test_a_config_names_a_kept_point_set_never_a_server_path(path):
+    with pytest.raises(ConfigError, match="toy2d.csv_path: must name an uploaded point set"):
+        Target2D(kind="csv", csv_path=path)
 
 
 # -- your own points ----------------------------------------------------------------------------
@@ -117,7 +124,7 @@ def test_csv_loader_reads_points_with_or_without_a_header(tmp_path):
 @pytest.mark.parametrize("content, message", [
     (b"", "empty"),
     (b"\n \n", "empty"),
-    (b"x,y\n" + b"1,2\n" * 5 + b"3,oops\n" + b"1,2\n" * 5, "line 7: 'oops' is not a number"),
+    (b"x,y\n" + b"1,2\n" * 5 + b"3,oops\n" + b"1,2\n" * 5, "line 7, column 2 is not a number"),
     (b"1,2,3\n" * 20, "line 1 has 3 columns"),
     (b"1,2\n" * 10 + b"5\n", "line 11 has 1 column;"),
     (b"1,2\n" * 10 + b"nan,1\n", "line 11: NaN or infinite"),
@@ -131,20 +138,36 @@ def test_csv_loader_explains_bad_files(content, message):
         read_points_csv(content)
 
 
-def test_saved_points_are_named_by_their_content_and_train_the_same(tmp_path):
+def test_saved_points_are_named_by_their_content_and_train_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))         # where kept point sets live
     rng = np.random.default_rng(0)
     points = rng.normal(size=(50, 2)) + [3, -1]
-    path = save_points(points, tmp_path)
-    assert save_points(points.copy(), tmp_path) == path          # same points, same file
-    assert save_points(points + 1, tmp_path) != path
+    path = save_points(points)
+    assert path.parent == tmp_path / "ganlab" / "points"
+    assert save_points(points.copy()) == path                   # same points, same file
+    assert save_points(points + 1) != path
     assert np.array_equal(read_points_csv(path), points)        # exact round trip
-    cfg = tiny2d(steps=2, kind="csv", csv_path=str(path))
+    cfg = tiny2d(steps=2, kind="csv", csv_path=path.name)
     task = Toy2D(cfg, torch.device("cpu"))
     drawn = task.sample_real(500, torch.Generator().manual_seed(0))[0].numpy()
     assert {tuple(p) for p in drawn} <= {tuple(p) for p in points.astype(np.float32)}
     assert task.alarm_options() == {}
-    with pytest.raises(PointsFileError, match="no file"):
-        Toy2D(tiny2d(kind="csv", csv_path=str(tmp_path / "gone.csv")), torch.device("cpu"))
+    with pytest.raises(PointsFileError, match="no longer on this server"):
+        Toy2D(tiny2d(kind="csv", csv_path="points-0123456789abcdef.csv"), torch.device("cpu"))
+
+
+def test_an_error_in_a_points_file_never_quotes_its_content():
+    secret = b"x,y\n" + b"1,2\n" * 12 + b"API_TOKEN=sk-live-1234567890ab,3\n"
+    with pytest.raises(PointsFileError) as caught:
+        read_points_csv(secret)
+    assert "line 14, column 1" in str(caught.value) and "sk-live" not in str(caught.value)
+
+
+def test_a_file_of_too_many_lines_is_refused_before_it_is_parsed(monkeypatch):
+    import ganlab.data.toy2d as toy2d
+    monkeypatch.setattr(toy2d, "_is_number", lambda text: pytest.fail("parsed a file over the line limit"))
+    with pytest.raises(PointsFileError, match="more than 200,000 lines"):
+        read_points_csv(b"1,2\n" * (MAX_POINTS + 5))
 
 
 # -- meters ------------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ from its config alone.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,8 @@ def read_points_csv(source: bytes | str | Path) -> np.ndarray:
         text = source.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PointsFileError("the file is not a text (UTF-8) CSV file") from None
+    if text.count("\n") > MAX_POINTS + 1:   # refused before it is split and parsed
+        raise PointsFileError(f"the file has more than {MAX_POINTS:,} lines; the limit is {MAX_POINTS:,} points")
     lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
         raise PointsFileError("the file is empty: it needs two columns of numbers, x and y")
@@ -75,7 +79,8 @@ def read_points_csv(source: bytes | str | Path) -> np.ndarray:
                                   f"each row needs exactly two, x and y")
         for col, value in enumerate(fields):
             if not _is_number(value):
-                raise PointsFileError(f"line {number}: {value[:30]!r} is not a number")
+                # The value itself is not quoted: an error must never show a file's content.
+                raise PointsFileError(f"line {number}, column {col + 1} is not a number")
             points[row, col] = float(value)
         if not np.all(np.isfinite(points[row])):
             raise PointsFileError(f"line {number}: NaN or infinite values cannot be learned")
@@ -102,6 +107,9 @@ def default_points_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganlab" / "points"
 
 
+POINTS_NAME = re.compile(r"points-[0-9a-f]{16}\.csv")
+
+
 def save_points(points: np.ndarray, folder: Path | str | None = None) -> Path:
     """Write points to FOLDER/points-<hash>.csv and return the path.
 
@@ -113,10 +121,27 @@ def save_points(points: np.ndarray, folder: Path | str | None = None) -> Path:
     folder = Path(folder) if folder is not None else default_points_dir()
     path = folder / f"points-{hashlib.sha256(data).hexdigest()[:16]}.csv"
     if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)   # atomic: a reader never sees half a file
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            tmp.replace(path)   # atomic: a reader never sees half a file
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            full = " (the disk is full)" if e.errno == errno.ENOSPC else ""
+            raise PointsFileError(f"the points could not be kept{full}: {e.strerror or type(e).__name__}") from None
+    return path
+
+
+def points_file(name: str, folder: Path | str | None = None) -> Path:
+    """The kept point set a config names. A config holds the file's name, never a path: a link
+    or a checkpoint could otherwise make the server read any file it can open."""
+    if not POINTS_NAME.fullmatch(name or ""):
+        raise PointsFileError("the CSV target names no uploaded point set: upload the CSV on the 2D page")
+    path = (Path(folder) if folder is not None else default_points_dir()) / name
+    if not path.is_file():
+        raise PointsFileError("the point set this run was trained on is no longer on this server: "
+                              "upload its CSV again")
     return path
 
 
@@ -140,7 +165,7 @@ class Target:
             a = math.radians(cfg.angle)
             self.direction = np.array([math.cos(a), math.sin(a)])
         elif cfg.kind == "csv":
-            self.points = read_points_csv(cfg.csv_path)
+            self.points = read_points_csv(points_file(cfg.csv_path))
         # moons: sklearn's make_moons, scaled by the radius and centred on the origin
         self._moon_shift = np.array([0.5, 0.25]) * cfg.radius
 
