@@ -7,7 +7,7 @@ import streamlit as st
 from ganlab import charts, checkpoints
 from ganlab.config import ConfigError
 from ganlab.families import family_of
-from ganlab.runs import RunError
+from ganlab.runs import RunError, describe_error
 from pages import ui
 
 ui.require_frame()
@@ -94,7 +94,12 @@ c3.download_button("Download (zip)", lambda: checkpoints.zip_folder(folder), fil
 family = family_of(cfg)   # "gan", "ae" or "vae"
 if st.toggle("Explore the saved generator", key="saved-explore",
              help="An AE's or a VAE's generator is its decoder."):
-    views, meters = _explore(str(folder), stamp)
+    try:
+        views, meters = _explore(str(folder), stamp)
+    except (checkpoints.CheckpointError, ValueError, RuntimeError, OSError) as e:
+        # A points file gone from this server, a device it cannot use: one line, never a traceback.
+        st.error(f"This checkpoint cannot be explored: {ui.plain(describe_error(e))}")
+        st.stop()
     if "grid" in views:
         title = {"gan": f"Samples from the saved G, step {ckpt.step}",
                  "vae": f"Samples from the saved VAE: a fixed z from N(0, I), decoded, step {ckpt.step}",

@@ -243,3 +243,55 @@ def test_a_link_opens_the_mnist_page_with_its_settings(monkeypatch, mnist_dir):
     assert by_label(at.number_input, "seed").value == 4
     assert decode_config(query(at, "cfg"), preset.config) == cfg
 
+
+
+# -- text from outside is shown as text ------------------------------------------------------------
+
+IMAGE = "![i](http://127.0.0.1:9/x.png) **bold** <img src=x> :red[red] [a link](http://example.com)"
+
+
+def rendered_markup(texts) -> list[str]:
+    """Markup a Markdown renderer would act on, in texts written for one: an unescaped image,
+    link, bold, HTML tag or Streamlit directive (the page escapes text from outside with a backslash)."""
+    import re
+    found = []
+    for text in texts:
+        bare = re.sub(r"\\.", "", text)                      # escaped characters render as themselves
+        found += re.findall(r"!\[|\]\(|\*\*bold|<img|:red\[", bare)
+    return found
+
+
+def markdown_texts(at) -> list[str]:
+    kinds = ("markdown", "caption", "warning", "error", "info", "success")
+    return [e.value for kind in kinds for e in at.get(kind)] + [link.proto.label for link in at.get("page_link")]
+
+
+def test_markdown_in_a_run_name_is_shown_as_typed(registry):
+    run = registry.create(tiny(steps=20), name=IMAGE, page="gauss1d")
+    assert run.join(60)
+    at = open_page()
+    at.multiselect(key="runs-chosen").set_value([run.id]).run()
+    at.selectbox(key="runs-metric").set_value("w1").run()
+    texts = markdown_texts(at)
+    assert any("127.0.0.1" in t for t in texts)                          # the name is there, as text
+    assert rendered_markup(texts) == []
+    legend = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert all("<img" not in name and "&lt;img" in name for name in legend)   # escaped for plotly's HTML
+
+
+@pytest.mark.parametrize("query_args", [{"preset": IMAGE}, {"run": IMAGE},
+                                        {"preset": "gauss1d", "cfg": base64.urlsafe_b64encode(json.dumps(
+                                            {"task": "gauss1d", "model": {IMAGE: 1}}).encode()).decode()}])
+def test_markdown_in_a_link_is_shown_as_typed(query_args):
+    at = open_page("pages/gauss1d.py", **query_args)
+    texts = markdown_texts(at)
+    assert any("127.0.0.1" in t for t in texts) and rendered_markup(texts) == []
+
+
+def test_a_link_over_this_servers_budget_is_refused_on_start_with_its_cost(registry):
+    cfg = PRESETS["gauss1d"].config.replace(train={"batch_size": 1_000_000})
+    at = open_page("pages/gauss1d.py", preset="gauss1d", cfg=encode_config(cfg, PRESETS["gauss1d"].config))
+    at.button(key="gauss1d-start").click().run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "this run needs about" in warning and "GB" in warning and registry.list() == []
+    assert not at.exception

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import shown
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ADVANCED = ("g1d-gauss1d-batch", "g1d-gauss1d-k", "g1d-gauss1d-G optimizerlr", "g1d-gauss1d-gw")
 
@@ -90,10 +92,10 @@ def test_change_while_training_applies_between_steps(app):
     app.selectbox(key=key + "loss").set_value("wgan-gp")
     app.button(key=key + "apply").click().run()
     assert "d_steps 2 → 3; loss bce-ns → wgan-gp" in " ".join(s.value for s in app.success)
-    rerun_until(app, lambda at: "step 1: d_steps 2 → 3" in " ".join(c.value for c in at.caption))
+    rerun_until(app, lambda at: "step 1: d_steps 2 → 3" in shown(at.caption))
     app.number_input(key=key + "lr-g").set_value(-1.0)
     app.button(key=key + "apply").click().run()
-    assert "opt_g.lr" in " ".join(e.value for e in app.error)
+    assert "opt_g.lr" in shown(app.error)
     assert not app.exception
 
 
