@@ -10,8 +10,10 @@ import hashlib
 import os
 import re
 import threading
+import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ganlab.config import OPTIMIZERS, ConfigError, Experiment, Optim, decode_config, encode_config
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
@@ -222,19 +224,64 @@ def set_url_config(cfg: Experiment | None, preset) -> None:
             st.query_params[key] = value
 
 
+class DrawLoad:
+    """How long the live charts of every session on this server take to draw.
+
+    Every tab polls its charts, and each redraw holds Python's lock while it builds
+    figures: ten tabs redrawing every second can take all of a 2-core server, and its
+    clicks then wait. So the interval stretches until drawing takes at most half the
+    server's time: n charts of d seconds each, every T seconds, with T >= 2 * n * d.
+    """
+    MAX_SECONDS = 5.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._drawn: dict[tuple, tuple[float, float]] = {}   # (session, chart) -> (seconds, when)
+
+    def record(self, key: tuple, seconds: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            old = self._drawn.get(key, (seconds, now))[0]
+            self._drawn[key] = (0.7 * old + 0.3 * seconds, now)
+
+    def interval(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, (_, when) in self._drawn.items() if now - when > 3 * self.MAX_SECONDS]:
+                del self._drawn[key]           # a tab closed, or its run ended
+            busy = sum(seconds for seconds, _ in self._drawn.values())
+        return min(self.MAX_SECONDS, max(REFRESH_SECONDS, 2 * busy))
+
+
+@st.cache_resource
+def draw_load() -> DrawLoad:
+    return DrawLoad()   # one per server process, shared by every session
+
+
 def refresh_while(draw, active) -> None:
-    """Redraw draw() every REFRESH_SECONDS while active() holds; once otherwise.
+    """Redraw draw() while active() holds, every REFRESH_SECONDS or longer on a busy server
+    (DrawLoad); once otherwise.
 
     The fragment polls only while something trains; when that ends, the whole
     page reruns once, so its buttons show the new state, and polling stops.
     """
     polling = active()
+    load = draw_load()
+    ctx = get_script_run_ctx()
+    code = getattr(draw, "__code__", None)   # which chart: where its draw function is written
+    key = (ctx.session_id if ctx else "", code.co_filename if code else "", code.co_firstlineno if code else 0)
+    every = load.interval() if polling else None
 
-    @st.fragment(run_every=REFRESH_SECONDS if polling else None)
+    @st.fragment(run_every=every)
     def _refresh():
+        started = time.perf_counter()
         draw()
-        if polling and not active():
-            st.rerun()   # everything ended: redraw the whole page once, and stop polling
+        if polling:
+            load.record(key, time.perf_counter() - started)
+            if not active():
+                st.rerun()   # everything ended: redraw the whole page once, and stop polling
+            elif not 0.5 * every <= load.interval() <= 1.5 * every:
+                st.rerun()   # the server got busier (or quieter): poll at the new pace
 
     _refresh()
 

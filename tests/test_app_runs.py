@@ -295,3 +295,18 @@ def test_a_link_over_this_servers_budget_is_refused_on_start_with_its_cost(regis
     warning = " ".join(w.value for w in at.warning)
     assert "this run needs about" in warning and "GB" in warning and registry.list() == []
     assert not at.exception
+
+
+def test_live_charts_poll_more_slowly_when_drawing_them_takes_the_server_busy():
+    from pages.ui import REFRESH_SECONDS, DrawLoad
+    load = DrawLoad()
+    assert load.interval() == REFRESH_SECONDS                     # nothing drawn yet: once a second
+    for session in range(10):                                     # ten tabs, 0.2 s a redraw each
+        load.record((f"tab{session}", "density"), 0.2)
+    assert load.interval() == pytest.approx(4.0)                  # drawing takes at most half the time
+    for session in range(40):
+        load.record((f"tab{session}", "density"), 0.2)
+    assert load.interval() == DrawLoad.MAX_SECONDS                # and charts still move every 5 s
+    quiet = DrawLoad()
+    quiet.record(("tab0", "density"), 0.05)
+    assert quiet.interval() == REFRESH_SECONDS
