@@ -118,7 +118,9 @@ def require_frame() -> None:
     if not getattr(_frame, "active", False):
         page_setup()
         navigation()
-        frame()
+        # Run again, now inside app.py's navigation: drawn here, the page's widgets would carry
+        # the legacy route's ids, and the first upload or click would be lost on the next run.
+        st.rerun()
     _frame.active = False
 
 
