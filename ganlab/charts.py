@@ -638,35 +638,3 @@ def _segments(starts: np.ndarray, ends: np.ndarray) -> list:
     for a, b in zip(starts.tolist(), ends.tolist()):
         out += [a, b, None]
     return out
-
-
-def stage_figure_2d(stage: dict, views: dict) -> go.Figure:
-    """One slow-motion stage in the plane, drawn by charts2d.plane_figure.
-
-    D's surface is the stage's own (after the update at stage 4); the arrows are
-    G's push at stage 5, and each fake's move, before → after, at stage 6.
-    `views` (the latest probe's) gives the box and the surface's grid.
-    """
-    from ganlab.charts2d import plane_figure   # charts2d builds on this module
-    name = stage["stage"]
-    title = f"Step {stage['iteration']} · {stage['number']}. {stage['title']}"
-    if stage.get("d_steps", 1) > 1 and stage["number"] <= 4:
-        title += f" (D step {stage['d_step']} of {stage['d_steps']})"
-    if not views or "box" not in views:
-        return empty_figure(title, "Waiting for the first snapshot…")
-    plane = {k: views[k] for k in ("box", "surface_x", "surface_y")}
-    plane.update({k: stage.get(k) for k in ("output", "symbol", "critic")})
-    plane.update(real=stage.get("real"), fake=stage["fake"])
-    curve = stage.get("d_curve_after", stage.get("d_curve"))
-    if curve is not None:
-        plane["surface"] = np.asarray(curve).reshape(len(views["surface_y"]), len(views["surface_x"]))
-    if name == "g_loss":
-        plane.update(arrow_at=stage["fake"], arrow_grad=-np.asarray(stage["push"]))
-    elif name == "g_update":
-        before, after = np.asarray(stage["fake"]), np.asarray(stage["fake_after"])
-        plane.update(fake=after, arrow_at=before, arrow_grad=before - after)
-        title += " (arrows: each fake's move)"
-    elif name == "d_update":
-        title += f" ({'the critic' if stage.get('critic') else 'D'} after its update)"
-    return plane_figure(plane, surface=curve is not None, real=stage.get("real") is not None, fake=True,
-                        arrows="arrow_at" in plane, manifold=False, title=title)

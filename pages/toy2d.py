@@ -122,7 +122,7 @@ def draw(snap):
     views, meters = snap.views, snap.meters
     if "stage" in views:
         ui.stage_caption(views["stage"])
-        st.plotly_chart(charts.stage_figure_2d(views["stage"], views), key="t2d-stage")
+        st.plotly_chart(charts2d.stage_figure_2d(views["stage"], views), key="t2d-stage")
     st.plotly_chart(charts2d.plane_figure(views, **shown), key="t2d-plane")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts2d.energy_figure(meters, views.get("energy_floor")), key="t2d-energy")
