@@ -17,7 +17,8 @@ def family_of(cfg) -> str:
 
 def page_of(cfg) -> str:
     """The lab page a run of this config trains on: its task's, or the AE & VAE lab."""
-    return cfg.task if family_of(cfg) == "gan" else "autoencoders"
+    from ganlab.tasks import TASKS
+    return TASKS[cfg.task].page if family_of(cfg) == "gan" else "autoencoders"
 
 
 def make_trainer(cfg):

@@ -6,6 +6,7 @@ from ganlab.config import Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.losses import LOSSES
 from ganlab.presets import get_preset, presets_for
+from ganlab.tasks import TASKS
 from ganlab.runs import ACTIVE, RunError
 from pages import ui
 
@@ -66,7 +67,7 @@ st.caption("The same GAN trained once per loss, side by side and in lockstep: th
 runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
 if st.query_params.get("group") and not runs:
     ui.gone("group", st.query_params["group"])
-presets = {p.slug: p for p in presets_for("gauss1d") + presets_for("toy2d") + presets_for("mnist")}
+presets = {p.slug: p for task in TASKS for p in presets_for(task)}
 slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
                     key="cmp-target")
 preset = get_preset(slug)

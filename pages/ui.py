@@ -15,6 +15,7 @@ import streamlit as st
 from ganlab.config import OPTIMIZERS, ConfigError, Experiment, Optim, decode_config, encode_config
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
+from ganlab.tasks import TASKS
 
 REFRESH_SECONDS = 1.0
 
@@ -31,13 +32,13 @@ STATUS_WORDS = {
 
 
 # The pages after the home page, for app.py's navigation and the home page's links:
-# (file and URL name, title, icon, what it is for).
+# (file and URL name, title, icon, what it is for). A task's lab is titled as its spec says.
 PAGES = [
-    ("gauss1d", "1D Gaussian lab", ":material/show_chart:",
+    ("gauss1d", TASKS["gauss1d"].label, ":material/show_chart:",
      "G learns a bell curve from noise. The densities, D's verdict and each update in slow motion. Start here."),
-    ("toy2d", "2D toy lab", ":material/scatter_plot:",
+    ("toy2d", TASKS["toy2d"].label, ":material/scatter_plot:",
      "Rings, grids and moons: D's surface over the plane, the push G's loss gives each point, and modes missed."),
-    ("mnist", "MNIST lab", ":material/draw:",
+    ("mnist", TASKS["mnist"].label, ":material/draw:",
      "Handwritten digits from an MLP, maxout, DCGAN or conditional GAN, judged by a classifier as they form."),
     ("autoencoders", "AE & VAE lab", ":material/compress:",
      "An autoencoder and a VAE on the same digits: reconstructions, the codes, and samples from the prior."),
@@ -349,6 +350,25 @@ def loss_inputs(base, key: str):
     r1 = st.number_input("R1 γ (BCE + R1)", value=base.r1_gamma, key=key + "r1",
                          help="The R1 penalty is γ/2 times D's squared gradient norm on real data.")
     return Loss(name, clip=clip, gp_lambda=gp, r1_gamma=r1)
+
+
+def model_picker(task: str, base: Experiment, key: str, help: str | None = None):
+    """The task's models, from the model registry, shown by their labels: a Model.
+
+    The preset's model keeps the preset's settings. Another model takes its section from that
+    model's own preset, or the defaults where it has none (a newly registered model, say).
+    """
+    from ganlab.config import Model
+    from ganlab.models import models_for
+    from ganlab.presets import presets_for
+    labels = {spec.name: spec.label for spec in models_for(task)}
+    names = list(labels)
+    current = base.model.name
+    name = st.selectbox("model", names, index=names.index(current) if current in names else 0,
+                        format_func=lambda n: labels[n], key=key + "model", help=help)
+    if name == current:
+        return base.model
+    return next((p.config.model for p in presets_for(task) if p.config.model.name == name), Model(name))
 
 
 def mlp_inputs(model, key: str) -> dict:
