@@ -471,12 +471,12 @@ def meter_calibration(root) -> None:
     with st.expander("What the meters read on known answers (calibration)", key="mnist-calibration",
                      on_change="rerun"):
         import pandas as pd
-        rows = [{"images": CALIBRATION_CASES[case], "digits covered (of 10)": r["modes_covered"],
-                 "confident share": r["confident"], "Fréchet distance": r["fid"]}
+        from ganlab.meters import meter
+        columns = {meter(name).words_for("mnist"): name for name in ("modes_covered", "confident", "fid")}
+        rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
-        st.dataframe(meters_table(frame, ("Fréchet distance",),
-                                  {"digits covered (of 10)": "{:.0f}", "confident share": "{:.0%}"}))
+        st.dataframe(meters_table(frame, columns))
         st.caption(f"Each row is {meters.n:,} images. Real digits are held out from the CNN's training and "
                    "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
 
@@ -490,27 +490,31 @@ def live(draw, run: Run | None) -> None:
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE)
 
 
-def meters_table(frame, meters, formats: dict | None = None):
-    """A table for st.dataframe with the meter columns to 4 significant digits, and a dash, not
-    "None", where a meter does not apply to a run (a FID for a 1D run, say).
+def meters_table(frame, columns, formats: dict | None = None):
+    """A table for st.dataframe with each meter column in its meter's format (ganlab.meters), and
+    a dash, not "None", where a meter does not apply to a run (a FID for a 1D run, say).
 
+    columns: meter names that head their own columns, or {column header: meter name}.
     All formats go in one Styler.format call: a second call resets the columns it does not name.
     """
-    return frame.style.format({**{m: "{:.4g}" for m in meters if m in frame}, **(formats or {})}, na_rep="—")
+    from ganlab.meters import meter
+    named = columns if isinstance(columns, dict) else {name: name for name in columns}
+    meter_formats = {column: meter(name).fmt for column, name in named.items() if column in frame}
+    return frame.style.format({**meter_formats, **(formats or {})}, na_rep="—")
 
 
 def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> None:
     """Every MNIST run's latest meters, GANs, AEs and VAEs, kept fresh while `run` trains."""
     import pandas as pd
 
-    from ganlab.families import TABLE_METERS, family_table
+    from ganlab.families import family_table, table_columns
 
     def draw():
         rows = family_table(registry().list())
         if rows:
             st.subheader(heading)
             st.caption(caption)
-            st.dataframe(meters_table(pd.DataFrame(rows), TABLE_METERS), hide_index=True, key=key)
+            st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key)
 
     refresh_while(draw, lambda: run is not None and run.snapshot().status in ACTIVE)
 
