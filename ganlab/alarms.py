@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ganlab.meters import meter, quality_meters
+
 WINDOW = 200                # rows of per-step history that count as "recent" for D winning
 SMOOTHING = 10              # rows averaged before looking for swings: removes minibatch noise, keeps
                             # GAN oscillations, whose cycles last a hundred steps or more
@@ -37,7 +39,7 @@ OSCILLATION_PROBES = 6      # "recent" for oscillation: the steps since the 6th-
                             # meter has enough points to show progress or none
 MIN_PROGRESS = 0.1          # a meter improving by under 10% across the window is not progressing
 LOSSES = ("loss_d", "loss_g")
-QUALITY_METERS = ("fid", "w1", "energy")   # a distance to the data per task (MNIST, 1D, 2D): lower is better
+# The quality meters (fid on MNIST, w1 in 1D, energy in 2D) are those ganlab.meters marks `quality`.
 
 
 @dataclass(frozen=True)
@@ -197,11 +199,11 @@ def _meter_progress(meters: dict, start_step: int) -> tuple[str, float] | None:
     """(meter name, relative improvement) of the quality meter over the probes since start_step.
 
     Compares the median of the later half of those probes with the earlier
-    half (medians, so one noisy probe does not decide). Lower is better for
-    each of QUALITY_METERS. None when there is no such meter or fewer than 4 probes.
+    half (medians, so one noisy probe does not decide), the way the meter's spec says is
+    better. None when there is no such meter or fewer than 4 probes.
     """
     steps = meters.get("step")
-    for name in QUALITY_METERS:
+    for name in quality_meters():
         values = meters.get(name)
         if values is None or steps is None:
             continue
@@ -210,5 +212,6 @@ def _meter_progress(meters: dict, start_step: int) -> tuple[str, float] | None:
             return None
         half = len(values) // 2
         before, after = np.median(values[:half]), np.median(values[half:])
-        return name, (before - after) / before if before > 0 else 0.0
+        gain = after - before if meter(name).higher_is_better else before - after
+        return name, gain / before if before > 0 else 0.0
     return None

@@ -38,7 +38,7 @@ class AutoencoderTrainer:
         self.metrics = METRICS[self.family]
         self.device, self.gen, self.task = prepare(cfg, task)
         with seeded(cfg.train.seed):
-            self.model = AUTOENCODERS[cfg.model.name](cfg).to(self.device)
+            self.model = AUTOENCODERS[cfg.model.name].build(cfg).to(self.device)
         self.G = Decoder(self.model)            # what a page explores, like a GAN's generator
         self.opt = make_optimizer(self.model.parameters(), cfg.opt_g, self.device, cfg.train.fast)
         self.step = 0

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy.signal import lfilter
 
+from ganlab.meters import meter
 from ganlab.losses import LOSSES
 
 REAL = "#1f77b4"
@@ -195,7 +196,7 @@ def d_outputs_figure(metrics: dict, views: dict | None = None) -> go.Figure:
 def quality_figure(meters: dict) -> go.Figure:
     # Below 0.02, the meter cannot tell the samples from the target (10k samples).
     return curves_figure(meters, {"w1": "W1 to target", "ks": "KS statistic"},
-                         "Distance to the target (lower is better)", smooth_alpha=None,
+                         better_title("w1", "Distance to the target"), smooth_alpha=None,
                          **guide_line(0.02, "noise floor (W1)"))
 
 
@@ -459,38 +460,30 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
 
 def mnist_quality_figure(meters: dict) -> go.Figure:
     """The Fréchet distance in the classifier's features (lower is better)."""
-    return curves_figure(meters, {"fid": "Fréchet distance"},
-                         "Fréchet distance (lower is better)", smooth_alpha=None,
+    words = meter("fid").words
+    return curves_figure(meters, {"fid": words}, better_title("fid", words), smooth_alpha=None,
                          y_title="in the classifier's features")
 
 
 def mnist_modes_figure(meters: dict) -> go.Figure:
-    series = {"modes_covered": "digits covered (of 10)", "confident": "confident share (clearly a digit)",
-              "kl_uniform": "KL to uniform (nats)"}
+    series = {name: meter(name).words_for("mnist") for name in ("modes_covered", "confident")}
+    series["kl_uniform"] = "KL to uniform (nats)"   # shorter than its words: a legend, beside two others
     if "label_accuracy" in meters:
-        series["label_accuracy"] = "CGAN: asked-for digit drawn"
+        series["label_accuracy"] = meter("label_accuracy").words
     return curves_figure(meters, series, "Mode coverage", smooth_alpha=None)
 
 
 # -- Runs page: any runs, one metric ----------------------------------------------------------
 
-# Every metric and meter a run records, in words, for pickers and titles.
-METRIC_WORDS = {
-    "loss_d": "D loss", "loss_g": "G loss", "d_real": "mean D(real)", "d_fake": "mean D(fake)",
-    "g_grad_norm": "norm of the gradient reaching G", "gp_grad_norm": "D's gradient norm under its penalty (GP, R1)",
-    "w1": "W1 to the target", "ks": "KS statistic", "fake_mean": "mean of the fakes", "fake_std": "std of the fakes",
-    "modes_covered": "modes covered", "modes_captured": "modes captured (PacGAN's rule)",
-    "confident": "confident share (clearly a digit)",
-    "energy": "energy distance", "high_quality": "high-quality share",
-    "fid": "Fréchet distance", "kl_uniform": "KL of the digit histogram to uniform", "diversity": "sample diversity",
-    "label_accuracy": "CGAN: asked-for digit drawn", "d_real_test": "D on held-out real",
-    "d_fake_test": "D on fakes", "recon": "reconstruction loss", "kl": "KL term", "loss": "total loss",
-    "recon_mse_test": "reconstruction MSE (held out)", "fid_recon": "Fréchet distance of reconstructions",
-}
+def better_title(meter_name: str, text: str) -> str:
+    """A chart title that says which way is better for the meter: "W1 … (lower is better)"."""
+    better = meter(meter_name).better
+    return f"{text} ({better})" if better else text
 
 
 def metric_words(metric: str) -> str:
-    return METRIC_WORDS.get(metric, metric.replace("_", " "))
+    """Any metric or meter a run records, in words (ganlab.meters), for pickers and titles."""
+    return meter(metric).words
 
 
 def overlay_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], metric: str, *,
@@ -643,35 +636,3 @@ def _segments(starts: np.ndarray, ends: np.ndarray) -> list:
     for a, b in zip(starts.tolist(), ends.tolist()):
         out += [a, b, None]
     return out
-
-
-def stage_figure_2d(stage: dict, views: dict) -> go.Figure:
-    """One slow-motion stage in the plane, drawn by charts2d.plane_figure.
-
-    D's surface is the stage's own (after the update at stage 4); the arrows are
-    G's push at stage 5, and each fake's move, before → after, at stage 6.
-    `views` (the latest probe's) gives the box and the surface's grid.
-    """
-    from ganlab.charts2d import plane_figure   # charts2d builds on this module
-    name = stage["stage"]
-    title = f"Step {stage['iteration']} · {stage['number']}. {stage['title']}"
-    if stage.get("d_steps", 1) > 1 and stage["number"] <= 4:
-        title += f" (D step {stage['d_step']} of {stage['d_steps']})"
-    if not views or "box" not in views:
-        return empty_figure(title, "Waiting for the first snapshot…")
-    plane = {k: views[k] for k in ("box", "surface_x", "surface_y")}
-    plane.update({k: stage.get(k) for k in ("output", "symbol", "critic")})
-    plane.update(real=stage.get("real"), fake=stage["fake"])
-    curve = stage.get("d_curve_after", stage.get("d_curve"))
-    if curve is not None:
-        plane["surface"] = np.asarray(curve).reshape(len(views["surface_y"]), len(views["surface_x"]))
-    if name == "g_loss":
-        plane.update(arrow_at=stage["fake"], arrow_grad=-np.asarray(stage["push"]))
-    elif name == "g_update":
-        before, after = np.asarray(stage["fake"]), np.asarray(stage["fake_after"])
-        plane.update(fake=after, arrow_at=before, arrow_grad=before - after)
-        title += " (arrows: each fake's move)"
-    elif name == "d_update":
-        title += f" ({'the critic' if stage.get('critic') else 'D'} after its update)"
-    return plane_figure(plane, surface=curve is not None, real=stage.get("real") is not None, fake=True,
-                        arrows="arrow_at" in plane, manifold=False, title=title)

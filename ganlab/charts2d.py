@@ -2,14 +2,16 @@
 
 The plane figure stacks GAN Lab's layers, each switchable: D's value as a
 heatmap, the real and fake points, the arrows of G's push and G's manifold.
+The slow-motion stage in the plane is drawn here too: it is a plane figure.
+This module builds on ganlab.charts; charts never imports it back.
 """
 from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
 
-from ganlab.charts import (DISC, FAKE, REAL, by_loss_figure, curves_figure, d_name, empty_figure, figure, guide_line,
-                           shows_probability)
+from ganlab.charts import (DISC, FAKE, REAL, better_title, by_loss_figure, curves_figure, d_name, empty_figure, figure,
+                           guide_line, shows_probability)
 
 ARROW_SHARE = 0.08    # the longest arrow is this share of the box's width
 MANIFOLD = "#555555"
@@ -96,7 +98,7 @@ def energy_figure(meters: dict, floor: float | None = None) -> go.Figure:
     has_data = meters.get("step") is not None and len(meters["step"])
     guide = guide_line(floor, "noise floor") if floor is not None and has_data else {}
     return curves_figure(meters, {"energy": "energy distance"},
-                         "Energy distance to the real points (lower is better)", smooth_alpha=None, **guide)
+                         better_title("energy", "Energy distance to the real points"), smooth_alpha=None, **guide)
 
 
 # The two mode counts, in words: PacGAN's rule (the papers' figure) and the stricter one.
@@ -107,7 +109,7 @@ MODE_RULES = {"modes_captured": "captured (PacGAN: ≥ 1 high-quality sample)",
 def coverage_figure(meters: dict, num_modes: int) -> go.Figure:
     """Modes captured (PacGAN's rule) and covered (the stricter rule), k of K, over steps."""
     covered, captured = meters.get("modes_covered"), meters.get("modes_captured")
-    title = "Modes (higher is better)"
+    title = better_title("modes_covered", "Modes")
     guide = {}
     if covered is not None and len(covered):
         now = f"{int(covered[-1])} of {num_modes} covered"
@@ -123,21 +125,56 @@ def quality_figure(meters: dict) -> go.Figure:
     """The share of samples within 3σ of a mode (of the curve, for a line or the moons)."""
     has_data = meters.get("step") is not None and len(meters["step"])
     return curves_figure(meters, {"high_quality": "high-quality share"},
-                         "High-quality samples: within 3σ of the data (higher is better)", smooth_alpha=None,
-                         y_title="share of samples", **(dict(yaxis=dict(range=[0, 1.02])) if has_data else {}))
+                         better_title("high_quality", "High-quality samples: within 3σ of the data"),
+                         smooth_alpha=None, y_title="share of samples",
+                         **(dict(yaxis=dict(range=[0, 1.02])) if has_data else {}))
 
 
 # -- Loss lab: one plane per loss, and the 2D meters by loss -------------------------------
 
 def meters_by_loss_figures(meters_by_loss: dict[str, dict]) -> list[go.Figure]:
     """The 2D meters, one line per loss: energy always; quality and modes where the target has them."""
-    figures = [by_loss_figure(meters_by_loss, "energy", "Energy distance to the real points (lower is better)",
+    figures = [by_loss_figure(meters_by_loss, "energy", better_title("energy", "Energy distance to the real points"),
                               y_title="energy distance")]
     if any("modes_covered" in m for m in meters_by_loss.values()):
         figures.append(by_loss_figure(meters_by_loss, "modes_covered",
-                                      "Modes covered, ≥ 10% of a fair share (higher is better)", y_title="modes"))
+                                      better_title("modes_covered", "Modes covered, ≥ 10% of a fair share"),
+                                      y_title="modes"))
     if any("high_quality" in m for m in meters_by_loss.values()):
         figures.append(by_loss_figure(meters_by_loss, "high_quality",
-                                      "High-quality samples, within 3σ (higher is better)",
+                                      better_title("high_quality", "High-quality samples, within 3σ"),
                                       y_title="share of samples"))
     return figures
+
+
+# -- slow motion (ganlab.teach): one stage of an update in the plane ---------------------------
+
+def stage_figure_2d(stage: dict, views: dict) -> go.Figure:
+    """One slow-motion stage in the plane, drawn by plane_figure.
+
+    D's surface is the stage's own (after the update at stage 4); the arrows are
+    G's push at stage 5, and each fake's move, before → after, at stage 6.
+    `views` (the latest probe's) gives the box and the surface's grid.
+    """
+    name = stage["stage"]
+    title = f"Step {stage['iteration']} · {stage['number']}. {stage['title']}"
+    if stage.get("d_steps", 1) > 1 and stage["number"] <= 4:
+        title += f" (D step {stage['d_step']} of {stage['d_steps']})"
+    if not views or "box" not in views:
+        return empty_figure(title, "Waiting for the first snapshot…")
+    plane = {k: views[k] for k in ("box", "surface_x", "surface_y")}
+    plane.update({k: stage.get(k) for k in ("output", "symbol", "critic")})
+    plane.update(real=stage.get("real"), fake=stage["fake"])
+    curve = stage.get("d_curve_after", stage.get("d_curve"))
+    if curve is not None:
+        plane["surface"] = np.asarray(curve).reshape(len(views["surface_y"]), len(views["surface_x"]))
+    if name == "g_loss":
+        plane.update(arrow_at=stage["fake"], arrow_grad=-np.asarray(stage["push"]))
+    elif name == "g_update":
+        before, after = np.asarray(stage["fake"]), np.asarray(stage["fake_after"])
+        plane.update(fake=after, arrow_at=before, arrow_grad=before - after)
+        title += " (arrows: each fake's move)"
+    elif name == "d_update":
+        title += f" ({'the critic' if stage.get('critic') else 'D'} after its update)"
+    return plane_figure(plane, surface=curve is not None, real=stage.get("real") is not None, fake=True,
+                        arrows="arrow_at" in plane, manifold=False, title=title)

@@ -579,7 +579,7 @@ def _build_nets(cfg: Experiment) -> dict[str, nn.Module]:
     """Fresh networks for the config, on the CPU, by the names weights.pt uses."""
     from ganlab.models import AUTOENCODERS, build_models
     if keys_for(cfg) is AE_KEYS:
-        return {"model": AUTOENCODERS[cfg.model.name](cfg)}
+        return {"model": AUTOENCODERS[cfg.model.name].build(cfg)}
     G, D = build_models(cfg)
     return {"G": G, "D": D}
 
@@ -737,11 +737,11 @@ def explore(ckpt: Checkpoint) -> tuple[dict, dict]:
     """
     if ckpt.cfg.task == "mnist":
         from ganlab.images import make_grid_image
-        from ganlab.models import CONDITIONAL
+        from ganlab.models import is_conditional
         from ganlab.noise import sample_noise
         G = generator(ckpt)
         gen = torch.Generator().manual_seed(ckpt.cfg.train.seed + 1)   # the MNIST task's grid_z, on a CPU
-        if ckpt.cfg.model.name in CONDITIONAL:   # one row per digit, as on the MNIST page
+        if is_conditional(ckpt.cfg.model.name):   # one row per digit, as on the MNIST page
             z = sample_noise(ckpt.cfg.noise, 8, gen, "cpu").repeat(10, 1)
             labels = torch.arange(10).repeat_interleave(8)
         else:

@@ -263,15 +263,19 @@ class Experiment:
     train: Train = field(default_factory=Train)
 
     def __post_init__(self):
-        _one_of("task", self.task, ("gauss1d", "mnist", "toy2d"))
-        if self.task == "toy2d" and self.model.name != "mlp2d":
-            raise ConfigError("model.name", f"the 2D lab needs the mlp2d model, got {self.model.name!r}")
+        from ganlab.models import AUTOENCODERS, model_spec, models_for   # late imports: models import config
+        from ganlab.tasks import TASKS
+        _one_of("task", self.task, tuple(TASKS))
+        spec = model_spec(self.model.name)
+        if spec.task != self.task:   # each model learns one task: its spec says which
+            if self.model.name in AUTOENCODERS:
+                raise ConfigError("task", f"the {self.model.name} model learns MNIST digits, not {self.task!r}")
+            names = ", ".join(m.name for m in models_for(self.task))
+            raise ConfigError("model.name", f"the {TASKS[self.task].label} trains {names}; "
+                                            f"{self.model.name!r} is the {TASKS[spec.task].label}'s")
         if self.task == "toy2d" and self.model.minibatch_d:
             raise ConfigError("model.minibatch_d", "the 2D lab's D scores each point; the minibatch D is 1D only")
-        from ganlab.models import AUTOENCODERS
         if self.model.name in AUTOENCODERS:
-            if self.task != "mnist":
-                raise ConfigError("task", f"the {self.model.name} model learns MNIST digits, not {self.task!r}")
             if self.noise.kind != "normal":
                 raise ConfigError("noise.kind", "an autoencoder's random codes are drawn from N(0, I): use normal")
         self.opt_g.validate("opt_g")

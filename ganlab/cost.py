@@ -48,16 +48,16 @@ class Cost:
 
 def estimate(cfg: Experiment) -> Cost:
     """Parameters, peak memory and FLOPs of one iteration, without allocating the models."""
-    from ganlab.models import AUTOENCODERS, CONDITIONAL, build_models
+    from ganlab.models import AUTOENCODERS, build_models, is_conditional
     B, k = cfg.train.batch_size, cfg.train.d_steps
     with torch.device("meta"):
         if cfg.model.name in AUTOENCODERS:
-            nets = [AUTOENCODERS[cfg.model.name](cfg)]
+            nets = [AUTOENCODERS[cfg.model.name].build(cfg)]
             run = lambda: nets[0](torch.empty(B, 1, 28, 28))  # noqa: E731
             passes = 3                                      # forward and backward, once a step
         else:
             nets = list(build_models(cfg))
-            labels = torch.zeros(B, dtype=torch.long) if cfg.model.name in CONDITIONAL else None
+            labels = torch.zeros(B, dtype=torch.long) if is_conditional(cfg.model.name) else None
             run = lambda: nets[1](nets[0](torch.empty(B, cfg.noise.dim), labels), labels)  # noqa: E731
             # k D steps (G forward, D forward and backward on real and fake), then G's step.
             passes = 3 * (2 * k + 1)

@@ -22,9 +22,11 @@ import textwrap
 
 from ganlab.config import Experiment
 
-TASKS = ("gauss1d", "mnist")
+# The tasks a GAN script can be written for (names in ganlab.tasks.TASKS), and the config
+# sections each one's script carries. Each also has its data glue below (DATA_GLUE).
 SECTIONS = {"gauss1d": ("task", "target", "noise", "model", "loss", "opt_g", "opt_d", "train"),
             "mnist": ("task", "noise", "model", "loss", "opt_g", "opt_d", "train")}
+TASKS = tuple(SECTIONS)
 TRAIN_FIELDS = ("steps", "batch_size", "d_steps", "lr_decay", "seed")
 # The autoencoders (ganlab/autoencoders.py): one network, one optimizer (opt_g), no decay.
 AE_SECTIONS = ("task", "noise", "model", "opt_g", "train")
@@ -209,20 +211,23 @@ def check(cfg: Experiment) -> None:
 def _roots(cfg: Experiment) -> list[tuple[str, str]]:
     from ganlab.families import family_of
     from ganlab.models import MODELS
+    from ganlab.tasks import TASKS as ALL_TASKS
     if cfg.task not in TASKS:
-        raise ExportError(f"the export writes scripts for the {' and '.join(TASKS)} tasks, not {cfg.task!r}")
+        labels = " and the ".join(ALL_TASKS[t].label for t in TASKS)
+        raise ExportError(f"the export writes scripts for the tasks of the {labels}, "
+                          f"not the {ALL_TASKS[cfg.task].label}'s")
     if family_of(cfg) != "gan":
         return _autoencoder_roots(cfg)
     if cfg.model.name not in MODELS:
         raise ExportError(f"the export writes GAN and autoencoder scripts; {cfg.model.name!r} is neither")
-    model_module = MODELS[cfg.model.name].__module__
+    model_module = MODELS[cfg.model.name].build.__module__
     roots = [("ganlab.noise", "sample_noise"), ("ganlab.train", "make_optimizer"), ("ganlab.train", "MODEL_STREAM"),
              ("ganlab.models.layers", "use_generator"),
              (model_module, "build"), ("ganlab.losses", "LOSSES"), ("ganlab.losses", "gradient_penalty"),
              ("ganlab.losses", "r1_penalty")]
     if cfg.task == "gauss1d":
         return roots + [("ganlab.data.toy1d", "Target")]
-    return roots + [("ganlab.models", "CONDITIONAL")] + MNIST_ROOTS
+    return roots + MNIST_ROOTS
 
 
 # MNIST's loading and the MNIST task's split, so a script trains on the digits ganlab does.
@@ -237,7 +242,7 @@ def _autoencoder_roots(cfg: Experiment) -> list[tuple[str, str]]:
 
 def _autoencoder_build(cfg: Experiment):
     from ganlab.models import AUTOENCODERS
-    return AUTOENCODERS[cfg.model.name]
+    return AUTOENCODERS[cfg.model.name].build
 
 
 def export_script(cfg: Experiment, title: str = "") -> str:
@@ -256,8 +261,7 @@ def export_script(cfg: Experiment, title: str = "") -> str:
         head = HEADER.format(kind="A GAN", parts="models, losses and optimizer", title=title or
                              f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
                              steps=cfg.train.steps, data=" --data DIR" if cfg.task == "mnist" else "")
-        loop = [DATA_1D] if cfg.task == "gauss1d" else [LOAD_MNIST, DATA_MNIST]
-        loop += [NAMESPACE, ARGUMENTS, LOOP]
+        loop = DATA_GLUE[cfg.task] + [NAMESPACE, ARGUMENTS, LOOP]
     else:
         kind = {"ae": "An autoencoder", "vae": "A VAE"}[family]
         head = HEADER.format(kind=kind, parts="model, its losses and the optimizer",
@@ -272,6 +276,7 @@ def export_script(cfg: Experiment, title: str = "") -> str:
         *lines,
         "",
         "CONFIG = " + pprint.pformat(config, sort_dicts=False, width=100),
+        *(_conditional_line() if family == "gan" and cfg.task == "mnist" else []),
         "",
         "",
         definitions,
@@ -280,6 +285,14 @@ def export_script(cfg: Experiment, title: str = "") -> str:
         _rule("the training loop"),
         "".join(loop),
     ])
+
+
+def _conditional_line() -> list[str]:
+    """The MNIST glue asks `cfg.model.name in CONDITIONAL`: the set, written out from the registry."""
+    from ganlab.models import MODELS
+    names = sorted(name for name, spec in MODELS.items() if spec.conditional)
+    return ["", "# The models whose G and D take the digit label (ganlab.models: ModelSpec.conditional).",
+            f"CONDITIONAL = {set(names)!r}"]
 
 
 HEADER = '''#!/usr/bin/env python3
@@ -358,6 +371,9 @@ def report(G, cfg, args, device, gen):
         save_image(G(z, labels), args.out, nrow=8, normalize=True, value_range=(-1, 1))
     print(f"wrote {args.out}")
 '''
+
+# Each exported task's data: its real samples and labels, and what the script reports at the end.
+DATA_GLUE = {"gauss1d": [DATA_1D], "mnist": [LOAD_MNIST, DATA_MNIST]}
 
 NAMESPACE = '''
 

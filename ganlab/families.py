@@ -5,6 +5,7 @@ records, so the run machinery is the same for every family.
 """
 from __future__ import annotations
 
+from ganlab.meters import meter
 from ganlab.models import AUTOENCODERS
 
 FAMILIES = {"gan": "GAN", "ae": "AE", "vae": "VAE"}   # name -> what a table calls it
@@ -17,7 +18,8 @@ def family_of(cfg) -> str:
 
 def page_of(cfg) -> str:
     """The lab page a run of this config trains on: its task's, or the AE & VAE lab."""
-    return cfg.task if family_of(cfg) == "gan" else "autoencoders"
+    from ganlab.tasks import TASKS
+    return TASKS[cfg.task].page if family_of(cfg) == "gan" else "autoencoders"
 
 
 def make_trainer(cfg):
@@ -37,15 +39,14 @@ def metric_names(cfg) -> tuple[str, ...]:
     return METRICS[cfg.model.name]
 
 
-# The comparison table's columns: {column: meter}. Every family's samples are judged by the
-# same classifier; only the autoencoders reconstruct.
-TABLE_METERS = {
-    "Fréchet distance": "fid",
-    "digits covered (of 10)": "modes_covered",
-    "confident share": "confident",
-    "diversity": "diversity",
-    "reconstruction MSE (held out)": "recon_mse_test",
-}
+# The comparison table's meters, each column headed by its words on MNIST (ganlab.meters).
+# Every family's samples are judged by the same classifier; only the autoencoders reconstruct.
+TABLE_METERS = ("fid", "modes_covered", "confident", "diversity", "recon_mse_test")
+
+
+def table_columns(task: str = "mnist") -> dict[str, str]:
+    """{column header: meter} for the comparison table."""
+    return {meter(name).words_for(task): name for name in TABLE_METERS}
 
 
 def family_table(runs, task: str = "mnist") -> list[dict]:
@@ -60,7 +61,7 @@ def family_table(runs, task: str = "mnist") -> list[dict]:
     for run in chosen:
         snap = run.snapshot()
         row = {"family": FAMILIES[family_of(run.cfg)], "run": run.name, "status": snap.status, "step": snap.step}
-        row.update({column: snap.latest(meter) if meter in snap.meters else None
-                    for column, meter in TABLE_METERS.items()})
+        row.update({column: snap.latest(name) if name in snap.meters else None
+                    for column, name in table_columns(task).items()})
         rows.append(row)
     return rows

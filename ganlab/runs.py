@@ -24,6 +24,7 @@ import torch
 from ganlab import alarms, checkpoints
 from ganlab.config import Experiment
 from ganlab.families import family_of, make_trainer, metric_names, page_of
+from ganlab.meters import summary_meters
 from ganlab.train import DivergedError, Trainer
 from ganlab.teach import SlowMotion, reconfigured
 
@@ -31,7 +32,6 @@ CREATED, STARTING, RUNNING, PAUSED = "created", "starting", "running", "paused"
 FINISHED, STOPPED, FAILED, DIVERGED = "finished", "stopped", "failed", "diverged"
 ACTIVE = (STARTING, RUNNING, PAUSED)
 ENDED = (FINISHED, STOPPED, FAILED, DIVERGED)
-SUMMARY_METERS = ("w1", "ks", "fid", "modes_covered")   # the latest of these go in a table of runs
 EVENTS_KEPT = 200   # a run of any length keeps its latest events only
 
 
@@ -552,7 +552,8 @@ class Run:
             "steps_per_s": snap.steps_per_s, "device": self.device, "gpu_memory": gpu_memory(self.device),
             "wall_s": self.wall_seconds,
         }
-        row.update({name: value for name in SUMMARY_METERS if (value := snap.latest(name)) is not None})
+        # The latest of each summary meter (ganlab.meters) this run has.
+        row.update({name: value for name in summary_meters() if (value := snap.latest(name)) is not None})
         return row
 
 

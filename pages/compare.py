@@ -6,6 +6,7 @@ from ganlab.config import Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.losses import LOSSES
 from ganlab.presets import get_preset, presets_for
+from ganlab.tasks import TASKS
 from ganlab.runs import ACTIVE, RunError
 from pages import ui
 
@@ -66,7 +67,7 @@ st.caption("The same GAN trained once per loss, side by side and in lockstep: th
 runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
 if st.query_params.get("group") and not runs:
     ui.gone("group", st.query_params["group"])
-presets = {p.slug: p for p in presets_for("gauss1d") + presets_for("toy2d") + presets_for("mnist")}
+presets = {p.slug: p for task in TASKS for p in presets_for(task)}
 slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
                     key="cmp-target")
 preset = get_preset(slug)
@@ -207,8 +208,8 @@ def draw_1d(snaps: dict) -> None:
     c1.plotly_chart(charts.w1_by_loss_figure(meters), key="cmp-w1")
     c2.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
     if any("modes_covered" in m for m in meters.values()):   # mixtures: does each run find every mode?
-        st.plotly_chart(charts.by_loss_figure(meters, "modes_covered", "Modes covered (higher is better)"),
-                        key="cmp-modes")
+        title = charts.better_title("modes_covered", "Modes covered")
+        st.plotly_chart(charts.by_loss_figure(meters, "modes_covered", title), key="cmp-modes")
     st.plotly_chart(charts.d_and_critic_figure(views), key="cmp-d-critic")
     st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
 
@@ -220,9 +221,9 @@ def draw_mnist(snaps: dict) -> None:
                          key=f"cmp-grid-{loss}")
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
-    classifier = {"fid": "Fréchet distance to real digits (lower is better)",
-                  "modes_covered": "Digits covered, of 10 (higher is better)",
-                  "confident": "Confident share: clearly a digit (higher is better)"}
+    classifier = {name: charts.better_title(name, text) for name, text in (
+        ("fid", "Fréchet distance to real digits"), ("modes_covered", "Digits covered, of 10"),
+        ("confident", "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
         col.plotly_chart(charts.by_loss_figure(meters, name, classifier[name]), key=f"cmp-{name}")

@@ -1,21 +1,24 @@
 """The 1D lab: a GAN learns a 1D distribution while you watch."""
+import dataclasses
+
 import streamlit as st
 
 from ganlab import charts
 from ganlab.config import ConfigError, Experiment, Target1D
 from ganlab.presets import presets_for
+from ganlab.tasks import TASKS
 from pages import ui
 
-PAGE = "gauss1d"
+PAGE = TASK = "gauss1d"
 ui.require_frame()
 teaching = ui.teaching()   # for a class: the settings fold into one line (ui.settings_panel)
 
-st.title("1D Gaussian lab")
+st.title(TASKS[TASK].label)
 st.caption("A generator learns a 1D distribution. Watch its density move onto the target, and the "
            "discriminator's D(x) beside the optimal D*(x) = p_data / (p_data + p_g).")
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for("gauss1d"), "g1d")
+preset, base, k = ui.preset_picker(PAGE, presets_for(TASK), "g1d")
 
 
 def settings() -> Experiment:
@@ -44,9 +47,10 @@ def settings() -> Experiment:
             nd = st.number_input("z dimension", value=base.noise.dim, step=1, key=k + "nd")
         with c2:
             st.markdown("**Models**")
-            m = base.model
-            mlp = ui.mlp_inputs(m, k)
-            minibatch = st.toggle("Minibatch D (seed 000's \"data and variances\")", m.minibatch_d, key=k + "mb",
+            m = ui.model_picker(TASK, base, k)
+            mk = k if m.name == base.model.name else f"{k}{m.name}-"   # another model's widgets start afresh
+            mlp = ui.mlp_inputs(m, mk)
+            minibatch = st.toggle("Minibatch D (seed 000's \"data and variances\")", m.minibatch_d, key=mk + "mb",
                                   help="D sees a whole group of samples and their squared deviations. "
                                        "It fights collapse but hides per-sample errors.")
             st.markdown("**Loss**")
@@ -60,7 +64,8 @@ def settings() -> Experiment:
     # replace(), not a new Experiment: every field this page shows no widget for (D's dropout, the
     # leaky slope, the minibatch group, ...) keeps the preset's value.
     return base.replace(target=target_args, noise={"kind": nk, "dim": int(nd)},
-                        model={**mlp, "minibatch_d": minibatch}, loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
+                        model=dataclasses.replace(m, **mlp, minibatch_d=minibatch), loss=loss,
+                        opt_g=opt_g, opt_d=opt_d, train=train)
 
 
 def _numbers(field: str, values: tuple[float, ...], key: str, typos: list, label: str = "") -> tuple[float, ...]:

@@ -2,18 +2,18 @@
 import streamlit as st
 
 from ganlab import charts, explore
-from ganlab.config import DEVICES, ConfigError, Experiment, Model
+from ganlab.config import DEVICES, ConfigError, Experiment
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
 from ganlab.images import make_grid_image
-from ganlab.models import CONDITIONAL
+from ganlab.models import is_conditional
 from ganlab.presets import presets_for
+from ganlab.tasks import TASKS
 from pages import ui
 
-PAGE = "mnist"
-MODELS = ("mlp", "maxout", "dcgan", "cgan")
+PAGE = TASK = "mnist"
 ui.require_frame()
 
-st.title("MNIST lab")
+st.title(TASKS[TASK].label)
 st.caption("A GAN learns to draw handwritten digits. The grid always shows G's answer to the same "
            "batch of z, so what changes is G.")
 
@@ -32,7 +32,7 @@ if not splits:
 st.caption(f"Training on the MNIST {' and '.join(splits)} split(s) in `{root.resolve()}`.")
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for("mnist"), "mn")
+preset, base, k = ui.preset_picker(PAGE, presets_for(TASK), "mn")
 
 
 def settings() -> Experiment:
@@ -40,9 +40,8 @@ def settings() -> Experiment:
         c1, c2, c3 = st.columns(3)
         with c1:
             st.markdown("**Model**")
-            model_name = st.selectbox("model", MODELS, index=MODELS.index(base.model.name), key=k + "model",
-                                      help="Changing the model keeps the preset's widths; pick that "
-                                           "model's preset for its own settings.")
+            model = ui.model_picker(TASK, base, k, help="Another model takes its settings from its own "
+                                                        "preset, or the defaults where it has none.")
             latent = st.number_input("latent size (z dims)", value=base.noise.dim, step=10, key=k + "z")
             st.markdown("**Loss**")
             loss = ui.loss_inputs(base.loss, k)
@@ -70,9 +69,6 @@ def settings() -> Experiment:
         speed = ui.speed_inputs(tr, k)
     if unit == "epochs" and not epochs > 0:   # checked once every widget is drawn, so none disappears
         raise ConfigError("epochs", f"must be > 0, got {epochs:g}")
-    # Another model takes the shape from that model's own preset, or the defaults where it has none.
-    model = base.model if model_name == base.model.name else next(
-        (p.config.model for p in presets_for("mnist") if p.config.model.name == model_name), Model(model_name))
     # replace(), not a new Experiment: every field this page shows no widget for (lr decay,
     # autosave, history sizes, ...) keeps the preset's value.
     return base.replace(noise={"dim": int(latent)}, model=model, loss=loss, opt_g=opt_g, opt_d=opt_d,
@@ -97,7 +93,7 @@ ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=preset.slug)
 
 
-conditional_run = run is not None and run.cfg.model.name in CONDITIONAL
+conditional_run = run is not None and is_conditional(run.cfg.model.name)
 
 
 def draw(snap):
@@ -136,7 +132,7 @@ if run is not None and run.trainer is not None:
     c1, c2, c3 = st.columns(3)
     seed_a = c1.number_input("z seed A", value=1, step=1, key="mn-za")
     seed_b = c2.number_input("z seed B", value=2, step=1, key="mn-zb")
-    conditional = run.cfg.model.name in CONDITIONAL
+    conditional = is_conditional(run.cfg.model.name)
     digit = c3.selectbox("digit", range(10), key="mn-digit") if conditional else None
     if st.button("Interpolate A → B", icon=":material/linear_scale:", key="mn-interp"):
         images = explore.walk(run.generator_copy(), run.cfg.noise, int(seed_a), int(seed_b), label=digit)

@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from ganlab import charts, compare
-from ganlab.runs import ACTIVE, SUMMARY_METERS
+from ganlab.meters import summary_meters
+from ganlab.runs import ACTIVE
 from pages import ui
 
 # A run's page is named after its file: pages/<page>.py.
@@ -39,7 +40,7 @@ def table(runs) -> pd.DataFrame:
             "name": s["name"], "page": s["page"], "model": s["model"], "loss": s["loss"], "status": s["status"],
             "step / budget": f"{s['step']:,} / {s['budget']:,}", "steps/s": s["steps_per_s"],
             "device": s["device"], "GPU memory": gpu, "wall time": duration(s["wall_s"]),
-            **{m: s.get(m) for m in SUMMARY_METERS}, "id": s["id"],
+            **{m: s.get(m) for m in summary_meters()}, "id": s["id"],
         })
     frame = pd.DataFrame(rows)
     return frame.dropna(axis=1, how="all")   # meters no run has yet
@@ -52,7 +53,7 @@ def duration(seconds: float) -> str:
 
 
 def draw_table() -> None:
-    shown = ui.meters_table(table(registry.list()), SUMMARY_METERS, {"steps/s": "{:.1f}"})
+    shown = ui.meters_table(table(registry.list()), summary_meters(), {"steps/s": "{:.1f}"})
     st.dataframe(shown, hide_index=True, key="runs-table")
 
 

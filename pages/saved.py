@@ -7,6 +7,7 @@ import streamlit as st
 from ganlab import charts, checkpoints
 from ganlab.config import ConfigError
 from ganlab.families import family_of
+from ganlab.models import is_conditional
 from ganlab.runs import RunError, describe_error
 from pages import ui
 
@@ -105,7 +106,7 @@ if st.toggle("Explore the saved generator", key="saved-explore",
                  "vae": f"Samples from the saved VAE: a fixed z from N(0, I), decoded, step {ckpt.step}",
                  "ae": f"Random z from N(0, I), decoded by the saved AE: not a generator, step {ckpt.step}",
                  }[family]
-        if cfg.model.name == "cgan":
+        if is_conditional(cfg.model.name):
             title += " · row r asks for digit r"
         st.plotly_chart(charts.image_figure(views["grid"], title), key="saved-grid")
     elif cfg.task == "gauss1d":

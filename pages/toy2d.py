@@ -1,4 +1,5 @@
 """The 2D lab: a GAN learns a point set in the plane, with D's surface, G's push and G's manifold."""
+import dataclasses
 from pathlib import Path
 
 import streamlit as st
@@ -7,22 +8,23 @@ from ganlab import charts, charts2d
 from ganlab.config import TARGETS_2D, ConfigError, Experiment, Target2D
 from ganlab.data.toy2d import PointsFileError, default_points_dir, read_points_csv, save_points
 from ganlab.presets import presets_for
+from ganlab.tasks import TASKS
 from pages import ui
 
-PAGE = "toy2d"
+PAGE = TASK = "toy2d"
 TARGET_LABELS = {"ring": "ring of Gaussians", "grid": "grid of Gaussians", "line": "a line",
                  "moons": "two moons", "csv": "your own points (CSV)"}
 LAYERS = {"surface": "D / critic surface", "real": "real points", "fake": "generated points",
           "arrows": "G's push (arrows)", "manifold": "G's manifold"}
 ui.require_frame()
 
-st.title("2D toy lab")
+st.title(TASKS[TASK].label)
 st.caption("A generator learns a set of points in the plane. Behind the points, D's verdict on every "
            "place (blue: real, red: fake); the arrows show where G's loss pushes each fake, and the grey "
            "mesh is a regular grid of z values as G maps it into the plane.")
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for("toy2d"), "t2d")
+preset, base, k = ui.preset_picker(PAGE, presets_for(TASK), "t2d")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -88,8 +90,8 @@ def settings() -> Experiment:
                                       "first two and holds the rest at their middle.")
         with c2:
             st.markdown("**Models**")
-            m = base.model
-            mlp = ui.mlp_inputs(m, k)
+            m = ui.model_picker(TASK, base, k)
+            mlp = ui.mlp_inputs(m, k if m.name == base.model.name else f"{k}{m.name}-")
             st.markdown("**Loss**")
             loss = ui.loss_inputs(base.loss, k)
         with c3:
@@ -99,7 +101,7 @@ def settings() -> Experiment:
     if csv_problem:
         raise ConfigError("toy2d.csv_path", csv_problem)
     # replace(), not a new Experiment: every field this page shows no widget for keeps the preset's value.
-    return base.replace(toy2d=target_args, noise={"kind": nk, "dim": int(nd)}, model=mlp,
+    return base.replace(toy2d=target_args, noise={"kind": nk, "dim": int(nd)}, model=dataclasses.replace(m, **mlp),
                         loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
@@ -123,7 +125,7 @@ def draw(snap):
     views, meters = snap.views, snap.meters
     if "stage" in views:
         ui.stage_caption(views["stage"])
-        st.plotly_chart(charts.stage_figure_2d(views["stage"], views), key="t2d-stage")
+        st.plotly_chart(charts2d.stage_figure_2d(views["stage"], views), key="t2d-stage")
     st.plotly_chart(charts2d.plane_figure(views, **shown), key="t2d-plane")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts2d.energy_figure(meters, views.get("energy_floor")), key="t2d-energy")

@@ -18,6 +18,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from ganlab.config import OPTIMIZERS, ConfigError, Experiment, Optim, decode_config, encode_config
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
+from ganlab.tasks import TASKS
 
 REFRESH_SECONDS = 1.0
 
@@ -45,13 +46,13 @@ STATUS_WORDS = {
 
 
 # The pages after the home page, for app.py's navigation and the home page's links:
-# (file and URL name, title, icon, what it is for).
+# (file and URL name, title, icon, what it is for). A task's lab is titled as its spec says.
 PAGES = [
-    ("gauss1d", "1D Gaussian lab", ":material/show_chart:",
+    ("gauss1d", TASKS["gauss1d"].label, ":material/show_chart:",
      "G learns a bell curve from noise. The densities, D's verdict and each update in slow motion. Start here."),
-    ("toy2d", "2D toy lab", ":material/scatter_plot:",
+    ("toy2d", TASKS["toy2d"].label, ":material/scatter_plot:",
      "Rings, grids and moons: D's surface over the plane, the push G's loss gives each point, and modes missed."),
-    ("mnist", "MNIST lab", ":material/draw:",
+    ("mnist", TASKS["mnist"].label, ":material/draw:",
      "Handwritten digits from an MLP, maxout, DCGAN or conditional GAN, judged by a classifier as they form."),
     ("autoencoders", "AE & VAE lab", ":material/compress:",
      "An autoencoder and a VAE on the same digits: reconstructions, the codes, and samples from the prior."),
@@ -415,6 +416,25 @@ def loss_inputs(base, key: str):
     return Loss(name, clip=clip, gp_lambda=gp, r1_gamma=r1)
 
 
+def model_picker(task: str, base: Experiment, key: str, help: str | None = None):
+    """The task's models, from the model registry, shown by their labels: a Model.
+
+    The preset's model keeps the preset's settings. Another model takes its section from that
+    model's own preset, or the defaults where it has none (a newly registered model, say).
+    """
+    from ganlab.config import Model
+    from ganlab.models import models_for
+    from ganlab.presets import presets_for
+    labels = {spec.name: spec.label for spec in models_for(task)}
+    names = list(labels)
+    current = base.model.name
+    name = st.selectbox("model", names, index=names.index(current) if current in names else 0,
+                        format_func=lambda n: labels[n], key=key + "model", help=help)
+    if name == current:
+        return base.model
+    return next((p.config.model for p in presets_for(task) if p.config.model.name == name), Model(name))
+
+
 def mlp_inputs(model, key: str) -> dict:
     """Widths, depths and activations of an MLP G and D: Model fields."""
     from ganlab.config import ACTIVATIONS
@@ -515,12 +535,12 @@ def meter_calibration(root) -> None:
     with st.expander("What the meters read on known answers (calibration)", key="mnist-calibration",
                      on_change="rerun"):
         import pandas as pd
-        rows = [{"images": CALIBRATION_CASES[case], "digits covered (of 10)": r["modes_covered"],
-                 "confident share": r["confident"], "Fréchet distance": r["fid"]}
+        from ganlab.meters import meter
+        columns = {meter(name).words_for("mnist"): name for name in ("modes_covered", "confident", "fid")}
+        rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
-        st.dataframe(meters_table(frame, ("Fréchet distance",),
-                                  {"digits covered (of 10)": "{:.0f}", "confident share": "{:.0%}"}))
+        st.dataframe(meters_table(frame, columns))
         st.caption(f"Each row is {meters.n:,} images. Real digits are held out from the CNN's training and "
                    "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
 
@@ -534,27 +554,31 @@ def live(draw, run: Run | None) -> None:
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE)
 
 
-def meters_table(frame, meters, formats: dict | None = None):
-    """A table for st.dataframe with the meter columns to 4 significant digits, and a dash, not
-    "None", where a meter does not apply to a run (a FID for a 1D run, say).
+def meters_table(frame, columns, formats: dict | None = None):
+    """A table for st.dataframe with each meter column in its meter's format (ganlab.meters), and
+    a dash, not "None", where a meter does not apply to a run (a FID for a 1D run, say).
 
+    columns: meter names that head their own columns, or {column header: meter name}.
     All formats go in one Styler.format call: a second call resets the columns it does not name.
     """
-    return frame.style.format({**{m: "{:.4g}" for m in meters if m in frame}, **(formats or {})}, na_rep="—")
+    from ganlab.meters import meter
+    named = columns if isinstance(columns, dict) else {name: name for name in columns}
+    meter_formats = {column: meter(name).fmt for column, name in named.items() if column in frame}
+    return frame.style.format({**meter_formats, **(formats or {})}, na_rep="—")
 
 
 def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> None:
     """Every MNIST run's latest meters, GANs, AEs and VAEs, kept fresh while `run` trains."""
     import pandas as pd
 
-    from ganlab.families import TABLE_METERS, family_table
+    from ganlab.families import family_table, table_columns
 
     def draw():
         rows = family_table(registry().list())
         if rows:
             st.subheader(heading)
             st.caption(caption)
-            st.dataframe(meters_table(pd.DataFrame(rows), TABLE_METERS), hide_index=True, key=key)
+            st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key)
 
     refresh_while(draw, lambda: run is not None and run.snapshot().status in ACTIVE)
 

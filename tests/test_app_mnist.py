@@ -53,7 +53,7 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     assert table.loc["real digits (held out)", "digits covered (of 10)"] == 10
     assert table.loc["one digit only (all 1s)", "digits covered (of 10)"] == 1
     assert table.loc["uniform noise", "digits covered (of 10)"] == 0
-    assert table.loc["blank (all black)", "confident share"] == 0
+    assert table.loc["blank (all black)", "confident share (clearly a digit)"] == 0
     if preset == "mnist-cgan":
         assert "row r asks for digit r" in grid["layout"]["title"]["text"]
         at.button(key="mn-gen-digit").click().run()

@@ -10,7 +10,7 @@ from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError, load_mnist
 from ganlab.explore import generate_digit, interpolate, seeded_z, slerp, walk
 from ganlab.images import make_grid_image
 from ganlab.losses import LOSSES
-from ganlab.models import CONDITIONAL, build_models
+from ganlab.models import build_models, is_conditional
 from ganlab.presets import get_preset, presets_for
 from ganlab.train import Trainer
 from mnist_files import write_idx, write_mnist_folder
@@ -90,7 +90,7 @@ def test_model_shapes(name):
     cfg = Experiment(task="mnist", noise=Noise("normal", 100), model=Model(name=name, g_hidden=32, d_hidden=32))
     G, D = build_models(cfg)
     z = torch.randn(5, 100)
-    labels = torch.tensor([0, 3, 7, 9, 1]) if name in CONDITIONAL else None
+    labels = torch.tensor([0, 3, 7, 9, 1]) if is_conditional(name) else None
     images = G(z, labels)
     assert images.shape == (5, 1, 28, 28)
     assert images.min() >= -1 and images.max() <= 1          # the data's range

@@ -1,35 +1,69 @@
-"""Model registry: name -> build(cfg) returning (generator, discriminator).
+"""Model registry: name -> ModelSpec, what each model is and how to build it.
 
 Every generator is called as G(z, labels) and every discriminator as
 D(x, labels), returning one raw score per sample (a logit, or a critic value
-for the Wasserstein losses); unconditional models ignore the labels. Adding a
-model is one file with a `build` function and one line here.
+for the Wasserstein losses); unconditional models ignore the labels.
+
+A spec says which task the model learns and what a page calls it, so the pages
+list their models from here and the config checks a model against its task:
+adding a model is one file with a `build` function and one register_model line
+here (a preset is welcome, but the page works without one).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from ganlab.models import autoencoder, cgan, dcgan, maxout, mlp1d, mlp2d, mlp_mnist
 
-MODELS: dict[str, Callable] = {
-    "mlp1d": mlp1d.build,
-    "mlp2d": mlp2d.build,          # the 2D toy lab
-    "mlp": mlp_mnist.build,        # seed 003
-    "maxout": maxout.build,        # seed 004
-    "dcgan": dcgan.build,          # seed 001
-    "cgan": cgan.build,            # seed 001
-}
 
-# Not GANs: one network trained to reconstruct its input (seed 002), name -> build(cfg)
-# returning the model. ganlab/autoencoders.py trains them; their decoder serves as G.
-AUTOENCODERS: dict[str, Callable] = {
-    "ae": autoencoder.build_ae,
-    "vae": autoencoder.build_vae,
-}
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: str                   # the task it learns: a name in ganlab.tasks.TASKS
+    label: str                  # what a model picker shows
+    build: Callable             # build(cfg) -> (G, D); an autoencoder's -> the one model
+    conditional: bool = False   # G and D take the digit label: the task feeds them labels
 
-# Models whose D/G take the digit label.
-CONDITIONAL = {"cgan"}
+
+MODELS: dict[str, ModelSpec] = {}   # the GANs
+AUTOENCODERS: dict[str, ModelSpec] = {}   # not GANs: one network that reconstructs its input (seed 002)
+
+
+def register_model(spec: ModelSpec, registry: dict[str, ModelSpec] = MODELS) -> ModelSpec:
+    """Add a model to the registry (the GANs', unless told another); a name is taken once."""
+    if spec.name in MODELS or spec.name in AUTOENCODERS:
+        raise ValueError(f"a model named {spec.name!r} is registered already")
+    registry[spec.name] = spec
+    return spec
+
+
+register_model(ModelSpec("mlp1d", "gauss1d", "MLP", mlp1d.build))
+register_model(ModelSpec("mlp2d", "toy2d", "MLP", mlp2d.build))
+register_model(ModelSpec("mlp", "mnist", "MLP GAN (seed 003)", mlp_mnist.build))
+register_model(ModelSpec("maxout", "mnist", "Maxout GAN, Goodfellow 2014 (seed 004)", maxout.build))
+register_model(ModelSpec("dcgan", "mnist", "DCGAN (seed 001)", dcgan.build))
+register_model(ModelSpec("cgan", "mnist", "Conditional GAN (seed 001)", cgan.build, conditional=True))
+# ganlab/autoencoders.py trains these; their decoder serves as G.
+register_model(ModelSpec("ae", "mnist", "Autoencoder (seed 002)", autoencoder.build_ae), AUTOENCODERS)
+register_model(ModelSpec("vae", "mnist", "Variational autoencoder (seed 002)", autoencoder.build_vae), AUTOENCODERS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """A GAN's or an autoencoder's spec; KeyError for a name neither registry knows."""
+    return MODELS[name] if name in MODELS else AUTOENCODERS[name]
+
+
+def models_for(task: str) -> list[ModelSpec]:
+    """The GANs that learn `task`, in the order they were registered."""
+    return [spec for spec in MODELS.values() if spec.task == task]
+
+
+def is_conditional(name: str) -> bool:
+    """Whether the model's G and D take the digit label. Asked of the specs each time, never
+    kept in a set, so a model registered later is answered for too."""
+    return name in MODELS and MODELS[name].conditional
 
 
 def build_models(cfg):
-    return MODELS[cfg.model.name](cfg)
+    return MODELS[cfg.model.name].build(cfg)

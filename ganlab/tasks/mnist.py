@@ -15,7 +15,7 @@ from torch import Tensor
 from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MnistMeters
 from ganlab.data.mnist import load_mnist, to_training_tensor
 from ganlab.images import make_grid_image
-from ganlab.models import CONDITIONAL
+from ganlab.models import is_conditional
 from ganlab.noise import sample_noise
 
 HELD_OUT = 1000     # images kept out of training, only for probing D (seed 003 probes on the test set)
@@ -41,7 +41,7 @@ class Mnist:
     def __init__(self, cfg, device):
         self.cfg = cfg
         self.device = device
-        self.conditional = cfg.model.name in CONDITIONAL
+        self.conditional = is_conditional(cfg.model.name)
         images, labels = load_mnist(cfg.train.data_dir or None)
         held, train = split_held_out(len(images))
         self.images = to_training_tensor(images[train], device)
