@@ -119,9 +119,14 @@ def require_frame() -> None:
     if not getattr(_frame, "active", False):
         page_setup()
         navigation()
-        # Run again, now inside app.py's navigation: drawn here, the page's widgets would carry
-        # the legacy route's ids, and the first upload or click would be lost on the next run.
-        st.rerun()
+        if st.context.headers.get("Host") and not st.session_state.get("ganlab-rerouted"):
+            # A browser's first visit: run again, now inside app.py's navigation. Drawn here, the
+            # page's widgets would carry the legacy route's ids, and the first upload or click
+            # would be dropped on the next run. (AppTest, which has no HTTP request and routes
+            # every run the legacy way, draws the page here.)
+            st.session_state["ganlab-rerouted"] = True
+            st.rerun()
+        frame()
     _frame.active = False
 
 
