@@ -108,7 +108,7 @@ def safe_name(text: str) -> str:
 def trainer_state(trainer) -> dict:
     """Everything needed to resume `trainer` exactly, copied to the CPU.
 
-    Call it between two training steps (a Run's _model_lock ensures that).
+    Call it between two training steps (borrowed from a Run: `with run.borrow() as trainer`).
     Not included: PyTorch's global random stream (whatever does not draw from
     the run's generator uses it); every run in the process shares it, so
     restoring it would disturb the others.
@@ -149,19 +149,19 @@ def save(run, folder: str | Path | None = None) -> Path:
     A save taken mid-run may miss the last few steps' metrics (they are read
     back from the device every snapshot_every steps), never weights or steps.
     """
-    trainer = run.trainer
-    if trainer is None:
-        raise CheckpointError("the run has no model yet: start it first")
-    with run._model_lock:
+    with run.borrow() as trainer:
+        if trainer is None:
+            raise CheckpointError("the run has no model yet: start it first")
         state = trainer_state(trainer)
         snap = run.snapshot()      # published at or before this step, never after
+        cfg = run.cfg
     step = state["step"]
     folder = Path(folder) if folder is not None else default_folder(run, step)
     header = {
         "format": FORMAT, "version": VERSION, "name": run.name, "page": run.page, "step": step,
         "saved_at": time.time(), "saved": time.strftime("%Y-%m-%d %H:%M:%S"), "run_id": run.id,
         "events": [[int(step), str(kind), str(text)] for step, kind, text in snap.events],
-        "experiment": run.cfg.to_dict(),
+        "experiment": cfg.to_dict(),
     }
     grid = snap.images[-1][1] if snap.images else None
 

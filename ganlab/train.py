@@ -205,7 +205,7 @@ class Trainer:
             # two D updates (never between D's last update and G's: k = 1 stops only between steps).
             if stoppable and stage == "d_update" and i < k and stopping.requested():
                 self.d_updates += i     # the updates made count; the step does not
-                raise stopping.Stopped(f"stopped after {i} of step {self.step + 1}'s {k} D updates")
+                raise stopping.Stopped(f"stopped at step {self.step:,}, after {i} of the next step's {k} D updates")
 
     def _set_lrs(self, scale: float = 1.0) -> None:
         set_lr(self.opt_g, self.cfg.opt_g.lr * scale)
