@@ -295,7 +295,8 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
     """{state: (config, how to reach that state)}: the states a page can stop a run in.
 
     "setup" builds a model wide enough to take seconds; "training" is the MNIST DCGAN
-    on its preset; "large k" is a 1D run with k = 1,000 D updates per step on a big batch;
+    on its preset; "large k" is a 1D run with k = 1,000 D updates per step on a big batch,
+    "huge batch" the same on a batch of a million (one D update takes seconds on a CPU);
     "paused" a 1D run paused before its first step.
     """
     gauss = get_preset("gauss1d").config.replace(train={"device": device, "steps": 10**8})
@@ -307,6 +308,8 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
         "training": (mnist, lambda run: _live_step(run) >= 2, {}),
         "large k": (gauss.replace(train={"d_steps": 1000, "batch_size": 20_000}),
                     lambda run: run.status == "running", {}),
+        "huge batch": (gauss.replace(train={"d_steps": 1000, "batch_size": 1_000_000}),   # issue 20's worst
+                       lambda run: run.status == "running", {}),
         "paused": (gauss, lambda run: run.status == "paused", {"paused": True}),
     }
 

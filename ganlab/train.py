@@ -10,6 +10,7 @@ loop never waits for the GPU.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -26,6 +27,7 @@ from ganlab.models import build_models
 from ganlab.models.layers import use_generator
 
 MODEL_STREAM = 2   # seed + 1 is the probes' stream (tasks), seed + 2 the models'
+CUT_SHORT_AFTER = 0.2   # seconds: an iteration this old may stop between two of its stages
 METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "g_grad_norm", "gp_grad_norm")
 
 
@@ -199,13 +201,18 @@ class Trainer:
         self._rows.append(torch.stack([self.last[name] for name in METRICS]))
 
     def _iteration(self, what: str = "both", stoppable: bool = True) -> None:
-        k = self.cfg.train.d_steps
-        for stage, i, _ in train_iteration(self, what):
-            # With a large k one iteration can take minutes: a stop may cut it short between
-            # two D updates (never between D's last update and G's: k = 1 stops only between steps).
-            if stoppable and stage == "d_update" and i < k and stopping.requested():
-                self.d_updates += i     # the updates made count; the step does not
-                raise stopping.Stopped(f"stopped at step {self.step:,}, after {i} of the next step's {k} D updates")
+        # A stop is read between steps. A slow iteration (k = 1,000, or a batch of a million)
+        # may also end between two of its stages, once it has run for CUT_SHORT_AFTER seconds:
+        # no optimizer step is ever half made, but the step is. A fast iteration is let to end,
+        # so that a run stopped in the usual way rests between two steps, where a save resumes exactly.
+        started, made = time.perf_counter(), 0
+        for stage, _, _ in train_iteration(self, what):
+            made += stage == "d_update"
+            if (stoppable and stage != "g_update" and time.perf_counter() - started > CUT_SHORT_AFTER
+                    and stopping.requested()):
+                self.d_updates += made      # the updates made count; the step does not
+                raise stopping.Stopped(f"stopped at step {self.step:,}, partway through the next one "
+                                       f"({made} of its {self.cfg.train.d_steps} D updates made)")
 
     def _set_lrs(self, scale: float = 1.0) -> None:
         set_lr(self.opt_g, self.cfg.opt_g.lr * scale)
