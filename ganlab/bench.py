@@ -304,21 +304,23 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
                                                               "data_dir": data or ""})
     return {
         "setup": (gauss.replace(model={"g_hidden": 8192, "d_hidden": 8192, "g_depth": 4, "d_depth": 4}),
-                  lambda run: run.status == "starting", {}),
-        "training": (mnist, lambda run: _live_step(run) >= 2, {}),
+                  lambda run: run.status == "starting", {}, 0.5),
+        "training": (mnist, lambda run: _live_step(run) >= 2, {}, 0.5),
         "large k": (gauss.replace(train={"d_steps": 1000, "batch_size": 20_000}),
-                    lambda run: run.status == "running", {}),
-        "huge batch": (gauss.replace(train={"d_steps": 1000, "batch_size": 1_000_000}),   # issue 20's worst
-                       lambda run: run.status == "running", {}),
-        "paused": (gauss, lambda run: run.status == "paused", {"paused": True}),
+                    lambda run: run.status == "running", {}, 0.5),
+        # Issue 20's worst case; its stages take seconds each, so the stops spread over 10 s.
+        "huge batch": (gauss.replace(train={"d_steps": 1000, "batch_size": 1_000_000}),
+                       lambda run: run.status == "running", {}, 10.0),
+        "paused": (gauss, lambda run: run.status == "paused", {"paused": True}, 0.5),
     }
 
 
-def stop_latency(cfg: Experiment, reached, start_kw: dict, trials: int, rng, limit: float = 120.0) -> list[float]:
+def stop_latency(cfg: Experiment, reached, start_kw: dict, spread: float, trials: int, rng,
+                 limit: float = 120.0) -> list[float]:
     """Seconds from stop() to the end of the run's thread, once per trial.
 
-    Each trial starts a run, waits until `reached(run)`, then a random 0-0.5 s more
-    (so that the stop lands anywhere in a step or a phase of setup), and stops it.
+    Each trial starts a run, waits until `reached(run)`, then a random 0 to `spread`
+    seconds more (so that the stop lands anywhere in a step or a phase of setup), and stops it.
     """
     out = []
     for _ in range(trials):
@@ -328,7 +330,7 @@ def stop_latency(cfg: Experiment, reached, start_kw: dict, trials: int, rng, lim
             time.sleep(0.005)
         if not run.alive:
             raise RuntimeError(f"the run ended before it could be stopped: {run.snapshot().message}")
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, spread))
         start = time.perf_counter()
         ended = run.stop(wait=limit)
         out.append(time.perf_counter() - start if ended else float("inf"))
@@ -343,10 +345,10 @@ def stop_main(args) -> int:
     trials = args.steps or 10
     print(f"stop latency: seconds from Stop to the end of the run's thread, {trials} stops per state "
           f"on {args.device}")
-    for state, (cfg, reached, start_kw) in stop_states(args.device, args.data).items():
+    for state, (cfg, reached, start_kw, spread) in stop_states(args.device, args.data).items():
         if args.model and args.model != state:
             continue
-        seconds = stop_latency(cfg, reached, start_kw, trials, rng)
+        seconds = stop_latency(cfg, reached, start_kw, spread, trials, rng)
         p50, p95 = np.percentile(seconds, [50, 95])
         print(f"  {state:<10} p50 {p50:6.3f} s   p95 {p95:6.3f} s   max {max(seconds):6.3f} s", flush=True)
     return 0

@@ -15,8 +15,9 @@ A Run is what a page holds. Its parts, each small enough to read on its own:
   thread borrows them between two steps with `with run.borrow() as trainer:`.
 
 Stop is read at every stop point (ganlab/stopping.py): between steps, between
-the k D updates of a step, and between the phases of setting up (the data, each
-layer of the model), so the thread ends within a second of a stop.
+the stages of a slow step (k = 1,000 D updates, a huge batch), and between the
+phases of setting up (the data, each layer of the model), so the thread ends
+within a second of a stop unless one stage of an update takes longer.
 """
 from __future__ import annotations
 
@@ -228,8 +229,10 @@ class Run:
     def stop(self, wait: float = 5.0) -> bool:
         """Ask the thread to stop; True once it has ended (within `wait` seconds).
 
-        The thread reads the request at its next stop point, within a second in
-        every state. Before the first step the status says "stopped" at once.
+        The thread reads the request at its next stop point (ganlab.stopping): within
+        a second in every state, unless a single stage of an update takes longer (D's
+        backward pass on a batch of a million, on a CPU). Before the first step the
+        status says "stopped" at once.
         """
         with self._controls.cond:
             self._controls.stop()
