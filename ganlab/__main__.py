@@ -228,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure training speed")
     bench.add_argument("target", nargs="?", default="gauss1d",
-                       help="gauss1d, mnist, or lockstep (four 1D runs in lockstep)")
+                       help="gauss1d, mnist, lockstep (four 1D runs in lockstep), or stop (Stop's latency)")
     bench.add_argument("--compare", action="store_true",
                        help="MNIST MLP (seed 003) and DCGAN: the seed's DataLoader loop against ganlab's "
                             "eager path, fast path, and fast path inside a polled Run")
     bench.add_argument("--model", help="mnist model: mlp, maxout, dcgan, cgan (default mlp; "
-                                       "with --compare, only that one)")
+                                       "with --compare, only that one); for stop: one state only")
     bench.add_argument("--seconds", type=float, help="time per measurement (default 10; 20 with --compare)")
-    bench.add_argument("--steps", type=int, help="steps per run for bench lockstep (default 1000)")
+    bench.add_argument("--steps", type=int, help="steps per run for bench lockstep (default 1000); stops per state for bench stop (10)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--data", help="MNIST folder")
 

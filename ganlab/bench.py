@@ -5,6 +5,8 @@
     python -m ganlab bench gauss1d             steps/s headless, and inside a polled Run
     python -m ganlab bench mnist --model mlp   images/s for an MNIST model
     python -m ganlab bench lockstep            wall time of four 1D runs in lockstep, alone, one by one
+    python -m ganlab bench stop [--steps N]    Stop's latency p50/p95 in each state (setup, training,
+                                               large k, paused); N stops per state; --model STATE for one
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0) -> float:
     run = Run(cfg.replace(train={"steps": 10**8})).start()
 
     def steps_done() -> int:   # the live counter: snapshots come only every snapshot_every steps
-        return run.trainer.step if run.trainer is not None else 0
+        return run.step
 
     while steps_done() < 20 and run.alive:
         time.sleep(0.01)
@@ -151,6 +153,8 @@ def main(args) -> int:
         return reference_main(args)
     if args.target == "lockstep":
         return compare_main(args)
+    if args.target == "stop":
+        return stop_main(args)
     if args.target == "gauss1d":
         cfg = get_preset("gauss1d").config.replace(train={"device": args.device})
         label, unit = "gauss1d", "steps/s"
@@ -278,4 +282,73 @@ def reference_main(args) -> int:
         for name, images_per_s in figures.items():
             print(f"  {name:<24} {images_per_s:10,.0f} images/s  {images_per_s / ref:6.2f}x the reference")
         print(f"  in a Run: {figures['fast, in a polled Run'] / figures['fast']:.0%} of headless")
+    return 0
+
+
+# -- bench stop: how long Stop takes to end a run's thread, in each state --------------------
+
+def _live_step(run: Run) -> int:
+    return run.step
+
+
+def stop_states(device: str = "cpu", data: str | None = None) -> dict:
+    """{state: (config, how to reach that state)}: the states a page can stop a run in.
+
+    "setup" builds a model wide enough to take seconds; "training" is the MNIST DCGAN
+    on its preset; "large k" is a 1D run with k = 1,000 D updates per step on a big batch,
+    "huge batch" the same on a batch of a million (one D update takes seconds on a CPU);
+    "paused" a 1D run paused before its first step.
+    """
+    gauss = get_preset("gauss1d").config.replace(train={"device": device, "steps": 10**8})
+    mnist = get_preset("mnist-dcgan").config.replace(train={"device": device, "steps": 10**8,
+                                                              "data_dir": data or ""})
+    return {
+        "setup": (gauss.replace(model={"g_hidden": 8192, "d_hidden": 8192, "g_depth": 4, "d_depth": 4}),
+                  lambda run: run.status == "starting", {}, 0.5),
+        "training": (mnist, lambda run: _live_step(run) >= 2, {}, 0.5),
+        "large k": (gauss.replace(train={"d_steps": 1000, "batch_size": 20_000}),
+                    lambda run: run.status == "running", {}, 0.5),
+        # Issue 20's worst case; its stages take seconds each, so the stops spread over 10 s.
+        "huge batch": (gauss.replace(train={"d_steps": 1000, "batch_size": 1_000_000}),
+                       lambda run: run.status == "running", {}, 10.0),
+        "paused": (gauss, lambda run: run.status == "paused", {"paused": True}, 0.5),
+    }
+
+
+def stop_latency(cfg: Experiment, reached, start_kw: dict, spread: float, trials: int, rng,
+                 limit: float = 120.0) -> list[float]:
+    """Seconds from stop() to the end of the run's thread, once per trial.
+
+    Each trial starts a run, waits until `reached(run)`, then a random 0 to `spread`
+    seconds more (so that the stop lands anywhere in a step or a phase of setup), and stops it.
+    """
+    out = []
+    for _ in range(trials):
+        run = Run(cfg).start(**start_kw)
+        deadline = time.monotonic() + limit
+        while not reached(run) and run.alive and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not run.alive:
+            raise RuntimeError(f"the run ended before it could be stopped: {run.snapshot().message}")
+        time.sleep(rng.uniform(0.0, spread))
+        start = time.perf_counter()
+        ended = run.stop(wait=limit)
+        out.append(time.perf_counter() - start if ended else float("inf"))
+    return out
+
+
+def stop_main(args) -> int:
+    import random
+
+    import numpy as np
+    rng = random.Random(0)
+    trials = args.steps or 10
+    print(f"stop latency: seconds from Stop to the end of the run's thread, {trials} stops per state "
+          f"on {args.device}")
+    for state, (cfg, reached, start_kw, spread) in stop_states(args.device, args.data).items():
+        if args.model and args.model != state:
+            continue
+        seconds = stop_latency(cfg, reached, start_kw, spread, trials, rng)
+        p50, p95 = np.percentile(seconds, [50, 95])
+        print(f"  {state:<10} p50 {p50:6.3f} s   p95 {p95:6.3f} s   max {max(seconds):6.3f} s", flush=True)
     return 0

@@ -129,7 +129,7 @@ def safe_name(text: str) -> str:
 def trainer_state(trainer) -> dict:
     """Everything needed to resume `trainer` exactly, copied to the CPU.
 
-    Call it between two training steps (a Run's _model_lock ensures that).
+    Call it between two training steps (borrowed from a Run: `with run.borrow() as trainer`).
     Not included: PyTorch's global random stream (whatever does not draw from
     the run's generator uses it); every run in the process shares it, so
     restoring it would disturb the others.
@@ -170,20 +170,20 @@ def save(run, folder: str | Path | None = None) -> Path:
     A save taken mid-run may miss the last few steps' metrics (they are read
     back from the device every snapshot_every steps), never weights or steps.
     """
-    trainer = run.trainer
-    if trainer is None:
-        raise CheckpointError("the run has no model yet: start it first")
-    with run._model_lock:
+    with run.borrow() as trainer:
+        if trainer is None:
+            raise CheckpointError("the run has no model yet: start it first")
         state = trainer_state(trainer)
         snap = run.snapshot()      # published at or before this step, never after
+        cfg = run.cfg
     step = state["step"]
     folder = Path(folder) if folder is not None else default_folder(run, step)
     header = {
-        "format": FORMAT, "version": VERSION, "name": run.name, "page": run.page, "step": step,
+        "format": FORMAT, "version": VERSION, "name": plain_name(run.name), "page": run.page, "step": step,
         "saved_at": time.time(), "saved": time.strftime("%Y-%m-%d %H:%M:%S"), "run_id": run.id,
         "events": [[int(step), str(kind), str(text)] for step, kind, text in snap.events],
         # Not the data folder: a path on this server means nothing to another, and is not theirs to know.
-        "experiment": run.cfg.replace(train={"data_dir": ""}).to_dict(),
+        "experiment": cfg.replace(train={"data_dir": ""}).to_dict(),
     }
     grid = snap.images[-1][1] if snap.images else None
     points = _points_of(run.cfg)
@@ -201,6 +201,13 @@ def save(run, folder: str | Path | None = None) -> Path:
 
     write_atomically(folder, write)
     return folder
+
+
+def plain_name(text: str) -> str:
+    """A run's name as a checkpoint keeps it: printable, no path separators, at most MAX_NAME characters
+    (the rule _check_header holds a stranger's checkpoint to)."""
+    kept = "".join(c if c.isprintable() and c not in "/\\" else "-" for c in str(text)).lstrip(".")
+    return kept[:MAX_NAME]
 
 
 def _points_of(cfg: Experiment) -> Path | None:
@@ -330,6 +337,9 @@ def read_header(folder: str | Path) -> tuple[dict, Experiment]:
     # target's points come from the checkpoint's points.csv (see load()).
     if isinstance(experiment.get("train"), dict):
         experiment["train"].pop("data_dir", None)
+        threads = experiment["train"].get("cpu_threads")
+        if type(threads) is int and threads > (os.cpu_count() or 1):
+            experiment["train"]["cpu_threads"] = 0    # saved on a bigger machine: let the task choose here
     toy2d = experiment.get("toy2d")
     if isinstance(toy2d, dict) and "csv_path" in toy2d:
         toy2d["csv_path"] = _points_name(folder) if toy2d.get("kind") == "csv" else ""

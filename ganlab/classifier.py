@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab import metrics
+from ganlab import metrics, stopping
 from ganlab.data.mnist import data_root, load_mnist, to_training_tensor
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,7 @@ def train_classifier(images: Tensor, labels: Tensor, device="cpu", progress: Pro
     for epoch in range(epochs):
         order = train_idx[torch.randperm(len(train_idx), generator=gen)].to(device)
         for b, i in enumerate(order.split(BATCH_SIZE)):
+            stopping.check("stopped while the meters' classifier was trained")   # a minute on a CPU
             # Beside every batch of digits, fresh junk labelled "not a digit", so the meters
             # read noise, blobs and blank images as what they are instead of as some digit.
             junk = junk_images(JUNK_PER_BATCH, gen, train_x).to(device)

@@ -40,7 +40,7 @@ POLL_SECONDS = 0.25   # the longest a wait goes without re-checking its group
 
 
 def _steps(run: Run) -> int:
-    return run.trainer.step if run.trainer is not None else 0
+    return run.step
 
 
 def _holds_group(run: Run) -> bool:

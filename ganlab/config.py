@@ -11,6 +11,7 @@ import binascii
 import dataclasses
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -241,7 +242,13 @@ class Train:
         _int_at_least("train.snapshot_every", self.snapshot_every, 1, 1_000_000)
         _int_at_least("train.history_cap", self.history_cap, 16, 100_000)
         _int_at_least("train.image_history", self.image_history, 1, 256)
-        _int_at_least("train.cpu_threads", self.cpu_threads, 0, 1024)
+        # More threads than cores only makes OpenMP's workers wait on each other (and on every
+        # other run, and the page): a run never gets more than the machine has.
+        cores = os.cpu_count() or 1
+        _int_at_least("train.cpu_threads", self.cpu_threads, 0)
+        if self.cpu_threads > cores:
+            raise ConfigError("train.cpu_threads", f"must be at most this machine's {cores} cores "
+                                                   f"(0 lets the task choose), got {self.cpu_threads}")
         _int_at_least("train.save_every", self.save_every, 0, 100_000_000)
         if not isinstance(self.fast, bool):
             raise ConfigError("train.fast", f"must be true or false, got {self.fast!r}")

@@ -1,13 +1,13 @@
 """Export an experiment as one standalone PyTorch training script.
 
 The script is assembled from ganlab's own source, never from a copy: the
-model file, models/layers.py, losses.py, the noise and the optimizer come in
-through `inspect.getsource`, and only the definitions the script uses are
+model file, models/layers.py, losses.py, the noise, the optimizer and the
+training iteration itself (ganlab/iteration.py) come in through `inspect.getsource`, and only the definitions the script uses are
 kept (a small dependency walk over each module's top level). So the exported
 models and losses cannot drift from the ones the app trains. What is written
-here is the glue: the config, the data, and a plain training loop that does
-what ganlab's Trainer does on its plain path (train.fast off), or, for the
-autoencoder and the VAE (seed 002), what AutoencoderTrainer does.
+here is the glue: the config, the data, and a loop over steps that calls
+ganlab's train_iteration as the Trainer does on its plain path (train.fast
+off), or, for the autoencoder and the VAE (seed 002), what AutoencoderTrainer does.
 
 The script imports only torch and numpy (and torchvision to download MNIST).
 """
@@ -221,10 +221,11 @@ def _roots(cfg: Experiment) -> list[tuple[str, str]]:
     if cfg.model.name not in MODELS:
         raise ExportError(f"the export writes GAN and autoencoder scripts; {cfg.model.name!r} is neither")
     model_module = MODELS[cfg.model.name].build.__module__
+    # The iteration is ganlab's own (ganlab/iteration.py): the script runs the very lines the app trains with.
     roots = [("ganlab.noise", "sample_noise"), ("ganlab.train", "make_optimizer"), ("ganlab.train", "MODEL_STREAM"),
-             ("ganlab.models.layers", "use_generator"),
-             (model_module, "build"), ("ganlab.losses", "LOSSES"), ("ganlab.losses", "gradient_penalty"),
-             ("ganlab.losses", "r1_penalty")]
+             ("ganlab.models.layers", "use_generator"), (model_module, "build"), ("ganlab.losses", "LOSSES"),
+             ("ganlab.iteration", "train_iteration"), ("ganlab.iteration", "train_step"),
+             ("ganlab.iteration", "lr_scale"), ("ganlab.iteration", "set_lr")]
     if cfg.task == "gauss1d":
         return roots + [("ganlab.data.toy1d", "Target")]
     return roots + MNIST_ROOTS
@@ -412,51 +413,28 @@ def main():
     use_generator(G, model_gen)
     use_generator(D, model_gen)
     sample_real, sample_labels = make_data(cfg, args, device)
-    loss = LOSSES[cfg.loss.name]
-    opt_g = make_optimizer(G.parameters(), cfg.opt_g, device, fast=False)
-    opt_d = make_optimizer(D.parameters(), cfg.opt_d, device, fast=False)
-    B, k = cfg.train.batch_size, cfg.train.d_steps
+    # What train_iteration reads: ganlab's Trainer has the same attributes. This script
+    # takes ganlab's plain path, so the fast path's shortcuts are off.
+    gan = SimpleNamespace(
+        G=G, D=D, cfg=cfg, loss=LOSSES[cfg.loss.name], model_gen=model_gen,
+        opt_g=make_optimizer(G.parameters(), cfg.opt_g, device, fast=False),
+        opt_d=make_optimizer(D.parameters(), cfg.opt_d, device, fast=False),
+        sample_real=lambda n: sample_real(n, gen), sample_labels=lambda n: sample_labels(n, gen),
+        noise=lambda n: sample_noise(cfg.noise, n, gen, device),
+        fast=False, one_d_pass=False, last={})
     log_every = args.log_every or max(1, args.steps // 20)
-    print(f"training {cfg.model.name} with {loss.label} for {args.steps} steps on {device}")
+    print(f"training {cfg.model.name} with {gan.loss.label} for {args.steps} steps on {device}")
 
     G.train(), D.train()
     for step in range(1, args.steps + 1):
         if cfg.train.lr_decay:
-            # Decay both learning rates to 2% over the run, quadratically.
-            scale = 0.02 + 0.98 * (1.0 - (step - 1) / args.steps) ** 2
-            for opt, opt_cfg in ((opt_g, cfg.opt_g), (opt_d, cfg.opt_d)):
-                for group in opt.param_groups:
-                    group["lr"] = opt_cfg.lr * scale
-
-        # k updates of D: score real samples high and G's samples low.
-        for _ in range(k):
-            real, labels = sample_real(B, gen)
-            with torch.no_grad():
-                fake = G(sample_noise(cfg.noise, B, gen, device), labels)
-            loss_d = loss.d_loss(D(real, labels), D(fake, labels))
-            if loss.penalty == "gp":
-                penalty, _ = gradient_penalty(D, real, fake, labels, model_gen)
-                loss_d = loss_d + cfg.loss.gp_lambda * penalty
-            elif loss.penalty == "r1":
-                penalty, _ = r1_penalty(D, real, labels)
-                loss_d = loss_d + cfg.loss.r1_gamma / 2 * penalty
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            if loss.clip_weights:
-                with torch.no_grad():
-                    for p in D.parameters():
-                        p.clamp_(-cfg.loss.clip, cfg.loss.clip)
-
-        # One update of G: make D score its samples high.
-        labels = sample_labels(B, gen)
-        loss_g = loss.g_loss(D(G(sample_noise(cfg.noise, B, gen, device), labels), labels))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+            scale = lr_scale(step - 1, args.steps)
+            set_lr(gan.opt_g, cfg.opt_g.lr * scale)
+            set_lr(gan.opt_d, cfg.opt_d.lr * scale)
+        train_step(gan)             # k updates of D, then one of G
 
         if step % log_every == 0 or step == args.steps:
-            d, g = loss_d.item(), loss_g.item()
+            d, g = gan.last["loss_d"].item(), gan.last["loss_g"].item()
             print(f"step {step}: loss_d {d:.4f} loss_g {g:.4f}", flush=True)
             if not (math.isfinite(d) and math.isfinite(g)):
                 print("a loss became NaN or infinite: lower the learning rates", file=sys.stderr)

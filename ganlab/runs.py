@@ -1,39 +1,48 @@
 """Runs: training in a background thread, observed through immutable snapshots.
 
-The training thread never talks to the UI. It writes into its Run, and every
-`snapshot_every` steps it publishes a Snapshot: plain CPU numpy arrays that
-any number of readers may hold without locks or copies. Controls (pause,
-resume, single steps, stop) go through one Condition, so a stop also wakes a
-paused thread.
+A Run is what a page holds. Its parts, each small enough to read on its own:
+- Controls and commands (ganlab/commands.py): how any thread steers the run's
+  thread. Stop and pause are flags; single steps, slow motion, changes of lr or
+  k and the autosave interval are commands, applied in order between steps.
+- Worker (here): the run's thread. It sets the trainer up, then applies one
+  command after another; `Train` is one step of free running. The trainer, the
+  config and a slow-motion iteration under way belong to it alone.
+- Publisher (ganlab/snapshots.py): the run's record so far (curves, probes,
+  events, alarms) and the Snapshot pages read: CPU numpy arrays, replaced whole,
+  never changed, so any thread reads them without a lock.
+- Autosaver (here): a checkpoint every save_every steps, the latest few kept.
+- The models' lock: the worker holds it while it uses the models; another
+  thread borrows them between two steps with `with run.borrow() as trainer:`.
+
+Stop is read at every stop point (ganlab/stopping.py): between steps, between
+the stages of a slow step (k = 1,000 D updates, a huge batch), and between the
+phases of setting up (the data, each layer of the model), so the thread ends
+within a second of a stop unless one stage of an update takes longer.
 """
 from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import copy
+import dataclasses
+import logging
 import threading
 import time
-import logging
 import uuid
 import weakref
-from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from ganlab import alarms, checkpoints
+from ganlab import checkpoints, stopping
+from ganlab.commands import Controls, Reconfigure, SetSaveEvery, Stage, Step
 from ganlab.config import Experiment
-from ganlab.families import family_of, make_trainer, metric_names, page_of
+from ganlab.families import family_of, make_trainer, page_of
 from ganlab.meters import summary_meters
-from ganlab.train import DivergedError, Trainer
+from ganlab.snapshots import (ACTIVE, CREATED, DIVERGED, ENDED, EVENTS_KEPT, FAILED, FINISHED, PAUSED,  # noqa: F401
+                              RUNNING, STARTING, STOPPED, History, Publisher, Snapshot)
 from ganlab.teach import SlowMotion, reconfigured
-
-CREATED, STARTING, RUNNING, PAUSED = "created", "starting", "running", "paused"
-FINISHED, STOPPED, FAILED, DIVERGED = "finished", "stopped", "failed", "diverged"
-ACTIVE = (STARTING, RUNNING, PAUSED)
-ENDED = (FINISHED, STOPPED, FAILED, DIVERGED)
-EVENTS_KEPT = 200   # a run of any length keeps its latest events only
-
+from ganlab.train import DivergedError
 
 log = logging.getLogger(__name__)
 _LIVE_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()
@@ -55,172 +64,127 @@ class RunError(RuntimeError):
     """A control was used in a state where it cannot apply."""
 
 
-class History:
-    """Columns of numbers indexed by step, bounded in memory.
-
-    Rows are kept only at steps that are multiples of `stride`. When more than
-    `cap` rows pile up, the stride doubles and every other row goes, so a run
-    of any length keeps at most `cap` rows, evenly spread over its whole life.
-    """
-
-    def __init__(self, columns: tuple[str, ...], cap: int):
-        self.columns = columns
-        self.cap = cap
-        self.stride = 1
-        self._steps = np.empty(0, dtype=np.int64)
-        self._values = np.empty((0, len(columns)), dtype=np.float64)
-
-    def __len__(self) -> int:
-        return len(self._steps)
-
-    def extend(self, steps: np.ndarray, values: np.ndarray) -> None:
-        keep = steps % self.stride == 0
-        self._steps = np.concatenate([self._steps, steps[keep]])
-        self._values = np.concatenate([self._values, values[keep]])
-        while len(self._steps) > self.cap:
-            self.stride *= 2
-            keep = self._steps % self.stride == 0
-            self._steps, self._values = self._steps[keep], self._values[keep]
-
-    def append(self, step: int, row: dict[str, float]) -> None:
-        self.extend(np.array([step]), np.array([[row.get(c, np.nan) for c in self.columns]]))
-
-    def frame(self) -> dict[str, np.ndarray]:
-        """A copy: {'step': ..., column: ...}."""
-        out = {"step": self._steps.copy()}
-        out.update({c: self._values[:, i].copy() for i, c in enumerate(self.columns)})
-        return out
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a page needs to draw a run, frozen at one moment."""
-    run_id: str
-    name: str
-    status: str
-    message: str
-    step: int
-    total_steps: int
-    elapsed: float
-    steps_per_s: float
-    samples_per_s: float
-    metrics: dict = field(default_factory=dict)   # per-step history: step, loss_d, ...
-    meters: dict = field(default_factory=dict)    # per-probe history: step, w1, ks, ...
-    views: dict = field(default_factory=dict)     # the latest probe's chart data
-    images: tuple = ()                            # ring of (step, grid) for image tasks
-    events: tuple = ()                            # (step, kind, text) worth showing
-    alarms: tuple = ()                            # alarms.Alarm sounding now
-    path: str = ""                                # which training path runs: fast (how) or eager (why)
-
-    @property
-    def progress(self) -> float:
-        return min(1.0, self.step / max(self.total_steps, 1))
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    def latest(self, name: str) -> float | None:
-        for source in (self.meters, self.metrics):
-            col = source.get(name)
-            if col is not None and len(col):
-                return float(col[-1])
-        return None
-
-    def series(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(steps, values) of one metric or meter, or None if this run has none."""
-        for source in (self.meters, self.metrics):
-            col = source.get(name)
-            if col is not None and len(col):
-                return source["step"], col
-        return None
-
-
 class Run:
-    """One experiment trained in a daemon thread."""
+    """One experiment trained in a daemon thread. Every method here is safe from any thread."""
 
     def __init__(self, cfg: Experiment, name: str = "", page: str = "", lockstep=None, resume=None):
         self.id = uuid.uuid4().hex[:10]
-        self.cfg = cfg
         self.name = name or f"{cfg.task}-{cfg.model.name}-{cfg.loss.name}"
         self.page = page or page_of(cfg)
         self.created = time.time()
         self.started: float | None = None   # time.time() at start, and when the thread ended
         self.ended: float | None = None
-        self.trainer: Trainer | None = None
-        self._cond = threading.Condition()
-        self._model_lock = threading.Lock()   # held by the thread during each step
-        self._paused = False
-        self._stop = False
-        self._pending: collections.deque[str] = collections.deque()
-        self._thread: threading.Thread | None = None
-        self._status = CREATED
-        self._message = ""
-        self._events: collections.deque = collections.deque(maxlen=EVENTS_KEPT)
-        self._alarms: tuple = ()
-        self._metrics = History(metric_names(cfg), cfg.train.history_cap)
-        self._meters: History | None = None
-        self._images: collections.deque = collections.deque(maxlen=cfg.train.image_history)
-        self._views: dict = {}
-        self._slow: SlowMotion | None = None   # an iteration shown stage by stage, under way
-        self._changes: list[dict] = []          # reconfigure()'s changes, waiting for the next step
-        self._train_seconds = 0.0
-        self._rate = (0.0, 0.0)
-        self._snapshot = self._make_snapshot(0)
         # Optional: an object with wait(run) (block until the other runs of the group
         # have caught up with this one) and leave(run) (this run has ended).
         self.lockstep = lockstep
-        # A checkpoints.Checkpoint to continue from: its history now, its weights
-        # and optimizer state once the thread has built the trainer.
-        self._resume = resume
-        self._autosaved: collections.deque = collections.deque()
-        if resume is not None:
-            self._resume_history(resume)
+        self._controls = Controls()
+        self._models = threading.Lock()    # held by the worker while it uses the models
+        self._thread: threading.Thread | None = None
+        self._status, self._message = CREATED, ""     # written under the controls' lock
+        self._publisher = Publisher(self.id, self.name, cfg)
+        if resume is not None:   # a checkpoints.Checkpoint: its history now, its weights in the thread
+            self._publisher.resume_from(resume)
+        self._worker = Worker(self, cfg, resume)
+        self._snapshot = self._publisher.snapshot(CREATED, "", 0, cfg.train.steps)
 
-    # -- controls (any thread) --------------------------------------------------------
+    # -- what a page reads -------------------------------------------------------------
     @property
     def status(self) -> str:
         return self._status
 
+    @property
+    def cfg(self) -> Experiment:
+        """The config now: changes (reconfigure, set_save_every) reach it once the thread applies them."""
+        return self._worker.cfg
+
+    @property
+    def step(self) -> int:
+        """Steps trained so far, counted live (a snapshot's step moves every snapshot_every steps)."""
+        trainer = self._worker.trainer
+        return trainer.step if trainer is not None else 0
+
+    @property
+    def has_model(self) -> bool:
+        """Whether the thread has built the models (borrow() then lends them)."""
+        return self._worker.trainer is not None
+
+    @property
+    def trainer(self):
+        """The trainer, for reading its counters. To use its models, borrow() them."""
+        return self._worker.trainer
+
+    def snapshot(self) -> Snapshot:
+        return self._snapshot   # replaced whole, never mutated: safe to read without a lock
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._controls.stop_requested
+
+    @property
+    def paused(self) -> bool:
+        """Pause was asked for (the status says so only once the thread has seen it)."""
+        return self._controls.pause_requested
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- borrowing the models ------------------------------------------------------------
+    @contextlib.contextmanager
+    def borrow(self):
+        """Lend the trainer (its G, D, optimizers and task) to this thread between two steps.
+
+            with run.borrow() as trainer:      # None until the thread has built it
+                state = trainer.G.state_dict()
+
+        Training waits while the block runs, so keep it short: copy what you need.
+        Never train with the models or switch their mode, and use no control of the
+        run (pause, stop, ...) inside the block.
+        """
+        with self._models:
+            yield self._worker.trainer
+
+    def generator_copy(self):
+        """A private copy of G in eval mode, taken between two steps, for exploring.
+
+        The page must never run (or switch the mode of) the G being trained.
+        """
+        with self.borrow() as trainer:
+            if trainer is None:
+                return None
+            G = copy.deepcopy(trainer.G)
+        return G.eval().requires_grad_(False)
+
+    # -- controls ------------------------------------------------------------------------
     def start(self, paused: bool = False) -> "Run":
-        with self._cond:
+        with self._controls.cond:
             if self._thread is not None:
                 raise RunError(f"run {self.id} was already started")
-            self._paused = paused
+            self._controls.pause_requested = paused
             self._status = STARTING
             self.started = time.time()
-            self._snapshot = self._make_snapshot(0)
-            self._thread = threading.Thread(target=self._main, name=f"ganlab-run-{self.id}", daemon=True)
+            self._snapshot = dataclasses.replace(self._snapshot, status=STARTING)
+            self._thread = threading.Thread(target=self._worker.main, name=f"ganlab-run-{self.id}", daemon=True)
             self._thread.start()
             _LIVE_RUNS.add(self)
         return self
 
     def pause(self) -> None:
-        with self._cond:
-            if self._status in ENDED:
-                return
-            self._paused = True
-            self._cond.notify_all()
+        with self._controls.cond:
+            if self._status not in ENDED:
+                self._controls.pause()
 
     def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
+        self._controls.resume()
 
     def step_once(self, what: str = "both") -> None:
         """While paused: one iteration of D only ("d"), G only ("g") or both."""
         if what not in ("both", "d", "g"):
             raise ValueError("what must be 'both', 'd' or 'g'")
-        with self._cond:
-            if self._status in ENDED:
-                raise RunError(f"run is {self._status}; start a new one")
-            self._paused = True
-            self._pending.append(what)
-            self._cond.notify_all()
+        self._send(Step(what), pause=True)
 
-    # -- teaching (any thread; ganlab.teach) ----------------------------------------------
     def step_stage(self) -> None:
-        """While paused: the next stage of the current iteration (slow motion).
+        """While paused: the next stage of the current iteration (slow motion, ganlab.teach).
 
         The snapshot's views["stage"] then holds the stage's name, caption and
         data. The sixth call (more with k > 1) completes the iteration, and the
@@ -228,12 +192,7 @@ class Run:
         """
         if family_of(self.cfg) != "gan":
             raise RunError("slow motion shows a GAN's update; this run trains an autoencoder")
-        with self._cond:
-            if self._status in ENDED:
-                raise RunError(f"run is {self._status}; start a new one")
-            self._paused = True
-            self._pending.append("stage")
-            self._cond.notify_all()
+        self._send(Stage(), pause=True)
 
     def reconfigure(self, **changes) -> list[str]:
         """Change lr_g, lr_d, d_steps (k) or loss between two steps, keeping the weights and history.
@@ -244,68 +203,40 @@ class Run:
         if family_of(self.cfg) != "gan":
             raise RunError("only a GAN's learning rates, k and loss can change during a run")
         _, lines = reconfigured(self.cfg, **changes)   # check now, so the caller hears of a bad value
-        with self._cond:
-            if self._status in ENDED:
-                raise RunError(f"run is {self._status}; start a new one")
-            if lines:
-                self._pending.append(("reconfigure", changes))
-                self._cond.notify_all()
+        if lines:
+            self._send(Reconfigure(tuple(changes.items())))
+        elif self._status in ENDED:
+            raise RunError(f"run is {self._status}; start a new one")
         return lines
 
-    def _teach(self, what) -> None:
-        """The training thread's side of step_stage() and reconfigure()."""
-        t = self.trainer
-        if what == "stage":
-            with self._model_lock:
-                if self._slow is None:
-                    self._slow = SlowMotion(t)
-                stage = self._slow.advance()
-                if self._slow.done:
-                    self._slow = None
-            if stage["done"]:
-                self._apply_changes()
-                self._publish(probe=True)   # the step is complete: its metrics, and a fresh probe
-            self._views["stage"] = stage
-        else:
-            self._changes.append(what[1])
-            if self._slow is None:        # else they wait for the iteration on show to end
-                self._apply_changes()
-        self._snapshot = self._make_snapshot(t.step)
+    def set_save_every(self, steps: int) -> None:
+        """Save a checkpoint every `steps` generator steps from now on (0: never).
 
-    def _apply_changes(self) -> None:
-        t = self.trainer
-        for changes in self._changes:
-            with self._model_lock:
-                cfg, lines = reconfigured(self.cfg, **changes)
-                t.reconfigure(cfg)
-                self.cfg = cfg
-            self._events.extend((t.step, "change", f"step {t.step}: {line}") for line in lines)
-        self._changes.clear()
+        The thread applies it before its next step; on an ended run there is nothing left to save.
+        """
+        self.cfg.replace(train={"save_every": steps})   # ConfigError now, for a bad value
+        with self._controls.cond:
+            if self._status not in ENDED:
+                self._controls.send(SetSaveEvery(steps))
 
-    def _leave_slow_motion(self) -> None:
-        """Before any other step: complete an iteration left halfway, and drop its stage view."""
-        if self._slow is not None:
-            with self._model_lock:
-                while not self._slow.done:
-                    self._slow.advance()
-            self._slow = None
-            self._apply_changes()
-        self._views.pop("stage", None)
+    def _send(self, command, pause: bool = False) -> None:
+        with self._controls.cond:
+            if self._status in ENDED:
+                raise RunError(f"run is {self._status}; start a new one")
+            self._controls.send(command, pause=pause)
 
     def stop(self, wait: float = 5.0) -> bool:
-        """Ask the thread to stop; True once it has ended (within `wait` seconds)."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-            if self._thread is None and self._status == CREATED:
-                self._status = STOPPED
-                self._snapshot = self._make_snapshot(0)
-            elif self._status == STARTING:
-                # Setting up can take long (MNIST loads its data, and a first run trains the
-                # meters' classifier) and cannot be cut short. Say "stopped" now; the thread
-                # ends as soon as the setup returns, without training a step.
-                self._status, self._message = STOPPED, "stopped before the first step"
-                self._snapshot = self._make_snapshot(0)
+        """Ask the thread to stop; True once it has ended (within `wait` seconds).
+
+        The thread reads the request at its next stop point (ganlab.stopping): within
+        a second in every state, unless a single stage of an update takes longer (D's
+        backward pass on a batch of a million, on a CPU). Before the first step the
+        status says "stopped" at once.
+        """
+        with self._controls.cond:
+            self._controls.stop()
+            if self._status in (CREATED, STARTING):
+                self._set_status(STOPPED, "stopped before the first step")
         return self.join(wait)
 
     def join(self, timeout: float | None = None) -> bool:
@@ -314,227 +245,26 @@ class Run:
             return not self._thread.is_alive()
         return True
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop
+    # -- status and snapshots (the worker, and stop() before the first step) -----------
+    def _set_status(self, status: str, message: str | None = None) -> None:
+        with self._controls.cond:
+            if self._status in ENDED and status not in ENDED:
+                return              # stopped before the first step: the thread will end as well
+            self._status = status
+            if message is not None:
+                self._message = message
+            self._snapshot = dataclasses.replace(self._snapshot, status=self._status, message=self._message)
 
-    @property
-    def paused(self) -> bool:
-        """Pause was asked for (the status says so only once the thread has seen it)."""
-        return self._paused
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def set_save_every(self, steps: int) -> None:
-        """Save a checkpoint every `steps` generator steps from now on (0: never). Any thread."""
-        self.cfg = self.cfg.replace(train={"save_every": steps})   # checked; the thread reads it each step
-
-    def generator_copy(self):
-        """A private copy of G in eval mode, taken between two steps, for exploring.
-
-        The page must never run (or switch the mode of) the G being trained.
-        """
-        if self.trainer is None:
-            return None
-        with self._model_lock:
-            G = copy.deepcopy(self.trainer.G)
-        return G.eval().requires_grad_(False)
-
-    def snapshot(self) -> Snapshot:
-        return self._snapshot   # replaced whole, never mutated: safe to read without a lock
-
-    # -- the training thread ------------------------------------------------------------
-    def _main(self) -> None:
-        failure = None
-        try:
-            self.trainer = make_trainer(self.cfg)   # a GAN's Trainer, or an autoencoder's
-            if self._resume is not None:
-                self._restore_checkpoint()
-            if self._stop:
-                self._end(STOPPED, "stopped before the first step")
-                return
-            self._publish(probe=True)
-            self._loop()
-        except DivergedError as e:
-            self._end(DIVERGED, str(e), event=(e.step, "divergence", str(e)))
-        except Exception as e:  # noqa: BLE001 - any failure must end as a visible status
-            log.exception("run %s failed", self.id)   # the page shows one line; the log keeps the traceback
-            failure = describe_error(e)
-        if failure is not None:
-            # Outside the except block, so the traceback's tensors (a step's activations,
-            # after an out-of-memory error) are gone and their memory can go back.
-            free_gpu_cache()
-            self._end(FAILED, failure)
-
-    def _loop(self) -> None:
-        t = self.trainer
-        total = self.cfg.train.steps
-        every = self.cfg.train.snapshot_every
-        self._set_status(PAUSED if self._paused else RUNNING)
-        mark_time, mark_step = time.perf_counter(), t.step
-        while True:
-            what = self._wait_for_work()
-            if what is None:
-                self._end(STOPPED, f"stopped at step {t.step}")
-                return
-            if what == "done":
-                self._end(FINISHED, f"finished {t.step:,} steps")
-                return
-            if what == "stage" or isinstance(what, tuple):
-                self._teach(what)
-                continue
-            self._leave_slow_motion()
-            if what == "run" and self._status != RUNNING:
-                self._set_status(RUNNING)
-                mark_time, mark_step = time.perf_counter(), t.step
-            if self.lockstep is not None and what == "run":
-                self.lockstep.wait(self)
-                if self._stop:
-                    continue
-            t0 = time.perf_counter()
-            with self._model_lock:
-                t.train_step("both" if what == "run" else what)
-            self._train_seconds += time.perf_counter() - t0
-            if what != "run" or t.step % every == 0 or t.step >= total or self._save_due(t.step):
-                now = time.perf_counter()
-                if what == "run" and now > mark_time:
-                    sps = (t.step - mark_step) / (now - mark_time)
-                    self._rate = (sps, sps * self.cfg.train.batch_size)
-                    mark_time, mark_step = now, t.step
-                self._publish(probe=True)
-            if self._save_due(t.step):
-                self._autosave()
-
-    # -- checkpoints (the training thread) ---------------------------------------------------
-    def _save_due(self, step: int) -> bool:
-        every = self.cfg.train.save_every
-        return every > 0 and step % every == 0
-
-    def _autosave(self) -> None:
-        """Save a checkpoint; a failed save (a full disk) is an event, never the end of the run."""
-        step = self.trainer.step
-        try:
-            folder = checkpoints.save(self)
-        except Exception as e:  # noqa: BLE001
-            text = str(e) if isinstance(e, checkpoints.CheckpointError) else describe_error(e)
-            log.warning("run %s: checkpoint at step %d failed: %s", self.id, step, text)
-            self._events.append((step, "checkpoint", f"checkpoint failed: {text}"))
-            return
-        self._autosaved.append(folder)
-        while len(self._autosaved) > checkpoints.KEEP_AUTOSAVES:
-            try:
-                checkpoints.delete(self._autosaved.popleft())
-            except (checkpoints.CheckpointError, OSError):
-                pass   # already gone, or moved by hand: not ours to chase
-
-    def _resume_history(self, ckpt) -> None:
-        """Start from the checkpoint's curves and events."""
-        m = ckpt.metrics
-        if m and len(m["step"]):
-            self._metrics.extend(m["step"], np.column_stack([m[c] for c in self._metrics.columns]))
-        meters = ckpt.meters
-        if meters and len(meters["step"]):
-            keep = meters["step"] < ckpt.step      # the resumed run probes its first step again
-            columns = tuple(c for c in meters if c != "step")
-            self._meters = History(columns, self.cfg.train.history_cap)
-            self._meters.extend(meters["step"][keep], np.column_stack([meters[c] for c in columns])[keep])
-        self._events.extend(ckpt.events)
-
-    def _restore_checkpoint(self) -> None:
-        ckpt, self._resume = self._resume, None    # drop the saved tensors once they are in the trainer
-        notes = checkpoints.restore(self.trainer, ckpt.state)
-        self._events.append((ckpt.step, "resumed", "; ".join(
-            [f"resumed from {ckpt.folder.name} at step {ckpt.step}"] + notes)))
-
-    def _wait_for_work(self) -> str | None:
-        """Block while paused. Returns 'run', a single-step kind, 'done', or None to stop."""
-        with self._cond:
-            while True:
-                if self._stop:
-                    return None
-                if self._pending:
-                    return self._pending.popleft()
-                if self.trainer.step >= self.cfg.train.steps:
-                    return "done"
-                if not self._paused:
-                    return "run"
-                if self._status != PAUSED:
-                    self._status = PAUSED
-                    self._publish(probe=False)
-                self._cond.wait(timeout=0.5)
-
-    def _set_status(self, status: str) -> None:
-        self._status = status
-        self._publish(probe=False)
-
-    def _end(self, status: str, message: str, event: tuple | None = None) -> None:
-        if self.lockstep is not None:
-            self.lockstep.leave(self)
-        if event:
-            self._events.append(event)
-        self._status, self._message = status, message
-        self.ended = time.time()
-        try:
-            if status in (FINISHED, STOPPED) and self.trainer is not None:
-                # The last step's probe is there already when the loop published it.
-                self._publish(probe=self._views.get("step") != self.trainer.step)
-                return
-        except DivergedError as e:
-            self._status, self._message = DIVERGED, str(e)
-            self._events.append((e.step, "divergence", str(e)))
-        except Exception as e:  # noqa: BLE001
-            self._status, self._message = FAILED, describe_error(e)
-        self._publish(probe=False)
-
-    def _publish(self, probe: bool) -> None:
-        t = self.trainer
-        if t is not None:
-            steps, values = t.flush()   # raises DivergedError with the first bad step
-            self._metrics.extend(steps, values)
-            if probe:
-                views, meters = t.probe()
-                views["step"] = t.step
-                if self._meters is None:
-                    self._meters = History(tuple(meters), self.cfg.train.history_cap)
-                self._meters.append(t.step, meters)
-                grid = views.pop("grid", None)
-                if grid is not None and (not self._images or self._images[-1][0] != t.step):
-                    self._images.append((t.step, grid))
-                self._views = views
-                self._sound_alarms()
-        self._snapshot = self._make_snapshot(t.step if t else 0)
-
-    def _sound_alarms(self) -> None:
-        """Check the history for trouble; record each new alarm as an event, and pause if asked."""
-        t = self.trainer
-        if family_of(self.cfg) != "gan":
-            return   # the alarms name GAN failures; an autoencoder's divergence ends the run anyway
-        options = getattr(t.task, "alarm_options", dict)()
-        sounding = tuple(alarms.check(self._metrics.frame(), self._meters.frame(),
-                                      d_is_probability=t.loss.mode_alarm, **options))
-        new = [a for a in sounding if a.kind not in {b.kind for b in self._alarms}]
-        self._alarms = sounding
-        for alarm in new:
-            self._events.append((alarm.step, alarm.kind, alarm.text))
-        if new and self.cfg.train.pause_on_alarm and t.step < self.cfg.train.steps:
-            self._paused = True
-
-    def _make_snapshot(self, step: int) -> Snapshot:
-        return Snapshot(
-            run_id=self.id, name=self.name, status=self._status, message=self._message,
-            step=step, total_steps=self.cfg.train.steps, elapsed=self._train_seconds,
-            steps_per_s=self._rate[0], samples_per_s=self._rate[1],
-            metrics=self._metrics.frame(), meters=self._meters.frame() if self._meters else {},
-            views=dict(self._views), images=tuple(self._images), events=tuple(self._events),
-            alarms=self._alarms, path=getattr(self.trainer, "path", ""))
-
+    def _post(self, step: int, path: str) -> None:
+        """Publish the record as it stands now."""
+        with self._controls.cond:
+            self._snapshot = self._publisher.snapshot(self._status, self._message, step, self.cfg.train.steps, path)
 
     # -- a row for a table of runs ----------------------------------------------------------
     @property
     def device(self) -> str:
-        return str(self.trainer.device) if self.trainer is not None else self.cfg.train.device
+        trainer = self._worker.trainer
+        return str(trainer.device) if trainer is not None else self.cfg.train.device
 
     @property
     def wall_seconds(self) -> float:
@@ -555,6 +285,238 @@ class Run:
         # The latest of each summary meter (ganlab.meters) this run has.
         row.update({name: value for name in summary_meters() if (value := snap.latest(name)) is not None})
         return row
+
+
+class Worker:
+    """The run's thread: set up the trainer, then apply commands one at a time until the end.
+
+    Only that thread calls these methods (commands reach them through apply()),
+    so the trainer, the config and a slow-motion iteration under way need no lock
+    of their own. The models' lock is held whenever the models are used, so that
+    another thread can borrow them between two steps.
+    """
+
+    def __init__(self, run: Run, cfg: Experiment, resume=None):
+        self.run = run
+        self.cfg = cfg                     # the one config; only this thread replaces it
+        self.trainer = None
+        self.record: Publisher = run._publisher
+        self.autosaver = Autosaver()
+        self._resume = resume
+        self._slow: SlowMotion | None = None   # an iteration shown stage by stage, under way
+        self._changes: list[dict] = []          # changes waiting for that iteration to end
+        self._mark = (0.0, 0)                   # (time, step) where the current rate was measured from
+
+    def main(self) -> None:
+        failure = None
+        try:
+            with stopping.stoppable(lambda: self.run.stop_requested):
+                self._set_up()
+                self._publish(probe=True)
+                self._loop()
+        except stopping.Stopped as e:
+            self._end(STOPPED, str(e))
+        except DivergedError as e:
+            self._end(DIVERGED, str(e), event=(e.step, "divergence", str(e)))
+        except Exception as e:  # noqa: BLE001 - any failure must end as a visible status
+            log.exception("run %s failed", self.run.id)   # the page shows one line; the log keeps the traceback
+            failure = describe_error(e)
+        if failure is not None:
+            # Outside the except block, so the traceback's tensors (a step's activations,
+            # after an out-of-memory error) are gone and their memory can go back.
+            free_gpu_cache()
+            self._end(FAILED, failure)
+
+    def _set_up(self) -> None:
+        # The data, the model (a stop point before each layer) and the optimizers: make_trainer
+        # checks for a stop between each (ganlab.stopping).
+        trainer = make_trainer(self.cfg)   # a GAN's Trainer, or an autoencoder's
+        with self.run._models:
+            self.trainer = trainer
+        if self._resume is not None:
+            ckpt, self._resume = self._resume, None    # drop the saved tensors once they are in the trainer
+            with self.run._models:
+                notes = checkpoints.restore(trainer, ckpt.state)
+            self.record.events.append((ckpt.step, "resumed", "; ".join(
+                [f"resumed from {ckpt.folder.name} at step {ckpt.step}"] + notes)))
+        stopping.check("stopped before the first step")
+
+    def _loop(self) -> None:
+        controls, t = self.run._controls, self.trainer
+        self.run._set_status(PAUSED if controls.pause_requested else RUNNING)
+        self._mark = (time.perf_counter(), t.step)
+        while True:
+            command = controls.next(budget_spent=lambda: t.step >= self.cfg.train.steps, paused=self._say_paused)
+            if command.apply(self):
+                return
+
+    # -- what the commands do ----------------------------------------------------------
+    def free_step(self) -> None:
+        t, run = self.trainer, self.run
+        self._leave_slow_motion()
+        if run.status != RUNNING:
+            run._set_status(RUNNING)
+            self._mark = (time.perf_counter(), t.step)
+        if run.lockstep is not None:
+            run.lockstep.wait(run)
+            if run.stop_requested:
+                return
+        self._train("both")
+        save = self.autosaver.due(t.step, self.cfg)
+        if t.step % self.cfg.train.snapshot_every == 0 or t.step >= self.cfg.train.steps or save:
+            self._measure_rate()
+            self._publish(probe=True)
+        if save:
+            self._autosave()
+
+    def single_step(self, what: str) -> None:
+        self._leave_slow_motion()
+        self._train(what)
+        self._publish(probe=True)     # each single step is shown
+        if self.autosaver.due(self.trainer.step, self.cfg):
+            self._autosave()
+
+    def next_stage(self) -> None:
+        """The next stage of slow motion (ganlab.teach.SlowMotion)."""
+        t = self.trainer
+        with self.run._models:
+            if self._slow is None:
+                self._slow = SlowMotion(t)
+            stage = self._slow.advance()
+            if self._slow.done:
+                self._slow = None
+        if stage["done"]:
+            self._apply_changes()
+            self._publish(probe=True)   # the step is complete: its metrics, and a fresh probe
+        self.record.views["stage"] = stage
+        self._post()
+
+    def change(self, changes: dict) -> None:
+        self._changes.append(changes)
+        if self._slow is None:        # else they wait for the iteration on show to end
+            self._apply_changes()
+        self._post()
+
+    def set_save_every(self, steps: int) -> None:
+        self.cfg = self.cfg.replace(train={"save_every": steps})
+
+    def finish(self) -> None:
+        self._end(FINISHED, f"finished {self.trainer.step:,} steps")
+
+    def stop(self) -> None:
+        self._end(STOPPED, f"stopped at step {self.trainer.step}")
+
+    # -- helpers -------------------------------------------------------------------------
+    def _train(self, what: str) -> None:
+        t0 = time.perf_counter()
+        with self.run._models:
+            self.trainer.train_step(what)
+        self.record.train_seconds += time.perf_counter() - t0
+
+    def _apply_changes(self) -> None:
+        t = self.trainer
+        for changes in self._changes:
+            with self.run._models:
+                cfg, lines = reconfigured(self.cfg, **changes)
+                t.reconfigure(cfg)
+                self.cfg = cfg
+            self.record.events.extend((t.step, "change", f"step {t.step}: {line}") for line in lines)
+        self._changes.clear()
+
+    def _leave_slow_motion(self) -> None:
+        """Before any other step: complete an iteration left halfway, and drop its stage view."""
+        if self._slow is not None:
+            with self.run._models:
+                while not self._slow.done:
+                    self._slow.advance()
+            self._slow = None
+            self._apply_changes()
+        self.record.views.pop("stage", None)
+
+    def _measure_rate(self) -> None:
+        now, (then, step) = time.perf_counter(), self._mark
+        if now > then:
+            sps = (self.trainer.step - step) / (now - then)
+            self.record.rate = (sps, sps * self.cfg.train.batch_size)
+            self._mark = (now, self.trainer.step)
+
+    def _autosave(self) -> None:
+        self.autosaver.save(self.run, self.trainer.step, self.record.events)
+
+    def _say_paused(self) -> None:
+        # Called with the controls' lock held, just before the thread waits.
+        if self.run.status != PAUSED:
+            self.run._set_status(PAUSED)
+            self._publish(probe=False)
+
+    def _publish(self, probe: bool) -> None:
+        t = self.trainer
+        if t is not None:
+            # A probe runs the models, so it holds their lock; reading the metrics back does not
+            # (and so "paused" is published without it, under the controls' lock).
+            with self.run._models if probe else contextlib.nullcontext():
+                new_alarms = self.record.record(t, probe)   # raises DivergedError with the first bad step
+            if new_alarms and self.cfg.train.pause_on_alarm and t.step < self.cfg.train.steps:
+                self.run._controls.pause()
+        self._post()
+
+    def _post(self) -> None:
+        t = self.trainer
+        self.run._post(t.step if t else 0, getattr(t, "path", ""))
+
+    def _end(self, status: str, message: str, event: tuple | None = None) -> None:
+        run, t = self.run, self.trainer
+        if run.lockstep is not None:
+            run.lockstep.leave(run)
+        if event:
+            self.record.events.append(event)
+        run.ended = time.time()
+        run._set_status(status, message)
+        try:
+            if t is not None and status == FINISHED:
+                # The last step's probe is there already when the loop published it.
+                self._publish(probe=self.record.views.get("step") != t.step)
+                return
+            if t is not None and status == STOPPED:
+                # Metrics only: a probe (MNIST's meters) could keep a stopped thread alive for seconds.
+                self._publish(probe=False)
+                return
+        except DivergedError as e:
+            run._set_status(DIVERGED, str(e))
+            self.record.events.append((e.step, "divergence", str(e)))
+        except Exception as e:  # noqa: BLE001
+            run._set_status(FAILED, describe_error(e))
+        self._post()
+
+
+class Autosaver:
+    """A checkpoint every save_every steps, keeping the latest KEEP_AUTOSAVES.
+
+    A failed save (a full disk) is an event, never the end of the run.
+    """
+
+    def __init__(self):
+        self._saved: collections.deque = collections.deque()
+
+    @staticmethod
+    def due(step: int, cfg: Experiment) -> bool:
+        every = cfg.train.save_every
+        return every > 0 and step % every == 0
+
+    def save(self, run: Run, step: int, events) -> None:
+        try:
+            folder = checkpoints.save(run)
+        except Exception as e:  # noqa: BLE001
+            text = str(e) if isinstance(e, checkpoints.CheckpointError) else describe_error(e)
+            log.warning("run %s: checkpoint at step %d failed: %s", run.id, step, text)
+            events.append((step, "checkpoint", f"checkpoint failed: {text}"))
+            return
+        self._saved.append(folder)
+        while len(self._saved) > checkpoints.KEEP_AUTOSAVES:
+            try:
+                checkpoints.delete(self._saved.popleft())
+            except (checkpoints.CheckpointError, OSError):
+                pass   # already gone, or moved by hand: not ours to chase
 
 
 def gpu_memory(device: str) -> int | None:

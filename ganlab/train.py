@@ -2,13 +2,15 @@
 
 A Trainer owns one GAN: its two networks, their optimizers, the data and a
 private random generator. `train_step()` is one iteration: k discriminator
-updates, then one generator update. Per-step metrics are written into a
+updates, then one generator update, as ganlab/iteration.py writes them out
+(the fast path on CUDA replays them from a CUDA graph). Per-step metrics are written into a
 buffer on the training device and only read back by `flush()`, so the hot
 loop never waits for the GPU.
 """
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -17,12 +19,15 @@ import torch._dynamo  # noqa: F401 - optimizers import it lazily (seconds); pay 
 from torch import Tensor, nn
 
 from ganlab.config import Experiment, Optim
+from ganlab import stopping
 from ganlab.fast import CAPTURE_AT_STEP, graph_blocker, try_capture
-from ganlab.losses import LOSSES, gradient_penalty, r1_penalty
+from ganlab.iteration import d_output, lr_scale, set_lr, train_iteration
+from ganlab.losses import LOSSES
 from ganlab.models import build_models
 from ganlab.models.layers import use_generator
 
 MODEL_STREAM = 2   # seed + 1 is the probes' stream (tasks), seed + 2 the models'
+CUT_SHORT_AFTER = 0.2   # seconds: an iteration this old may stop between two of its stages
 METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "g_grad_norm", "gp_grad_norm")
 
 
@@ -96,7 +101,9 @@ def prepare(cfg: Experiment, task=None):
     from ganlab.tasks import make_task
     device = resolve_device(cfg.train.device)
     gen = torch.Generator(device).manual_seed(cfg.train.seed)
+    stopping.check("stopped before the first step")     # setting up takes phases; Stop may come between
     task = task if task is not None else make_task(cfg, device)
+    stopping.check("stopped while the data was loaded")
     threads = cfg.train.cpu_threads or getattr(task, "cpu_threads", 0)
     if device.type == "cpu" and threads:
         # Per calling thread with OpenMP: other runs keep their own setting.
@@ -128,16 +135,20 @@ class Trainer:
         # a stream of its own, so that runs differing only in loss see the same batches.
         self.model_gen = torch.Generator(self.device).manual_seed(cfg.train.seed + MODEL_STREAM)
         with seeded(cfg.train.seed):
-            G, D = build_models(cfg)
+            G, D = build_models(cfg)      # a stop point before each layer (ganlab.stopping)
+        stopping.check("stopped while the model was being built")
         self.G, self.D = G.to(self.device), D.to(self.device)
+        stopping.check("stopped while the model was being built")
         use_generator(self.G, self.model_gen)
         use_generator(self.D, self.model_gen)
         self.loss = LOSSES[cfg.loss.name]
-        self._d_has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         # The fast path (cfg.train.fast): fused Adam, one D pass over real and fake,
         # no D weight gradients in G's step and, on CUDA, the whole iteration in one
         # CUDA graph. Off, this is the plain PyTorch step, kept as the reference.
         self.fast = cfg.train.fast
+        # One D pass over real and fake: BatchNorm would mix the halves' statistics.
+        self.one_d_pass = self.fast and not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                                for m in self.D.modules())
         blocker = graph_blocker(cfg, self.device)
         self._capture_at = CAPTURE_AT_STEP if blocker is None else None
         self._graph = None
@@ -150,103 +161,30 @@ class Trainer:
         self.d_updates = 0
         self.g_updates = 0
         zero = torch.zeros((), device=self.device)
-        self._last = {name: zero for name in METRICS}
+        self.last = {name: zero for name in METRICS}   # train_iteration leaves each step's metrics here
         self._rows: list[Tensor] = []
 
     # -- one iteration -------------------------------------------------------------
+    # The iteration itself is ganlab.iteration.train_iteration, written once for this
+    # eager path, slow motion and the exported script. These are what it asks of `gan`.
     def noise(self, n: int) -> Tensor:
         return self.task.noise(n, self.gen)
 
-    # d_step and g_step are written as generators of stages, so slow motion (ganlab.teach)
-    # walks the very code that trains. Training exhausts them in one go; only with
-    # `show` do they copy what each stage made to the CPU, so training never waits
-    # for the device.
-    def d_step(self) -> None:
-        for _ in self.d_stages():
-            pass
+    def sample_real(self, n: int):
+        return self.task.sample_real(n, self.gen)
 
-    def d_stages(self, show: bool = False):
-        """One D update, yielding (stage, data) after each stage: sample, d_predict, d_loss, d_update."""
-        B = self.cfg.train.batch_size
-        real, labels = self.task.sample_real(B, self.gen)
-        with torch.no_grad():
-            fake = self.G(self.noise(B), labels)
-        yield "sample", cpu_copies(real=real, fake=fake) if show else {}
-        scores_real, scores_fake = self.score_real_and_fake(real, fake, labels)
-        d_real, d_fake = self.d_output(scores_real.detach()), self.d_output(scores_fake.detach())
-        yield "d_predict", cpu_copies(d_real=d_real, d_fake=d_fake) if show else {}
-        loss = self.loss.d_loss(scores_real, scores_fake)
-        if self.loss.penalty == "gp":
-            penalty, grad_norm = gradient_penalty(self.D, real, fake, labels, self.model_gen)
-            loss = loss + self.cfg.loss.gp_lambda * penalty
-            self._last["gp_grad_norm"] = grad_norm
-        elif self.loss.penalty == "r1":
-            # R1's gradient norm shares GP's column: each run has at most one penalty.
-            penalty, grad_norm = r1_penalty(self.D, real, labels)
-            loss = loss + self.cfg.loss.r1_gamma / 2 * penalty
-            self._last["gp_grad_norm"] = grad_norm
-        yield "d_loss", cpu_copies(loss_d=loss) if show else {}
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        if self.loss.clip_weights:
-            c = self.cfg.loss.clip
-            with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-c, c)
-        self._last.update(loss_d=loss.detach(), d_real=d_real.mean(), d_fake=d_fake.mean())
-        yield "d_update", {}
-
-    def score_real_and_fake(self, real: Tensor, fake: Tensor, labels: Tensor | None):
-        # One pass of D over both halves costs half the kernel launches of two
-        # passes, which is most of the time for small models. BatchNorm would
-        # mix the halves' statistics, so D's with it see them apart.
-        if self._d_has_batchnorm or not self.fast:
-            return self.D(real, labels), self.D(fake, labels)
-        both_labels = None if labels is None else torch.cat([labels, labels])
-        scores = self.D(torch.cat([real, fake]), both_labels)
-        return scores.chunk(2)
-
-    def g_step(self) -> None:
-        for _ in self.g_stages():
-            pass
-
-    def g_stages(self, show: bool = False):
-        """One G update, yielding (stage, data) after each stage: g_loss, g_update.
-
-        With `show`, g_loss's data hold each fake's push: minus the gradient of
-        G's loss at that point (times the batch size: the gradient of the point's
-        own term), the direction G's update moves it.
-        """
-        B = self.cfg.train.batch_size
-        labels = self.task.sample_labels(B, self.gen)
-        z = self.noise(B)
-        # G's loss needs gradients through D, but not for D's weights: skipping those
-        # saves a third of D's backward pass.
-        self.D.requires_grad_(not self.fast)
-        fake = self.G(z, labels)
-        if show:
-            fake.retain_grad()
-        scores_fake = self.D(fake, labels)
-        self.D.requires_grad_(True)
-        loss = self.loss.g_loss(scores_fake)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        # The size of the gradient reaching G shows vanishing gradients (saturating BCE).
-        grads = [p.grad for p in self.G.parameters() if p.grad is not None]
-        self._last["g_grad_norm"] = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        yield "g_loss", cpu_copies(z=z, fake=fake, push=-fake.grad * B, loss_g=loss) if show else {}
-        self.opt_g.step()
-        self._last["loss_g"] = loss.detach()
-        yield "g_update", {}
+    def sample_labels(self, n: int):
+        return self.task.sample_labels(n, self.gen)
 
     def train_step(self, what: str = "both") -> None:
         """One iteration: k D updates then one G update ("d" or "g" for only one side)."""
         self._begin_step()
         if what == "both" and self._graph is not None:
-            self._last.update(self._graph.replay())
+            self.last.update(self._graph.replay())
         elif what == "both" and self.step == self._capture_at:
-            self._graph, self.path = try_capture(self._iteration, self._last, (self.gen, self.model_gen))
+            # A stop point in the middle of a capture would leave the graph half recorded.
+            self._graph, self.path = try_capture(lambda: self._iteration("both", stoppable=False), self.last,
+                                                 (self.gen, self.model_gen))
         else:
             self._iteration(what)
         self._end_step(what)
@@ -254,51 +192,48 @@ class Trainer:
     def _begin_step(self) -> None:
         self.G.train(), self.D.train()
         if self.cfg.train.lr_decay:
-            self._decay_lr()
+            self._set_lrs(lr_scale(self.step, self.cfg.train.steps))
 
     def _end_step(self, what: str) -> None:
         self.d_updates += self.cfg.train.d_steps if what in ("both", "d") else 0
         self.g_updates += 1 if what in ("both", "g") else 0
         self.step += 1
-        self._rows.append(torch.stack([self._last[name] for name in METRICS]))
+        self._rows.append(torch.stack([self.last[name] for name in METRICS]))
 
-    def _iteration(self, what: str = "both") -> None:
-        if what in ("both", "d"):
-            for _ in range(self.cfg.train.d_steps):
-                self.d_step()
-        if what in ("both", "g"):
-            self.g_step()
-
-    def _decay_lr(self) -> None:
-        # Late in a run, GAN dynamics circle the equilibrium instead of settling;
-        # shrinking the steps damps the circling. A quadratic decay (to 2%) spends
-        # the last third of the run at small steps, where the circles close.
-        progress = min(self.step / self.cfg.train.steps, 1.0)
-        self._set_lrs(0.02 + 0.98 * (1.0 - progress) ** 2)
+    def _iteration(self, what: str = "both", stoppable: bool = True) -> None:
+        # A stop is read between steps. A slow iteration (k = 1,000, or a batch of a million)
+        # may also end between two of its stages, once it has run for CUT_SHORT_AFTER seconds:
+        # no optimizer step is ever half made, but the step is. A fast iteration is let to end,
+        # so that a run stopped in the usual way rests between two steps, where a save resumes exactly.
+        started, made = time.perf_counter(), 0
+        for stage, _, _ in train_iteration(self, what):
+            made += stage == "d_update"
+            if (stoppable and stage != "g_update" and time.perf_counter() - started > CUT_SHORT_AFTER
+                    and stopping.requested()):
+                self.d_updates += made      # the updates made count; the step does not
+                raise stopping.Stopped(f"stopped at step {self.step:,}, partway through the next one "
+                                       f"({made} of its {self.cfg.train.d_steps} D updates made)")
 
     def _set_lrs(self, scale: float = 1.0) -> None:
-        for opt, cfg in ((self.opt_g, self.cfg.opt_g), (self.opt_d, self.cfg.opt_d)):
-            for group in opt.param_groups:
-                if isinstance(group["lr"], Tensor):
-                    group["lr"].fill_(cfg.lr * scale)   # in place: a CUDA graph reads this tensor
-                else:
-                    group["lr"] = cfg.lr * scale
+        set_lr(self.opt_g, self.cfg.opt_g.lr * scale)
+        set_lr(self.opt_d, self.cfg.opt_d.lr * scale)
 
     # -- teaching: one iteration in slow motion, and changes between steps -------------
     def stages(self):
         """train_step() one stage at a time, for slow motion (ganlab.teach).
 
-        Yields (stage, d_step, data): the k D updates' stages, then G's. It always
-        runs eagerly (a CUDA graph cannot stop halfway) and ends with
-        train_step's bookkeeping, so the step counts as any other.
+        Yields (stage, d_step, data), data as CPU copies: the k D updates' stages,
+        then G's. It always runs eagerly (a CUDA graph cannot stop halfway) and ends
+        with train_step's bookkeeping, so the step counts as any other.
         """
         self._begin_step()
-        k = self.cfg.train.d_steps
-        for i in range(1, k + 1):
-            for stage, data in self.d_stages(show=True):
-                yield stage, i, data
-        for stage, data in self.g_stages(show=True):
-            yield stage, k, data
+        B = self.cfg.train.batch_size
+        for stage, i, tensors in train_iteration(self, show=True):
+            if stage == "g_loss":
+                # Each sample's push: minus the gradient of G's loss there (times the batch
+                # size: the gradient of its own term), the way G's update moves it.
+                tensors = {**tensors, "push": -tensors["fake"].grad * B}
+            yield stage, i, cpu_copies(**tensors)
         if self._graph is None and self.step == self._capture_at:
             self._capture_at += 1   # this step was not the fast path's: capture at the next one
         self._end_step("both")
@@ -318,7 +253,7 @@ class Trainer:
 
     def d_output(self, scores: Tensor) -> Tensor:
         """What the charts show of D: a probability for the BCE losses, else the raw score."""
-        return torch.sigmoid(scores) if self.loss.output == "probability" else scores
+        return d_output(self.loss, scores)
 
     # -- reading back ----------------------------------------------------------------
     def flush(self) -> tuple[np.ndarray, np.ndarray]:

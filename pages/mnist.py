@@ -126,7 +126,7 @@ ui.live(draw, run)
 ui.checkpoint_panel(run)
 
 
-if run is not None and run.trainer is not None:
+if run is not None and run.has_model:
     st.subheader("Explore the generator")
     st.caption("Uses a copy of G taken between two training steps, so exploring never disturbs training.")
     c1, c2, c3 = st.columns(3)

@@ -597,7 +597,7 @@ def checkpoint_panel(run: Run | None) -> None:
     from ganlab import checkpoints, export
     key = f"ckpt-{run.id}"
     with st.expander("Save & download", icon=":material/save:"):
-        if st.button("Save a checkpoint", icon=":material/save:", key=key + "-save", disabled=run.trainer is None,
+        if st.button("Save a checkpoint", icon=":material/save:", key=key + "-save", disabled=not run.has_model,
                      help=f"Weights, optimizers, config and curves, into {checkpoints.saves_root().resolve()}. "
                           f"Resume or explore it on the Saved runs page."):
             try:

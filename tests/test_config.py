@@ -58,3 +58,13 @@ def test_replace_updates_one_section_and_revalidates():
     assert cfg.train.steps == 7 and cfg.train.batch_size == Train().batch_size
     with pytest.raises(ConfigError, match="train.batch_size"):
         Experiment().replace(train={"batch_size": -5})
+
+
+def test_cpu_threads_never_exceed_the_machines_cores(monkeypatch):
+    import os
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert Train(cpu_threads=4).cpu_threads == 4 and Train(cpu_threads=0).cpu_threads == 0
+    with pytest.raises(ConfigError, match=r"train\.cpu_threads.*4 cores.*got 5"):
+        Train(cpu_threads=5)
+    with pytest.raises(ConfigError, match=r"train\.cpu_threads"):
+        Experiment.from_dict({"train": {"cpu_threads": 64}})

@@ -132,11 +132,32 @@ def test_every_model_trains_with_every_loss(model, mnist_dir, tmp_path, monkeypa
         assert rows and rows[-1][0] == 2 and all(math.isfinite(d) and math.isfinite(g) for _, d, g in rows)
 
 
-@pytest.mark.parametrize("loss", ["bce-ns", "wgan-gp", "wgan-clip", "lsgan", "hinge", "bce-ns-r1"])
-def test_the_1d_script_trains_exactly_like_ganlab(loss, monkeypatch, capsys):
+def test_the_script_runs_ganlabs_own_iteration_and_its_one_lr_decay():
+    # The iteration is not a template: the script holds the very functions the Trainer calls.
+    import inspect
+    from ganlab import export, iteration
+    script = export_script(get_preset("mnist-dcgan").config)
+    for fn in (iteration.train_iteration, iteration.train_step, iteration.lr_scale, iteration.set_lr,
+               iteration.d_output):
+        assert inspect.getsource(fn) in script
+    for stage in ("(1) Update D", "(1a)", "(1b)", "(1c)", "(1d)", "(2) Update G", "(2a)", "(2b)"):
+        assert stage in script
+    # One lr-decay formula, in ganlab/iteration.py: neither export.py nor the Trainer writes its own.
+    import ganlab.train
+    assert "0.98" in inspect.getsource(iteration.lr_scale)
+    assert "0.98" not in inspect.getsource(export) and "0.98" not in inspect.getsource(ganlab.train)
+    assert script.count("0.98") == 1
+
+
+@pytest.mark.parametrize("loss,k,decay", [("bce-ns", 1, False), ("wgan-gp", 1, False), ("wgan-clip", 1, False),
+                                          ("lsgan", 1, False), ("hinge", 1, False), ("bce-ns-r1", 1, False),
+                                          ("bce-ns", 3, True), ("wgan-gp", 5, True)])
+def test_the_1d_script_trains_exactly_like_ganlab(loss, k, decay, monkeypatch, capsys):
     # ganlab's plain path (fast off) is what the script writes out: same init, same
-    # random stream, same order of updates, so the same losses step for step.
-    cfg = get_preset("gauss1d").config.replace(loss=Loss(loss), train={"steps": 12, "fast": False, "device": "cpu"})
+    # random stream, same order of updates, so the same losses step for step; with
+    # k > 1 and the learning rates decaying too.
+    cfg = get_preset("gauss1d").config.replace(loss=Loss(loss), train={"steps": 12, "fast": False, "device": "cpu",
+                                                                      "d_steps": k, "lr_decay": decay})
     values = ganlab_metrics(Trainer(cfg), 12)
     assert exec_script(export_script(cfg), ["--steps", "12", "--log-every", "1", "--device", "cpu"],
                        monkeypatch) == 0

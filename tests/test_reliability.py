@@ -9,6 +9,7 @@ the real one. The CUDA tests run only where there is a GPU.
 import gc
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -53,23 +54,76 @@ def test_stop_before_start_ends_the_run_at_once():
 
 def test_stop_while_setting_up_says_stopped_at_once_and_never_trains(monkeypatch):
     # An MNIST run can spend a minute setting up (loading data, training the meters'
-    # classifier). Stand-in: a Trainer whose setup waits until the test lets it go on.
-    go_on = threading.Event()
+    # classifier). Stand-in: a task whose loading waits until the test lets it go on. The
+    # stop point after the data must then end the thread before the model is built.
+    import ganlab.tasks
+    import ganlab.train
+    loading, go_on, built = threading.Event(), threading.Event(), []
+    real_make_task, real_build = ganlab.tasks.make_task, ganlab.train.build_models
 
-    class SlowSetup(Trainer):
-        def __init__(self, cfg, task=None):
-            go_on.wait(30)
-            super().__init__(cfg, task)
+    def slow_task(cfg, device):
+        loading.set()
+        go_on.wait(30)
+        return real_make_task(cfg, device)
 
-    monkeypatch.setattr(runs_module, "make_trainer", SlowSetup)
+    monkeypatch.setattr(ganlab.tasks, "make_task", slow_task)
+    monkeypatch.setattr(ganlab.train, "build_models", lambda cfg: built.append(1) or real_build(cfg))
     run = Run(tiny(steps=1000)).start()
-    assert run.status == "starting"
+    assert loading.wait(30) and run.status == "starting"
     run.stop(wait=0)
     assert run.status == "stopped" and run.snapshot().status == "stopped"   # at once, not after the setup
     assert run.snapshot().message == "stopped before the first step"
     go_on.set()
-    assert run.join(10)
-    assert run.trainer.step == 0 and run.snapshot().status == "stopped"
+    assert run.join(5)
+    assert not built and run.trainer is None and run.snapshot().status == "stopped"
+    assert "data" in run.snapshot().message
+
+
+STOP_BOUND = 5.0   # seconds: generous for a loaded 2-core CI machine; the aim (bench stop) is under 1
+
+
+def stop_and_time(run) -> float:
+    start = time.perf_counter()
+    assert run.stop(wait=30), "the run's thread did not end within 30 s of Stop"
+    return time.perf_counter() - start
+
+
+def test_stop_while_a_wide_model_is_built_ends_the_thread_between_two_layers(monkeypatch):
+    # Building a wide model is one long call: 8192-wide layers take about a second each to
+    # initialize. Stand-in: a build that adds layers for up to a minute; a stop point before
+    # each layer's initialization (ganlab.stopping) must end it.
+    import ganlab.train
+    building, layers = threading.Event(), []
+
+    def endless_build(cfg):
+        building.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            layers.append(torch.nn.Linear(256, 256))
+        raise AssertionError("the build was never stopped")
+
+    monkeypatch.setattr(ganlab.train, "build_models", endless_build)
+    run = Run(tiny(steps=1000)).start()
+    assert building.wait(30) and wait_for(lambda: len(layers) >= 3)
+    latency = stop_and_time(run)
+    print(f"stop while building a model: the thread ended {latency:.3f} s after Stop")
+    assert latency < STOP_BOUND
+    assert run.status == "stopped" and run.trainer is None
+    assert "model" in run.snapshot().message
+
+
+def test_stop_during_a_step_of_1000_d_updates_ends_the_thread_between_two_of_them():
+    # k = 1,000 on a big batch: one iteration takes tens of seconds on a CPU. A stop is read
+    # between two D updates, not only between steps.
+    run = Run(tiny(steps=100, d_steps=1000).replace(train={"batch_size": 20_000})).start()
+    assert wait_for(lambda: run.trainer is not None and run.trainer.opt_d.state, timeout=60)  # inside step 1
+    latency = stop_and_time(run)
+    print(f"stop during a step with k = 1000: the thread ended {latency:.3f} s after Stop "
+          f"(after {run.trainer.d_updates} D updates)")
+    assert latency < STOP_BOUND
+    assert run.status == "stopped" and run.trainer.step == 0
+    assert 1 <= run.trainer.d_updates < 1000 and run.trainer.g_updates == 0
+    assert "D updates" in run.snapshot().message
 
 
 def test_stop_while_running_ends_the_thread_within_a_second():
@@ -77,6 +131,8 @@ def test_stop_while_running_ends_the_thread_within_a_second():
     assert wait_for(lambda: run.snapshot().step >= 50)
     assert run.stop(wait=1.0)
     assert run.status == "stopped" and not training_threads({run.id})
+    # A fast iteration is let to end: the run rests between two steps, where a save resumes exactly.
+    assert run.trainer.d_updates == run.trainer.g_updates == run.trainer.step
 
 
 def test_stop_while_paused_ends_the_thread_within_a_second():

@@ -182,3 +182,27 @@ def test_an_alarm_is_recorded_as_an_event_and_can_pause_the_run():
     assert any(kind == "mode_collapse" for _, kind, _ in snap.events)
     assert snap.meters["modes_covered"][-1] == 0
     assert run.stop()
+
+
+def test_borrow_lends_the_models_between_two_steps():
+    assert Run(tiny()).borrow().__enter__() is None            # no models before the thread builds them
+    run = Run(tiny(steps=10_000_000)).start()
+    assert wait_for(lambda: run.step >= 5 and run.has_model)
+    with run.borrow() as trainer:
+        step, weights = trainer.step, {k: v.clone() for k, v in trainer.G.state_dict().items()}
+        assert not wait_for(lambda: run.step != step, timeout=0.3)       # training waits for the borrower
+        assert all(torch.equal(v, trainer.G.state_dict()[k]) for k, v in weights.items())
+    assert wait_for(lambda: run.step > step)                              # and goes on once it is back
+    assert run.stop(wait=5)
+
+
+def test_the_config_changes_only_on_the_runs_thread():
+    run = Run(tiny(steps=10_000_000)).start(paused=True)
+    assert wait_for(lambda: run.status == "paused")
+    before = run.cfg
+    run.set_save_every(1000)
+    run.reconfigure(lr_g=1e-4)
+    assert wait_for(lambda: run.cfg.train.save_every == 1000 and run.cfg.opt_g.lr == 1e-4)
+    assert before.train.save_every == 0 and before.opt_g.lr != 1e-4     # replaced, never changed in place
+    assert run.trainer.cfg.opt_g.lr == 1e-4
+    assert run.stop(wait=5)

@@ -12,6 +12,7 @@ import os
 import torch
 from torch import Tensor
 
+from ganlab import stopping
 from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MnistMeters
 from ganlab.data.mnist import load_mnist, to_training_tensor
 from ganlab.images import make_grid_image
@@ -43,6 +44,7 @@ class Mnist:
         self.device = device
         self.conditional = is_conditional(cfg.model.name)
         images, labels = load_mnist(cfg.train.data_dir or None)
+        stopping.check("stopped while the data was loaded")
         held, train = split_held_out(len(images))
         self.images = to_training_tensor(images[train], device)
         self.labels = labels[train].to(device)
