@@ -67,10 +67,12 @@ class RunError(RuntimeError):
 class Run:
     """One experiment trained in a daemon thread. Every method here is safe from any thread."""
 
-    def __init__(self, cfg: Experiment, name: str = "", page: str = "", lockstep=None, resume=None):
+    def __init__(self, cfg: Experiment, name: str = "", page: str = "", lockstep=None, resume=None,
+                 owner: str = ""):
         self.id = uuid.uuid4().hex[:10]
         self.name = name or f"{cfg.task}-{cfg.model.name}-{cfg.loss.name}"
         self.page = page or page_of(cfg)
+        self.owner = owner                  # who started it (a browser); "" for the command line and tests
         self.created = time.time()
         self.started: float | None = None   # time.time() at start, and when the thread ended
         self.ended: float | None = None
@@ -544,31 +546,77 @@ def describe_error(e: BaseException) -> str:
 
 
 class RunRegistry:
-    """Every run in this process, by id. Safe to use from any thread."""
+    """Every run in this process, by id. Safe to use from any thread.
 
-    def __init__(self, max_active: int = 8):
+    At most `max_active` runs train at once, and at most `per_owner` of them for one
+    owner (a browser: a class shares one server). A run past a limit is refused, or,
+    with queue=True, waits its turn: it starts, oldest first, as soon as it fits.
+    """
+
+    def __init__(self, max_active: int = 8, per_owner: int = 0):
         self.max_active = max_active
+        self.per_owner = per_owner          # 0: no limit per owner
         self._runs: dict[str, Run] = {}
+        self._waiting: list[tuple[Run, bool]] = []     # (run, start paused), oldest first
+        self._dispatcher: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def create(self, cfg: Experiment, name: str = "", page: str = "", start: bool = True,
-               paused: bool = False, lockstep=None, resume=None) -> Run:
+               paused: bool = False, lockstep=None, resume=None, owner: str = "", queue: bool = False) -> Run:
         """A new run; `resume` (a checkpoints.Checkpoint) continues a saved one.
 
-        A config over this machine's budget (cost.check) raises BudgetError before anything is built.
+        A config over this machine's budget (cost.check) raises BudgetError before anything is
+        built. Past a limit: RunError, or with `queue` the run waits its turn (place()).
         """
         from ganlab import cost
         cost.check(cfg)
         with self._lock:
-            active = sum(r.status in ACTIVE for r in self._runs.values())
-            if start and active >= self.max_active:
-                raise RunError(f"{active} runs are already training (the limit is {self.max_active}); "
-                               f"stop one first")
-            run = Run(cfg, name=name, page=page, lockstep=lockstep, resume=resume)
+            run = Run(cfg, name=name, page=page, lockstep=lockstep, resume=resume, owner=owner)
+            full = self._no_room(run) if start else None
+            if full and not queue:
+                raise RunError(full)
             self._runs[run.id] = run
+            if full:
+                self._waiting.append((run, paused))
+                if self._dispatcher is None:
+                    self._dispatcher = threading.Thread(target=self._dispatch, name="ganlab-queue", daemon=True)
+                    self._dispatcher.start()
+                return run
         if start:
             run.start(paused=paused)
         return run
+
+    def _no_room(self, run: Run) -> str | None:
+        """Why `run` cannot start now, or None. Call with the lock held."""
+        active = [r for r in self._runs.values() if r.status in ACTIVE]
+        if len(active) >= self.max_active:
+            return f"{len(active)} runs are already training (the limit is {self.max_active}); stop one first"
+        mine = sum(r.owner == run.owner for r in active) if run.owner else 0
+        if self.per_owner and mine >= self.per_owner:
+            return (f"this browser has {mine} runs training already (the limit is {self.per_owner} a browser); "
+                    f"stop one first")
+        return None
+
+    def place(self, run: Run) -> int | None:
+        """A waiting run's place in the queue (1 is next), or None when it is not waiting."""
+        with self._lock:
+            waiting = [r for r, _ in self._waiting if r.status == CREATED and not r.stop_requested]
+        return waiting.index(run) + 1 if run in waiting else None
+
+    def _dispatch(self) -> None:
+        # Polls rather than hearing from each run as it ends: a quarter second is nothing
+        # against a wait for a free slot, and the runs need not know the registry.
+        while True:
+            with self._lock:
+                self._waiting = [(r, p) for r, p in self._waiting if r.status == CREATED and not r.stop_requested]
+                for run, paused in list(self._waiting):
+                    if self._no_room(run) is None:
+                        self._waiting.remove((run, paused))
+                        run.start(paused=paused)
+                if not self._waiting:
+                    self._dispatcher = None
+                    return
+            time.sleep(0.25)
 
     def get(self, run_id: str | None) -> Run | None:
         if not run_id:

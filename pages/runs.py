@@ -69,8 +69,14 @@ if "runs-chosen" in st.session_state:
     st.session_state["runs-chosen"] = [i for i in st.session_state["runs-chosen"] if i in by_id]
 
 
-def act(what: str) -> None:
+def act(what: str, confirmed: bool = False) -> None:
     chosen = [by_id[i] for i in st.session_state.get("runs-chosen", []) if i in by_id]
+    st.session_state.pop("runs-confirm", None)
+    foreign = [run for run in chosen if not ui.mine(run)]
+    if foreign and not confirmed:
+        # A class shares the server: another browser's run is stopped only on purpose.
+        st.session_state["runs-confirm"] = (what, len(foreign))
+        return
     if what == "stop":
         compare.stop_runs(chosen, wait=2.0)
     elif what == "pause":
@@ -102,6 +108,14 @@ cols[3].button("Delete", icon=":material/delete:", key="runs-delete", on_click=a
                help="Stops the run and forgets it: its charts go too")
 cols[4].button("Refresh", icon=":material/refresh:", key="runs-refresh",
                help="Runs started elsewhere appear here on the next refresh")
+if "runs-confirm" in st.session_state:
+    what, n = st.session_state["runs-confirm"]
+    st.warning(f"{n} of the picked runs {'was' if n == 1 else 'were'} started in another browser, perhaps by "
+               f"someone else. {what.capitalize()} {'it' if n == 1 else 'them'} anyway?",
+               icon=":material/group:")
+    yes, no = st.columns([1, 5])
+    yes.button(f"{what.capitalize()} anyway", key="runs-confirm-yes", on_click=act, args=(what, True))
+    no.button("Cancel", key="runs-confirm-no", on_click=lambda: st.session_state.pop("runs-confirm", None))
 if "runs-notice" in st.session_state:
     st.caption(st.session_state.pop("runs-notice"))
 for run in chosen:

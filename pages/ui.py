@@ -68,7 +68,35 @@ PAGES = [
 @st.cache_resource
 def registry() -> RunRegistry:
     """One registry per server process: runs survive reloads, reruns and other tabs."""
-    return RunRegistry(max_active=int(os.environ.get("GANLAB_MAX_RUNS", "8")))
+    return RunRegistry(max_active=int(os.environ.get("GANLAB_MAX_RUNS", "8")),
+                       per_owner=int(os.environ.get("GANLAB_MAX_RUNS_PER_SESSION", "3")))
+
+
+def browser_id() -> str:
+    """Who is asking: the same for every tab and reload of one browser, different for the next.
+
+    Read from Streamlit's XSRF cookie, which the server set for this browser: its token is
+    masked afresh on every page load ("2|mask|masked token|time"), so it is unmasked here.
+    Without the cookie (XSRF protection switched off, or AppTest) it is "": such runs belong
+    to nobody, and any page may steer them, as the command line's do.
+    """
+    cookie = st.context.cookies.get("_streamlit_xsrf", "")
+    parts = cookie.split("|") if isinstance(cookie, str) else []
+    try:
+        token = bytes(a ^ b for a, b in zip(bytes.fromhex(parts[1]), bytes.fromhex(parts[2])))
+    except (IndexError, ValueError):
+        return ""
+    return hashlib.sha256(token).hexdigest()[:16] if token else ""
+
+
+def mine(run: Run | None) -> bool:
+    """May this browser use the run's controls? Its own runs, and runs nobody owns (the command line)."""
+    return run is not None and run.owner in ("", browser_id())
+
+
+def waiting(run: Run | None) -> int | None:
+    """The run's place in the queue for a free slot, or None when it is not waiting."""
+    return registry().place(run) if run is not None else None
 
 
 _frame = threading.local()
@@ -346,7 +374,10 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
             st.session_state[notice_key] = str(e)
 
     snap = run.snapshot() if run else None
-    active = snap is not None and snap.status in ACTIVE
+    place = waiting(run)
+    others = run is not None and not mine(run)
+    # Another browser's run can be watched here, not steered: Start makes one of this browser's own.
+    active = snap is not None and (snap.status in ACTIVE or place is not None) and not others
     # The pause asked for, not the status: the status changes only once the training thread has
     # seen the request, after these buttons are drawn.
     paused = active and run.paused
@@ -375,23 +406,31 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
                                          on_click=ask("stop"))
     if notice_key in st.session_state:
         st.warning(plain(st.session_state.pop(notice_key)))
+    if others and snap.status in ACTIVE:
+        st.caption("Another browser started this run: you can watch it here, and stop or pause it from the "
+                   "Runs page. Start trains a run of your own.")
+    if place is not None and not others:
+        st.info(f"Waiting for a free slot: number {place} in line. It starts by itself when another run "
+                f"ends; Stop takes it out of the line.", icon=":material/hourglass_top:")
     return run
 
 
 def _carry_out(intent: str, run: Run | None, cfg: Experiment | None, page: str, name: str) -> Run | None:
-    active = run is not None and run.status in ACTIVE
+    own = mine(run)
+    active = own and (run.status in ACTIVE or waiting(run) is not None)
     if intent == "start" and cfg is not None and not active:
-        run = registry().create(cfg, name=name, page=page)
+        run = registry().create(cfg, name=name, page=page, owner=browser_id(), queue=True)
         attach(run)
     elif intent in ("pause", "resume") and active:
         run.pause() if intent == "pause" else run.resume()
-    elif intent == "stop" and run is not None:
+    elif intent == "stop" and own:
         run.stop(wait=2.0)
     elif intent.startswith("step-") or intent == "stage":
         if not active:
             if cfg is None:
                 return run
-            run = registry().create(cfg, name=name, page=page, paused=True)   # stepping starts a paused run
+            # Stepping starts a paused run at once: past a limit it is refused, not queued.
+            run = registry().create(cfg, name=name, page=page, paused=True, owner=browser_id())
             attach(run)
         run.step_stage() if intent == "stage" else run.step_once(intent.removeprefix("step-"))
     return run
@@ -556,7 +595,7 @@ def live(draw, run: Run | None) -> None:
         st.info(("Press" if teaching() else "Pick settings and press") +   # teaching mode hides the settings
                 " **Start**, or **Step** to go one update at a time.")
         return
-    refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE)
+    refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE or waiting(run) is not None)
 
 
 def meters_table(frame, columns, formats: dict | None = None):
@@ -585,7 +624,7 @@ def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> N
             st.caption(caption)
             st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key)
 
-    refresh_while(draw, lambda: run is not None and run.snapshot().status in ACTIVE)
+    refresh_while(draw, lambda: run is not None and (run.snapshot().status in ACTIVE or waiting(run) is not None))
 
 
 def checkpoint_panel(run: Run | None) -> None:

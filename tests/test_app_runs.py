@@ -310,3 +310,21 @@ def test_live_charts_poll_more_slowly_when_drawing_them_takes_the_server_busy():
     quiet = DrawLoad()
     quiet.record(("tab0", "density"), 0.05)
     assert quiet.interval() == REFRESH_SECONDS
+
+
+def test_the_runs_page_stops_another_browsers_run_only_after_a_confirmation(registry):
+    theirs = registry.create(tiny(steps=10_000_000), name="theirs", owner="another browser")
+    at = open_page()
+    at.multiselect(key="runs-chosen").set_value([theirs.id]).run()
+    at.button(key="runs-stop").click().run()
+    assert theirs.status == "running"
+    assert "started in another browser" in " ".join(w.value for w in at.warning)
+    at.button(key="runs-confirm-no").click().run()              # Cancel: nothing happens
+    assert theirs.status == "running" and not at.warning
+    at.button(key="runs-stop").click().run()
+    at.button(key="runs-confirm-yes").click().run()
+    assert wait_for(lambda: not theirs.alive) and theirs.status == "stopped"
+    mine = registry.create(tiny(steps=10_000_000), name="mine")    # nobody's (the command line's): no question
+    at.multiselect(key="runs-chosen").set_value([mine.id]).run()
+    at.button(key="runs-stop").click().run()
+    assert mine.status == "stopped" and not at.warning

@@ -226,7 +226,9 @@ def test_out_of_gpu_memory_fails_the_run_frees_the_cache_and_others_go_on(monkey
 
 
 @cuda_only
-def test_a_batch_too_big_for_the_gpu_fails_as_out_of_gpu_memory():
+def test_a_batch_too_big_for_the_gpu_fails_as_out_of_gpu_memory(monkeypatch):
+    from ganlab import cost
+    monkeypatch.setattr(cost, "check", lambda cfg: None)   # the budget would refuse it before the GPU could
     registry = RunRegistry(max_active=2)
     other = registry.create(tiny(steps=10_000_000, device="cuda"), name="small")
     # Each hidden layer's activations for D's 2,000,000 inputs take 32 GB; the weights and Adam's state, 2 GB.
@@ -322,18 +324,36 @@ def test_a_reload_mid_run_reattaches_and_controls_the_same_run(registry):
     assert run.status == "stopped" and len(registry().list()) == 1
 
 
-def test_start_past_the_limit_explains_why(registry, monkeypatch):
+def test_start_past_the_limit_waits_its_turn_and_says_its_place(registry, monkeypatch):
     monkeypatch.setenv("GANLAB_MAX_RUNS", "1")
     ui.registry.clear()
     busy = registry().create(tiny(steps=10_000_000), name="elsewhere")
     at = page()
+    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
-    assert not at.exception
-    assert any("limit is 1" in w.value for w in at.warning)
-    assert "run" not in at.query_params and registry().list() == [busy]
+    assert not at.exception and not at.warning
+    assert any("number 1 in line" in i.value for i in at.info)
+    mine = registry().get(run_id(at))
+    assert mine is not busy and mine.status == "created"
+    assert at.button(key="gauss1d-start").disabled and not at.button(key="gauss1d-stop").disabled
     busy.stop()
-    at.button(key="gauss1d-start").click().run()      # room again
-    assert "run" in at.query_params
+    assert wait_for(lambda: mine.status == "running")       # its turn came by itself
+    at.run()
+    assert "[Training]" in page_text(at) and not any("in line" in i.value for i in at.info)
+    at.button(key="gauss1d-stop").click().run()
+    assert mine.status == "stopped"
+
+
+def test_a_page_watches_another_browsers_run_but_does_not_steer_it(registry):
+    theirs = registry().create(tiny(steps=10_000_000), name="theirs", page="gauss1d", owner="another browser")
+    at = page(run=theirs.id)
+    assert "[Training]" in page_text(at)                       # shown live...
+    assert at.button(key="gauss1d-stop").disabled and at.button(key="gauss1d-pause").disabled
+    assert any("Another browser started this run" in c.value for c in at.caption)
+    at.session_state["gauss1d-intent"] = "stop"                # ...and a forged click changes nothing
+    at.run()
+    assert theirs.status == "running"
+    assert not at.button(key="gauss1d-start").disabled         # Start makes one of this browser's own
 
 
 # -- memory: runs of any length ---------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganlab.config import Optim
-from ganlab.runs import History, Run, RunError, RunRegistry
+from ganlab.runs import ACTIVE, History, Run, RunError, RunRegistry
 
 
 from conftest import tiny, wait_for
@@ -206,3 +206,30 @@ def test_the_config_changes_only_on_the_runs_thread():
     assert before.train.save_every == 0 and before.opt_g.lr != 1e-4     # replaced, never changed in place
     assert run.trainer.cfg.opt_g.lr == 1e-4
     assert run.stop(wait=5)
+
+
+def test_runs_past_a_limit_wait_their_turn_in_order_when_asked_to_queue():
+    registry = RunRegistry(max_active=2, per_owner=1)
+    first = registry.create(tiny(steps=10_000_000, seed=1), name="a1", owner="a")
+    with pytest.raises(RunError, match="limit is 1 a browser"):
+        registry.create(tiny(), name="a0", owner="a")          # without queue: refused, as before
+    second = registry.create(tiny(steps=10_000_000, seed=2), name="a2", owner="a", queue=True)
+    other = registry.create(tiny(steps=10_000_000, seed=3), name="b1", owner="b")
+    third = registry.create(tiny(steps=10_000_000, seed=4), name="c1", owner="c", queue=True)
+    gone = registry.create(tiny(steps=10_000_000, seed=5), name="c2", owner="c", queue=True)
+    try:
+        assert first.status in ACTIVE and other.status in ACTIVE
+        assert (registry.place(second), registry.place(third), registry.place(gone)) == (1, 2, 3)
+        assert second.status == "created"                       # waiting: a's limit is 1
+        with pytest.raises(RunError, match="the limit is 2"):
+            registry.create(tiny(), name="d1", owner="d")
+        gone.stop()
+        assert registry.place(gone) is None
+        first.stop()
+        assert wait_for(lambda: second.status in ACTIVE)       # a's turn: its own limit freed
+        assert registry.place(third) == 1 and third.status == "created"   # the server's limit holds
+        other.stop()
+        assert wait_for(lambda: third.status in ACTIVE)
+        assert gone.status == "stopped" and registry.place(third) is None
+    finally:
+        registry.stop_all()
