@@ -2,9 +2,11 @@
 
     streamlit run app.py
 """
+from ganlab.runs import FOREGROUND
 from pages import ui
 
 ui.page_setup()
 nav = ui.navigation()
 ui.frame()
-nav.run()
+with FOREGROUND.serving():    # a page answering a click goes before the training threads' next steps
+    nav.run()

@@ -27,6 +27,7 @@ import contextlib
 import copy
 import dataclasses
 import logging
+import os
 import threading
 import time
 import uuid
@@ -311,6 +312,7 @@ class Worker:
 
     def main(self) -> None:
         failure = None
+        _yield_to_the_pages()
         try:
             with stopping.stoppable(lambda: self.run.stop_requested):
                 self._set_up()
@@ -363,6 +365,7 @@ class Worker:
             run.lockstep.wait(run)
             if run.stop_requested:
                 return
+        FOREGROUND.wait_turn()
         self._train("both")
         save = self.autosaver.due(t.step, self.cfg)
         if t.step % self.cfg.train.snapshot_every == 0 or t.step >= self.cfg.train.steps or save:
@@ -529,6 +532,56 @@ def gpu_memory(device: str) -> int | None:
     if not device.startswith("cuda") or not torch.cuda.is_available():
         return None
     return torch.cuda.memory_allocated(torch.device(device))
+
+
+TRAINING_NICENESS = 10
+
+
+class Foreground:
+    """Someone is waiting for an answer: training steps hold back until it is given.
+
+    Python runs one thread at a time. With eight runs training, a page answering a
+    click gets one turn in nine, and a 0.3 s answer takes seconds. While a page's
+    script runs (`with FOREGROUND.serving():` in app.py), each training thread waits
+    before its next step, at most MAX_WAIT, so training never stalls for long.
+    """
+    MAX_WAIT = 1.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._serving = 0
+
+    @contextlib.contextmanager
+    def serving(self):
+        with self._lock:
+            self._serving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._serving -= 1
+
+    def wait_turn(self) -> None:
+        deadline = None
+        while self._serving:       # read without the lock: a stale value costs one short wait
+            now = time.monotonic()
+            deadline = deadline or now + self.MAX_WAIT
+            if now >= deadline or stopping.requested():
+                return
+            time.sleep(0.005)
+
+
+FOREGROUND = Foreground()
+
+
+def _yield_to_the_pages() -> None:
+    """Lower this training thread's scheduling priority (Linux: per thread), so that on a server
+    shared by a class the threads that answer clicks and serve pages run first when they wake;
+    training takes every cycle they leave."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
+    except (AttributeError, OSError):
+        pass   # not Linux, or not allowed: training keeps the priority it has
 
 
 def free_gpu_cache() -> None:

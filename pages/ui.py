@@ -286,7 +286,7 @@ class DrawLoad:
             for key in [k for k, (_, when) in self._drawn.items() if now - when > 3 * self.MAX_SECONDS]:
                 del self._drawn[key]           # a tab closed, or its run ended
             busy = sum(seconds for seconds, _ in self._drawn.values())
-        return min(self.MAX_SECONDS, max(REFRESH_SECONDS, 2 * busy))
+        return min(self.MAX_SECONDS, max(REFRESH_SECONDS, 4 * busy))
 
 
 @st.cache_resource

@@ -6,8 +6,9 @@ figures a shared server is judged by are printed. A benchmark, not a test (figur
 It starts `streamlit run app.py` on a free port, opens N tabs of the 1D lab in Debian's
 Chromium (Playwright), presses Start in each, then for --seconds measures
   * the server's health endpoint (/_stcore/health), polled four times a second;
-  * click to answer in one more tab: Pause, until the page says Paused; Resume, until it
-    says Training (each a full round trip through the server's script thread).
+  * click to answer in one more tab: Pause, until its button reads Resume (a full round trip
+    through the server's script thread), then until the status reads Paused (the charts' next
+    refresh); Resume, back again.
 and prints p50, p95 and max of each.
 """
 from __future__ import annotations
@@ -76,10 +77,11 @@ def main() -> None:
 
     port = free_port()
     saves = tempfile.mkdtemp(prefix="ganlab-load-")
-    env = dict(os.environ, GANLAB_SAVES=saves)
+    env = dict(os.environ, GANLAB_SAVES=saves, GANLAB_MAX_RUNS=str(args.runs + 1))   # and the clicking tab's own
     server = start_server(port, env)
     health: list[float] = []
     clicks: list[float] = []
+    statuses: list[float] = []
     started: list[float] = []
     stop = threading.Event()
 
@@ -117,11 +119,15 @@ def main() -> None:
             me.get_by_text("Training", exact=True).first.wait_for(timeout=300_000)
             end = time.monotonic() + args.seconds
             while time.monotonic() < end:
-                for button, word in (("pause", "Paused"), ("pause", "Training")):
+                for now, then, badge in (("Pause", "Resume", "Paused"), ("Resume", "Pause", "Training")):
+                    # Answered: the button has turned over (one full rerun of the page). The status
+                    # badge follows at the charts' next refresh, timed separately.
                     t = time.perf_counter()
-                    me.locator(f".st-key-gauss1d-{button} button").first.click()
-                    me.get_by_text(word, exact=True).first.wait_for(timeout=300_000)
+                    me.locator(".st-key-gauss1d-pause button", has_text=now).first.click()
+                    me.locator(".st-key-gauss1d-pause button", has_text=then).first.wait_for(timeout=300_000)
                     clicks.append(time.perf_counter() - t)
+                    me.get_by_text(badge, exact=True).first.wait_for(timeout=300_000)
+                    statuses.append(time.perf_counter() - t)
             stop.set()
             browser.close()
     finally:
@@ -133,7 +139,8 @@ def main() -> None:
             server.kill()
         shutil.rmtree(saves, ignore_errors=True)
     print(f"{args.runs} runs training on {os.cpu_count()} cores, one more tab clicking:")
-    print(figures("  click to answer (Pause or Resume)", clicks))
+    print(figures("  click to answer (Pause or Resume: the button turns over)", clicks))
+    print(figures("  click to the status badge's change", statuses))
     print(figures("  health endpoint", health))
 
 

@@ -233,3 +233,28 @@ def test_runs_past_a_limit_wait_their_turn_in_order_when_asked_to_queue():
         assert gone.status == "stopped" and registry.place(third) is None
     finally:
         registry.stop_all()
+
+
+def test_training_threads_give_way_to_the_threads_that_answer_pages():
+    import os
+    run = Run(tiny(steps=10_000_000)).start()
+    try:
+        assert wait_for(lambda: run.status == "running")
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, run._thread.native_id) == min(19, mine + 10)
+    finally:
+        run.stop()
+
+
+def test_training_steps_hold_back_while_a_page_answers_and_never_for_long(monkeypatch):
+    from ganlab.runs import Foreground
+    gate = Foreground()
+    released = threading.Event()
+    with gate.serving():
+        waiter = threading.Thread(target=lambda: (gate.wait_turn(), released.set()))
+        waiter.start()
+        assert not released.wait(0.3)              # held back while the page is being served
+    assert released.wait(10)                       # and free as soon as the answer is out
+    monkeypatch.setattr(Foreground, "MAX_WAIT", 0.05)
+    with gate.serving():
+        gate.wait_turn()                           # a page that never ends cannot stall training
