@@ -750,7 +750,7 @@ def stage_caption(stage: dict) -> None:
 
 def change_panel(run: Run | None, page: str) -> None:
     """Learning rates, k and the loss of the run in training, changed between two steps."""
-    if run is None or run.status not in ACTIVE:
+    if run is None or run.status not in ACTIVE or not mine(run):   # another browser's run is only watched
         return
     from ganlab.losses import LOSSES
     cfg, key = run.cfg, f"{page}-change-{run.id}-"   # per run: a new run starts from its own values

@@ -350,6 +350,7 @@ def test_a_page_watches_another_browsers_run_but_does_not_steer_it(registry):
     assert "[Training]" in page_text(at)                       # shown live...
     assert at.button(key="gauss1d-stop").disabled and at.button(key="gauss1d-pause").disabled
     assert any("Another browser started this run" in c.value for c in at.caption)
+    assert "Change while training" not in [e.label for e in at.expander]
     at.session_state["gauss1d-intent"] = "stop"                # ...and a forged click changes nothing
     at.run()
     assert theirs.status == "running"
