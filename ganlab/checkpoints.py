@@ -441,7 +441,11 @@ def tidy(root: Path) -> None:
     for path in root.iterdir():
         match = LEFTOVER.fullmatch(path.name)
         try:
-            if match is None or not path.is_dir() or now - path.lstat().st_ctime < LEFTOVER_AGE:
+            if match is None or not path.is_dir():
+                continue
+            # Its newest touch: a save still writing its weights keeps touching weights.pt.
+            touched = max([path.lstat().st_ctime] + [f.lstat().st_mtime for f in path.iterdir()])
+            if now - touched < LEFTOVER_AGE:
                 continue
             visible = root / match["name"]
             with _rename_lock:
