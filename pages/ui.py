@@ -527,6 +527,15 @@ def speed_inputs(train, key: str) -> dict:
 
 def status_line(snap: Snapshot, images: bool = False) -> None:
     color, word = STATUS_WORDS.get(snap.status, ("gray", snap.status))
+    run = registry().get(snap.run_id)
+    if run is not None:
+        # What was asked and not yet seen by the thread: say so now, not at the next refresh.
+        if snap.status == "created" and waiting(run) is not None:
+            color, word = "orange", "Queued"
+        elif snap.status == RUNNING and run.paused:
+            color, word = "orange", "Pausing…"
+        elif snap.status == PAUSED and not run.paused:
+            color, word = "blue", "Resuming…"
     rate = ""
     if snap.status == RUNNING and snap.steps_per_s:
         rate = f" · {snap.steps_per_s:,.0f} steps/s"

@@ -332,7 +332,7 @@ def test_start_past_the_limit_waits_its_turn_and_says_its_place(registry, monkey
     at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     assert not at.exception and not at.warning
-    assert any("number 1 in line" in i.value for i in at.info)
+    assert any("number 1 in line" in i.value for i in at.info) and "[Queued]" in page_text(at)
     mine = registry().get(run_id(at))
     assert mine is not busy and mine.status == "created"
     assert at.button(key="gauss1d-start").disabled and not at.button(key="gauss1d-stop").disabled
