@@ -399,13 +399,13 @@ def _check_header(header: dict) -> None:
 
 def _points_name(folder: Path) -> str:
     """A CSV target's points are carried as points.csv: the name it has in the points store."""
-    import hashlib
+    from ganlab.data.toy2d import points_name
     path = folder / "points.csv"
     if not path.is_file():
         raise CheckpointError("the checkpoint trains on its own points but holds no points.csv")
     if path.stat().st_size > MAX_FILE_BYTES["points.csv"]:
         raise CheckpointError(f"points.csv is over {MAX_FILE_BYTES['points.csv']:,} bytes")
-    return f"points-{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}.csv"
+    return points_name(path.read_bytes())
 
 
 def summary(folder: str | Path) -> Summary:

@@ -32,6 +32,7 @@ TARGETS_2D = ("ring", "grid", "line", "moons", "csv")
 NOISE_KINDS = ("uniform", "normal")
 DEVICES = ("auto", "cpu", "cuda")
 RECON_LOSSES = ("bce", "mse")
+POINTS_NAME = re.compile(r"points-[0-9a-f]{16}\.csv")   # a kept point set (data/toy2d.py, save_points)
 
 
 def _positive(name: str, value: float) -> None:
@@ -118,7 +119,7 @@ class Target2D:
         # The name of a kept upload (data/toy2d.py, save_points), never a path: a config can come
         # from a link or a checkpoint, and must not make the server read a file of its choosing.
         if not isinstance(self.csv_path, str) or not (
-                self.csv_path == "" or re.fullmatch(r"points-[0-9a-f]{16}\.csv", self.csv_path)):
+                self.csv_path == "" or POINTS_NAME.fullmatch(self.csv_path)):
             raise ConfigError("toy2d.csv_path", "must name an uploaded point set (points-<hash>.csv), not a path")
         if self.kind == "csv" and not self.csv_path:
             raise ConfigError("toy2d.csv_path", "give a CSV file of points for the csv target")

@@ -18,7 +18,6 @@ import errno
 import hashlib
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ganlab import metrics
-from ganlab.config import Target2D
+from ganlab.config import POINTS_NAME, Target2D
 
 MAX_CSV_BYTES = 5_000_000    # about 200k rows of two numbers: more than a 2D toy needs
 MIN_POINTS = 10              # fewer is not a distribution worth learning
@@ -107,7 +106,9 @@ def default_points_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganlab" / "points"
 
 
-POINTS_NAME = re.compile(r"points-[0-9a-f]{16}\.csv")
+def points_name(data: bytes) -> str:
+    """A kept point set's name: the hash of its file's bytes."""
+    return f"points-{hashlib.sha256(data).hexdigest()[:16]}.csv"
 
 
 def save_points(points: np.ndarray, folder: Path | str | None = None) -> Path:
@@ -119,7 +120,7 @@ def save_points(points: np.ndarray, folder: Path | str | None = None) -> Path:
     text = "x,y\n" + "".join(f"{x!r},{y!r}\n" for x, y in np.asarray(points, dtype=np.float64).tolist())
     data = text.encode()
     folder = Path(folder) if folder is not None else default_points_dir()
-    path = folder / f"points-{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    path = folder / points_name(data)
     if not path.is_file():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         try:
