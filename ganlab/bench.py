@@ -297,7 +297,9 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
     "setup" builds a model wide enough to take seconds; "training" is the MNIST DCGAN
     on its preset; "large k" is a 1D run with k = 1,000 D updates per step on a big batch,
     "huge batch" the same on a batch of a million (one D update takes seconds on a CPU);
-    "paused" a 1D run paused before its first step.
+    "largest update" the DCGAN on the largest batch this machine's budget lets a page start
+    (cost.MAX_UPDATE_SECONDS), the longest stretch between two stop points; "paused" a 1D
+    run paused before its first step.
     """
     gauss = get_preset("gauss1d").config.replace(train={"device": device, "steps": 10**8})
     mnist = get_preset("mnist-dcgan").config.replace(train={"device": device, "steps": 10**8,
@@ -311,8 +313,22 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
         # Issue 20's worst case; its stages take seconds each, so the stops spread over 10 s.
         "huge batch": (gauss.replace(train={"d_steps": 1000, "batch_size": 1_000_000}),
                        lambda run: run.status == "running", {}, 10.0),
+        "largest update": (_largest_batch(mnist), lambda run: _live_step(run) >= 1, {}, 1.0),
         "paused": (gauss, lambda run: run.status == "paused", {"paused": True}, 0.5),
     }
+
+
+def _largest_batch(cfg: Experiment) -> Experiment:
+    """`cfg` on the largest power-of-two batch that cost.check lets a page start."""
+    from ganlab import cost
+    best = cfg
+    for batch in (2 ** n for n in range(4, 20)):
+        try:
+            cost.check(bigger := cfg.replace(train={"batch_size": batch}))
+        except cost.BudgetError:
+            return best
+        best = bigger
+    return best
 
 
 def stop_latency(cfg: Experiment, reached, start_kw: dict, spread: float, trials: int, rng,

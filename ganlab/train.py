@@ -251,6 +251,12 @@ class Trainer:
             # The graph has k and the loss baked in: record a new one at the next step.
             self._graph, self._capture_at = None, self.step
 
+    def give_back(self) -> None:
+        """The run has ended: drop what only training needs (the task's data, MNIST's digits
+        resident on the device, and a captured graph's buffers). The models and optimizers
+        stay, for Save and Explore; they are a small part of a run's memory."""
+        self.task, self._graph, self._capture_at, self._rows = None, None, None, []
+
     def d_output(self, scores: Tensor) -> Tensor:
         """What the charts show of D: a probability for the BCE losses, else the raw score."""
         return d_output(self.loss, scores)
