@@ -231,10 +231,11 @@ class Run:
     def stop(self, wait: float = 5.0) -> bool:
         """Ask the thread to stop; True once it has ended (within `wait` seconds).
 
-        The thread reads the request at its next stop point (ganlab.stopping): within
-        a second in every state, unless a single stage of an update takes longer (D's
-        backward pass on a batch of a million, on a CPU). Before the first step the
-        status says "stopped" at once.
+        The thread reads the request at its next stop point (ganlab.stopping), at the
+        latest after the D or G update under way. The registry refuses a config whose one
+        update is priced over cost.MAX_UPDATE_SECONDS, so every run a page starts ends
+        within a second; a Run made directly (bench stop's "huge batch") may take longer.
+        Before the first step the status says "stopped" at once.
         """
         with self._controls.cond:
             self._controls.stop()

@@ -126,6 +126,25 @@ def test_stop_during_a_step_of_1000_d_updates_ends_the_thread_between_two_of_the
     assert "D updates" in run.snapshot().message
 
 
+def test_a_slow_update_stops_inside_its_backward_pass_before_its_optimizer_step(monkeypatch):
+    # One D update on a large batch is a forward and a backward pass that take a second on a
+    # CPU; Stop is let through between two layers of either, never after half an update.
+    import ganlab.train as train_module
+    from ganlab import stopping
+    monkeypatch.setattr(train_module, "SLOW_UPDATE", 0.0)       # every update counts as slow here
+    monkeypatch.setattr(train_module, "CUT_SHORT_AFTER", 0.0)   # and old enough to be cut short
+    trainer = Trainer(tiny(10))
+    asked = threading.Event()
+    # Stop is pressed once D's backward pass has begun: its last layer's gradient is computed.
+    last = [m for m in trainer.D.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last.weight.register_hook(lambda grad: asked.set())
+    before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    with stopping.stoppable(asked.is_set), pytest.raises(stopping.Stopped, match="partway"):
+        trainer.train_step()
+    assert trainer.step == 0 and trainer.d_updates == 0
+    assert all(torch.equal(before[k], v) for k, v in trainer.D.state_dict().items()), "D was updated"
+
+
 def test_stop_while_running_ends_the_thread_within_a_second():
     run = Run(tiny(steps=10_000_000)).start()
     assert wait_for(lambda: run.snapshot().step >= 50)
