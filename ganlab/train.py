@@ -20,7 +20,7 @@ import torch._dynamo  # noqa: F401 - optimizers import it lazily (seconds); pay 
 from torch import Tensor, nn
 
 from ganlab.config import Experiment, Optim
-from ganlab import cost, stopping
+from ganlab import stopping
 from ganlab.fast import CAPTURE_AT_STEP, graph_blocker, try_capture
 from ganlab.iteration import d_output, lr_scale, set_lr, train_iteration
 from ganlab.losses import LOSSES
@@ -29,7 +29,7 @@ from ganlab.models.layers import use_generator
 
 MODEL_STREAM = 2   # seed + 1 is the probes' stream (tasks), seed + 2 the models'
 CUT_SHORT_AFTER = 0.2   # seconds: an iteration this old may stop between two of its stages
-SLOW_UPDATE = 0.05      # seconds (priced): updates this slow get stop points inside their passes too
+SLOW_UPDATE = 0.05      # seconds (measured): updates this slow get stop points inside their passes too
 METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "g_grad_norm", "gp_grad_norm")
 
 
@@ -167,9 +167,7 @@ class Trainer:
         self._rows: list[Tensor] = []
         self._cut_from = math.inf          # perf_counter time from which this step may stop halfway
         self._made = 0                     # D updates made in the step under way
-        if cost.estimate(cfg).update_seconds(self.device.type) > SLOW_UPDATE:
-            stopping.inside_passes([self.G, self.D], lambda: time.perf_counter() > self._cut_from,
-                                   self._stopped_partway)
+        self._stops_inside = False         # stop points inside the passes, once the updates prove slow
 
     # -- one iteration -------------------------------------------------------------
     # The iteration itself is ganlab.iteration.train_iteration, written once for this
@@ -214,6 +212,7 @@ class Trainer:
         # so that a run stopped in the usual way rests between two steps, where a save resumes exactly.
         self._made = 0
         self._cut_from = time.perf_counter() + CUT_SHORT_AFTER if stoppable else math.inf
+        started = time.perf_counter()
         try:
             for stage, _, _ in train_iteration(self, what):
                 self._made += stage == "d_update"
@@ -221,6 +220,11 @@ class Trainer:
                     raise stopping.Stopped(self._stopped_partway())
         finally:
             self._cut_from = math.inf
+        updates = self._made + (what != "d")
+        if not self._stops_inside and time.perf_counter() - started > SLOW_UPDATE * updates:
+            stopping.inside_passes([self.G, self.D], lambda: time.perf_counter() > self._cut_from,
+                                   self._stopped_partway)
+            self._stops_inside = True
 
     def _stopped_partway(self) -> str:
         self.d_updates += self._made      # the updates made count; the step does not
