@@ -8,7 +8,8 @@ from ganlab import charts, checkpoints
 from ganlab.config import ConfigError
 from ganlab.families import family_of
 from ganlab.models import is_conditional
-from ganlab.runs import RunError, describe_error
+from ganlab.runs import RunError
+from ganlab.worker import describe_error
 from pages import ui
 
 ui.require_frame()

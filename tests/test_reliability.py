@@ -16,7 +16,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ganlab.runs as runs_module
+import ganlab.worker as worker_module
 from conftest import tiny, wait_for
 from ganlab.config import Experiment, Model, Train
 from ganlab.runs import EVENTS_KEPT, Run, RunRegistry
@@ -227,9 +227,9 @@ def test_out_of_gpu_memory_fails_the_run_frees_the_cache_and_others_go_on(monkey
             super().train_step(what)
 
     freed = []
-    real_free = runs_module.free_gpu_cache
-    monkeypatch.setattr(runs_module, "make_trainer", OneRunRunsOutOfMemory)
-    monkeypatch.setattr(runs_module, "free_gpu_cache", lambda: (freed.append(True), real_free()))
+    real_free = worker_module.free_gpu_cache
+    monkeypatch.setattr(worker_module, "make_trainer", OneRunRunsOutOfMemory)
+    monkeypatch.setattr(worker_module, "free_gpu_cache", lambda: (freed.append(True), real_free()))
     registry = RunRegistry(max_active=3)
     other = registry.create(tiny(steps=10_000_000, seed=1), name="other")
     huge = registry.create(tiny(steps=10_000_000, seed=13), name="huge batch")

@@ -247,7 +247,7 @@ def test_training_threads_give_way_to_the_threads_that_answer_pages():
 
 
 def test_training_steps_hold_back_while_a_page_answers_and_never_for_long(monkeypatch):
-    from ganlab.runs import Foreground
+    from ganlab.worker import Foreground
     gate = Foreground()
     released = threading.Event()
     with gate.serving():
