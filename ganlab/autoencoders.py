@@ -64,6 +64,7 @@ class AutoencoderTrainer:
     def give_back(self) -> None:
         """The run has ended: drop the task's digits; the model stays for Save and Explore."""
         self.task, self._rows = None, []
+        self.opt.zero_grad(set_to_none=True)
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-step metrics since the last flush, as (steps, values[steps, metrics]); raises DivergedError."""

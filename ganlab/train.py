@@ -273,6 +273,7 @@ class Trainer:
         resident on the device, and a captured graph's buffers). The models and optimizers
         stay, for Save and Explore; they are a small part of a run's memory."""
         self.task, self._graph, self._capture_at, self._rows = None, None, None, []
+        self.opt_g.zero_grad(set_to_none=True), self.opt_d.zero_grad(set_to_none=True)
 
     def d_output(self, scores: Tensor) -> Tensor:
         """What the charts show of D: a probability for the BCE losses, else the raw score."""

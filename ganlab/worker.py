@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import logging
 import os
 import threading
@@ -241,6 +242,7 @@ class Worker:
             with self.run._models:
                 self.trainer.give_back()
             free_gpu_cache()
+            _trim_heap()
 
 
 class Autosaver:
@@ -327,6 +329,15 @@ def free_gpu_cache() -> None:
     """Give the CUDA caching allocator's unused blocks back to the driver, for other runs."""
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _trim_heap() -> None:
+    # glibc keeps freed blocks in the process's heap, so the digits an ended run gave back
+    # would still count against the server's memory; malloc_trim hands them to the OS.
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc (macOS, musl): its allocator decides
+        pass
 
 
 def describe_error(e: BaseException) -> str:
