@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ganlab import charts, charts2d, compare
+from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.config import Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.losses import LOSSES
@@ -209,9 +210,9 @@ def draw_1d(snaps: dict) -> None:
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.w1_by_loss_figure(meters), key="cmp-w1")
     c2.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
-    if any("modes_covered" in m for m in meters.values()):   # mixtures: does each run find every mode?
-        title = charts.better_title("modes_covered", "Modes covered")
-        st.plotly_chart(charts.by_loss_figure(meters, "modes_covered", title), key="cmp-modes")
+    if any(MODES_COVERED.name in m for m in meters.values()):   # mixtures: does each run find every mode?
+        title = charts.better_title(MODES_COVERED.name, "Modes covered")
+        st.plotly_chart(charts.by_loss_figure(meters, MODES_COVERED.name, title), key="cmp-modes")
     st.plotly_chart(charts.d_and_critic_figure(views), key="cmp-d-critic")
     st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
 
@@ -224,8 +225,8 @@ def draw_mnist(snaps: dict) -> None:
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     classifier = {name: charts.better_title(name, text) for name, text in (
-        ("fid", "Fréchet distance to real digits"), ("modes_covered", "Digits covered, of 10"),
-        ("confident", "Confident share: clearly a digit"))}
+        (FID.name, "Fréchet distance to real digits"), (MODES_COVERED.name, "Digits covered, of 10"),
+        (CONFIDENT.name, "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
         col.plotly_chart(charts.by_loss_figure(meters, name, classifier[name]), key=f"cmp-{name}")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from ganlab import charts
 from ganlab.config import ConfigError, Experiment, Target1D
+from ganlab.meters import MODES_COVERED
 from ganlab.presets import presets_for
 from ganlab.tasks import TASKS
 from pages import ui
@@ -106,7 +107,7 @@ def draw(snap):
     c2.plotly_chart(charts.d_outputs_figure(snap.metrics, snap.views), key="g1d-dout")
     c1.plotly_chart(charts.quality_figure(snap.meters), key="g1d-quality")
     c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="g1d-grad")
-    if "modes_covered" in snap.meters:
+    if MODES_COVERED.name in snap.meters:
         c1.plotly_chart(charts.modes_figure(snap.meters), key="g1d-modes")
 
 

@@ -5,6 +5,7 @@ from ganlab import charts, explore
 from ganlab.config import DEVICES, ConfigError, Experiment
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
 from ganlab.images import make_grid_image
+from ganlab.meters import CONFIDENT
 from ganlab.models import is_conditional
 from ganlab.presets import presets_for
 from ganlab.tasks import TASKS
@@ -122,7 +123,7 @@ def draw(snap):
         st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
         st.plotly_chart(charts.d_test_figure(snap.meters, snap.views), key="mn-dtest")
     ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
-    if "confident" in snap.meters:
+    if CONFIDENT.name in snap.meters:
         ui.meter_calibration(root)
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 from ganlab import charts, charts2d
 from ganlab.config import TARGETS_2D, ConfigError, Experiment, Target2D
 from ganlab.data.toy2d import PointsFileError, default_points_dir, read_points_csv, save_points
+from ganlab.meters import HIGH_QUALITY, MODES_COVERED
 from ganlab.presets import presets_for
 from ganlab.tasks import TASKS
 from pages import ui
@@ -131,9 +132,9 @@ def draw(snap):
     st.plotly_chart(charts2d.plane_figure(views, **shown), key="t2d-plane")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts2d.energy_figure(meters, views.get("energy_floor")), key="t2d-energy")
-    if "modes_covered" in meters:
+    if MODES_COVERED.name in meters:
         c2.plotly_chart(charts2d.coverage_figure(meters, views.get("num_modes", 0)), key="t2d-modes")
-    if "high_quality" in meters:
+    if HIGH_QUALITY.name in meters:
         c1.plotly_chart(charts2d.quality_figure(meters), key="t2d-quality")
     c2.plotly_chart(charts.loss_figure(snap.metrics), key="t2d-loss")
     c1.plotly_chart(charts.d_outputs_figure(snap.metrics, views), key="t2d-dout")

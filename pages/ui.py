@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ganlab.config import OPTIMIZERS, ConfigError, ConfigErrors, Experiment, Optim, decode_config, encode_config
+from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
 from ganlab.tasks import TASKS
@@ -618,7 +619,7 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
 def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
     """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram."""
     from ganlab import charts
-    if "fid" in snap.meters:
+    if FID.name in snap.meters:
         c1, c2, c3 = st.columns(3)
         c1.plotly_chart(quality_figure(snap.meters), key=f"{prefix}-fid")
         c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key=f"{prefix}-modes")
@@ -648,8 +649,7 @@ def meter_calibration(root) -> None:
     with st.expander("What the meters read on known answers (calibration)", key="mnist-calibration",
                      on_change="rerun"):
         import pandas as pd
-        from ganlab.meters import meter
-        columns = {meter(name).words_for("mnist"): name for name in ("modes_covered", "confident", "fid")}
+        columns = {spec.words_for("mnist"): spec.name for spec in (MODES_COVERED, CONFIDENT, FID)}
         rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
