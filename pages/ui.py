@@ -15,7 +15,8 @@ import time
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ganlab.config import OPTIMIZERS, ConfigError, ConfigErrors, Experiment, Optim, decode_config, encode_config
+from ganlab.config import OPTIMIZERS, SECTIONS, ConfigError, ConfigErrors, Experiment, Optim, decode_config, \
+    encode_config
 from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
@@ -327,7 +328,6 @@ def refresh_while(draw, active) -> None:
 
 SECTION_WORDS = {"opt_g": "G optimizer", "opt_d": "D optimizer", "noise": "noise z", "target": "target",
                  "toy2d": "target"}
-SECTIONS = {name for name in Experiment.__dataclass_fields__ if name != "task"}
 _drawing = threading.local()   # the settings being drawn: their keys' prefix, and each field's widget
 
 
