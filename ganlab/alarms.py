@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganlab.meters import meter, quality_meters
+from ganlab.meters import DIVERSITY, MODES_COVERED, meter, quality_meters
 
 WINDOW = 200                # rows of per-step history that count as "recent" for D winning
 SMOOTHING = 10              # rows averaged before looking for swings: removes minibatch noise, keeps
@@ -95,7 +95,7 @@ def mode_collapse(meters: dict, num_modes: int | None = None, min_modes: int | N
     if recent is None:
         return alarms
     step = int(recent["step"][-1])
-    covered = recent.get("modes_covered")
+    covered = recent.get(MODES_COVERED.name)
     if num_modes and covered is not None:
         needed = min_modes if min_modes is not None else num_modes
         if np.all(covered < needed):
@@ -104,7 +104,7 @@ def mode_collapse(meters: dict, num_modes: int | None = None, min_modes: int | N
                 f"Mode collapse: G draws only {int(covered[-1])} of the {num_modes} {mode_name}s. It has "
                 f"found a few outputs that fool D and stopped exploring. Try a Wasserstein loss, a lower "
                 f"G learning rate, or restart with another seed."))
-    diversity = recent.get("diversity")
+    diversity = recent.get(DIVERSITY.name)
     if diversity is not None and np.all(diversity < LOW_DIVERSITY):
         alarms.append(Alarm(
             "mode_collapse", step,

@@ -306,7 +306,7 @@ def page_text(at) -> str:
 
 def test_start_twice_makes_one_run(registry):
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     first = run_id(at)
     assert at.button(key="gauss1d-start").disabled
@@ -318,7 +318,7 @@ def test_start_twice_makes_one_run(registry):
 
 def test_stop_pause_and_resume_on_a_finished_run_do_nothing(registry):
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(30)
+    at.number_input(key="train.steps").set_value(30)
     at.button(key="gauss1d-start").click().run()
     run = registry().get(run_id(at))
     assert run.join(60)
@@ -331,7 +331,7 @@ def test_stop_pause_and_resume_on_a_finished_run_do_nothing(registry):
 
 def test_a_reload_mid_run_reattaches_and_controls_the_same_run(registry):
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     run = registry().get(run_id(at))
     assert wait_for(lambda: run.status == "running")
@@ -349,7 +349,7 @@ def test_start_past_the_limit_waits_its_turn_and_says_its_place(registry, monkey
     ui.registry.clear()
     busy = registry().create(tiny(steps=10_000_000), name="elsewhere")
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     assert not at.exception and not at.warning
     assert any("number 1 in line" in i.value for i in at.info) and "[Queued]" in page_text(at)
