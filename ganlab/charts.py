@@ -461,16 +461,16 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
 
 def mnist_quality_figure(meters: dict) -> go.Figure:
     """The Fréchet distance in the classifier's features (lower is better)."""
-    words = FID.words
+    words = meter(FID.name).words
     return curves_figure(meters, {FID.name: words}, better_title(FID.name, words), smooth_alpha=None,
                          y_title="in the classifier's features")
 
 
 def mnist_modes_figure(meters: dict) -> go.Figure:
-    series = {spec.name: spec.words_for("mnist") for spec in (MODES_COVERED, CONFIDENT)}
+    series = {name: meter(name).words_for("mnist") for name in (MODES_COVERED.name, CONFIDENT.name)}
     series[KL_UNIFORM.name] = "KL to uniform (nats)"   # shorter than its words: a legend, beside two others
     if LABEL_ACCURACY.name in meters:
-        series[LABEL_ACCURACY.name] = LABEL_ACCURACY.words
+        series[LABEL_ACCURACY.name] = meter(LABEL_ACCURACY.name).words
     return curves_figure(meters, series, "Mode coverage", smooth_alpha=None)
 
 

@@ -81,7 +81,8 @@ for _spec in (
 
 # -- per-probe meters: the tasks' (ganlab.tasks, ganlab.classifier, ganlab.autoencoders) -----------
 # The summary ones come first, in the order the table of runs shows them. Code that looks a meter
-# up ("is there a FID in this snapshot?") names it by its spec here: MODES_COVERED.name.
+# up ("is there a FID in this snapshot?") names it by its spec here: MODES_COVERED.name. Its words
+# are read with meter(name), which a later registration (a test's, say) may change.
 W1 = register_meter(MeterSpec("w1", "W1 to the target", False, 0.0, summary=True, quality=True))
 KS = register_meter(MeterSpec("ks", "KS statistic", False, 0.0, summary=True))
 FID = register_meter(MeterSpec("fid", "Fréchet distance", False, 0.0, summary=True, quality=True))

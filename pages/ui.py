@@ -649,7 +649,8 @@ def meter_calibration(root) -> None:
     with st.expander("What the meters read on known answers (calibration)", key="mnist-calibration",
                      on_change="rerun"):
         import pandas as pd
-        columns = {spec.words_for("mnist"): spec.name for spec in (MODES_COVERED, CONFIDENT, FID)}
+        from ganlab.meters import meter
+        columns = {meter(name).words_for("mnist"): name for name in (MODES_COVERED.name, CONFIDENT.name, FID.name)}
         rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
