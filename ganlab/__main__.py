@@ -93,6 +93,8 @@ def cmd_presets(args) -> int:
 
 def cmd_train(args) -> int:
     from ganlab.runs import RunRegistry
+    from ganlab.speed import time_left
+    from ganlab.verdict import of_snapshot
     cfg = build_config(args)
     registry = RunRegistry()
     run = registry.create(cfg, name=args.preset)
@@ -105,18 +107,25 @@ def cmd_train(args) -> int:
                 last = time.monotonic()
                 meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
                                    and snap.latest(k) is not None)[:100]
+                left = time_left(snap.step, snap.total_steps, snap.steps_per_s) if snap.status == "running" else ""
                 print(f"[{snap.status}] step {snap.step}/{snap.total_steps} "
-                      f"({snap.steps_per_s:.0f} steps/s)  {meters}", file=sys.stderr, flush=True)
+                      f"({snap.steps_per_s:.0f} steps/s{', ' + left if left else ''})  {meters}",
+                      file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         run.stop()
     snap = run.snapshot()
     if args.out:
         _write_outputs(run, args.out)
     summary = summarize(snap)
+    ended = of_snapshot(run.cfg, snap)
+    if ended is not None:
+        summary.update(verdict=ended.text, outcome=ended.outcome)
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{snap.status}: {snap.message}")
+        if ended is not None and ended.outcome not in ("failed", "diverged"):   # those the message says
+            print(ended.text)
     return 0 if snap.status in ("finished", "stopped") else 1
 
 
