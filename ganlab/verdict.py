@@ -127,9 +127,11 @@ def final_meters(task: str, meters: dict) -> str:
     """"W1 to the target 0.31, KS statistic 0.12": the run's headline meters at its last probe.
 
     The headline meters are those the table of runs shows, the quality meters, and those
-    the task's presets promise on; in the meter registry's order."""
+    the task's presets promise on, in the meter registry's order; one that reads NaN (it does
+    not apply, as the table's dash says) is left out."""
     promised = {p.meter for preset in PRESETS.values() if preset.config.task == task for p in preset.promises}
-    names = [n for n, s in METERS.items() if (s.summary or s.quality or n in promised) and n in meters]
+    names = [n for n, s in METERS.items() if (s.summary or s.quality or n in promised)
+             and np.isfinite(_value(meters, n) if n in meters and len(meters[n]) else np.nan)]   # NaN: does not apply
     return ", ".join(f"{meter(n).words_for(task)} {_shown(n, _value(meters, n))}" for n in names)
 
 
