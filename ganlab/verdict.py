@@ -152,23 +152,33 @@ def verdict(cfg: Experiment, status: str, message: str, step: int, total_steps: 
     if not own:
         preset = yardstick(cfg)
     promises = preset.promises if preset is not None else ()
-    so_far = final_meters(cfg.task, meters) or "no quality meter was recorded"
+    so_far = final_meters(cfg.task, meters)
+    if status == STOPPED and not so_far:
+        return Verdict(UNJUDGED, "", f"{message.capitalize()}: no quality meter was recorded.")
     if not promises:
         if status == STOPPED:
             return Verdict(UNJUDGED, "", f"Stopped at step {step:,} of {total_steps:,}: {so_far}.")
-        return Verdict(UNJUDGED, "", f"Final meters: {so_far}." if final_meters(cfg.task, meters)
-                       else "No quality meter was recorded.")
+        return Verdict(UNJUDGED, "", f"Final meters: {so_far}." if so_far else "No quality meter was recorded.")
     due = min(p.steps for p in promises)
     terms = "; ".join(f"{_words(p, cfg.task)} {p.side} {meter(p.meter).fmt.format(p.bound)}" for p in promises)
     settings = "" if own else ", with its own settings"
     if status == STOPPED and step < total_steps:
         return Verdict(EARLY, "", f"Stopped at step {step:,} of {total_steps:,}, before the promise "
                        f"is due: {so_far} (the {preset.slug} preset promises {terms} by step {due:,}{settings}).")
+    # A meter the run never measured (MNIST's, before its classifier is ready) neither keeps nor misses.
+    unmeasured = [p for p in promises if not np.isfinite(_value(meters, p.meter) if p.meter in meters else np.nan)]
+    if len(unmeasured) == len(promises):
+        return Verdict(UNJUDGED, "", f"Its promise ({terms} by step {due:,}{settings}) cannot be judged: the "
+                       f"run ended without measuring it." + (f" Final meters: {so_far}." if so_far else ""))
+    promises = [p for p in promises if p not in unmeasured]
     tail = "" if own else f" by step {due:,}, with its own settings"
     missed, kept = _judged(promises, cfg.task, meters, f"the {preset.slug} preset", tail)
     if not missed:
+        if unmeasured:
+            kept.append(f"not measured at the end: {', '.join(_words(p, cfg.task) for p in unmeasured)}")
         if own:
-            return Verdict(KEPT, "kept its promise", f"Kept its promise: {'; '.join(kept)}.")
+            return Verdict(KEPT, "kept what it measured" if unmeasured else "kept its promise",
+                           f"Kept its promise: {'; '.join(kept)}.")
         return Verdict(KEPT, "reached the preset's mark",
                        f"Reached the mark the {preset.slug} preset promises for its own settings (this run's "
                        f"differ): {'; '.join(kept)}.")
@@ -177,6 +187,8 @@ def verdict(cfg: Experiment, status: str, message: str, step: int, total_steps: 
     text = f"{headline.capitalize()} after {step:,} steps: {'; '.join(missed)}"
     if kept:
         text += f". Kept: {'; '.join(kept)}"
+    if unmeasured:
+        text += f". Not measured at the end: {', '.join(_words(p, cfg.task) for p in unmeasured)}"
     return Verdict(MISSED, headline, text + ".")
 
 

@@ -6,8 +6,8 @@ import streamlit as st
 
 from ganlab import charts, compare
 from ganlab.meters import summary_meters
-from ganlab.runs import ACTIVE
-from ganlab.speed import duration
+from ganlab.runs import ACTIVE, RUNNING
+from ganlab.speed import duration, time_left
 from pages import ui
 
 # A run's page is named after its file: pages/<page>.py.
@@ -40,6 +40,7 @@ def table(runs) -> pd.DataFrame:
         rows.append({
             "name": s["name"], "page": s["page"], "model": s["model"], "loss": s["loss"], "status": s["status"],
             "step / budget": f"{s['step']:,} / {s['budget']:,}", "steps/s": s["steps_per_s"],
+            "time left": time_left(s["step"], s["budget"], s["steps_per_s"]) if s["status"] == RUNNING else None,
             "device": s["device"], "GPU memory": gpu, "wall time": duration(s["wall_s"]),
             **{m: s.get(m) for m in summary_meters()}, "verdict": verdict_words(run), "id": s["id"],
         })

@@ -73,6 +73,18 @@ def test_a_run_with_no_promise_reports_its_final_meters_in_the_meters_words():
     assert verdict(moons, "finished", "", 4000, 4000, {}).text == "No quality meter was recorded."
 
 
+def test_a_promise_the_run_never_measured_is_not_judged():
+    dcgan = PRESETS["mnist-dcgan"].config      # MNIST's meters wait for their classifier
+    ended = verdict(dcgan, "finished", "", 5000, 5000, probes(d_real_test=[0.5]))
+    assert ended.outcome == UNJUDGED and ended.text.startswith("Its promise (digits covered (of 10) at least 10; "
+                                                               "confident share (clearly a digit) at least 65% by "
+                                                               "step 5,000) cannot be judged")
+    part = verdict(dcgan, "finished", "", 5000, 5000, probes(modes_covered=[8], confident=[np.nan]))
+    assert part.outcome == MISSED and part.text == (
+        "Ended below its promise after 5,000 steps: digits covered (of 10) 8 (the mnist-dcgan preset promises at "
+        "least 10). Not measured at the end: confident share (clearly a digit).")
+
+
 def test_how_a_run_ended_comes_first():
     meters = probes(w1=[0.3])
     assert verdict(GAUSS, "running", "", 1200, 6000, meters) is None
@@ -83,6 +95,8 @@ def test_how_a_run_ended_comes_first():
     diverged = verdict(GAUSS, "diverged", "loss_g became NaN at step 40", 40, 6000, {})
     assert diverged.color == "red" and diverged.text == "Diverged: loss_g became NaN at step 40."
     assert verdict(GAUSS, "failed", "out of GPU memory", 3, 6000, {}).text == "Failed: out of GPU memory."
+    assert verdict(GAUSS, "stopped", "stopped before the first step", 0, 6000, {}).text == \
+        "Stopped before the first step: no quality meter was recorded."
 
 
 # -- time left ---------------------------------------------------------------------------------------
