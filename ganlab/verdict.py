@@ -3,7 +3,7 @@
 A preset promises what its run reaches by the end of its budget (presets.Promise).
 A run that ends is set beside that promise and says so in a sentence:
 "Kept its promise: W1 to the target 0.047, below the promised 0.1", or
-"Did not converge: W1 to the target 17 (the gauss1d preset promises below 0.1 by step 6,000)".
+"Did not converge after 6,000 steps: W1 to the target 17 (the gauss1d preset promises below 0.1)".
 Each promise is judged on the run's last probe, as `check-presets` judges it.
 
 Which runs a promise binds. It is made for the preset's own settings, over seeds, so
@@ -14,7 +14,8 @@ model) voids it. Such a run is then set beside the closest preset of its family 
 makes a promise on the same data, as a yardstick, and its words say that the settings
 differ: the Loss lab's runs are judged so. A run with neither says its final meters.
 
-Pure: no Streamlit, no torch. The pages, the Runs table and the command line all call verdict().
+Pure: no Streamlit; it reads a config and a run's history. The pages (the status line, the Loss
+lab), the Runs table and the command line all call verdict().
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 from ganlab.config import Experiment, Train
 from ganlab.meters import METERS, meter, quality_meters
 from ganlab.presets import PRESETS, Preset, Promise
-from ganlab.snapshots import DIVERGED, ENDED, FAILED, FINISHED, STOPPED
+from ganlab.snapshots import DIVERGED, ENDED, FAILED, STOPPED
 
 # Train fields that change which seed is drawn or how the run is watched, not what training does.
 NEUTRAL = ("seed", "device", "fast", "cpu_threads", "data_dir", "snapshot_every", "history_cap",
@@ -87,6 +88,11 @@ def _value(meters: dict, name: str) -> float | None:
     return float(col[-1]) if col is not None and len(col) else None
 
 
+def _measured(meters: dict, name: str) -> bool:
+    value = _value(meters, name)
+    return value is not None and bool(np.isfinite(value))
+
+
 def _shown(name: str, value: float | None) -> str:
     if value is None or not np.isfinite(value):
         return "not measured"
@@ -130,8 +136,7 @@ def final_meters(task: str, meters: dict) -> str:
     the task's presets promise on, in the meter registry's order; one that reads NaN (it does
     not apply, as the table's dash says) is left out."""
     promised = {p.meter for preset in PRESETS.values() if preset.config.task == task for p in preset.promises}
-    names = [n for n, s in METERS.items() if (s.summary or s.quality or n in promised)
-             and np.isfinite(_value(meters, n) if n in meters and len(meters[n]) else np.nan)]   # NaN: does not apply
+    names = [n for n, s in METERS.items() if (s.summary or s.quality or n in promised) and _measured(meters, n)]
     return ", ".join(f"{meter(n).words_for(task)} {_shown(n, _value(meters, n))}" for n in names)
 
 
@@ -166,7 +171,7 @@ def verdict(cfg: Experiment, status: str, message: str, step: int, total_steps: 
         return Verdict(EARLY, "", f"Stopped at step {step:,} of {total_steps:,}, before the promise "
                        f"is due: {so_far} (the {preset.slug} preset promises {terms} by step {due:,}{settings}).")
     # A meter the run never measured (MNIST's, before its classifier is ready) neither keeps nor misses.
-    unmeasured = [p for p in promises if not np.isfinite(_value(meters, p.meter) if p.meter in meters else np.nan)]
+    unmeasured = [p for p in promises if not _measured(meters, p.meter)]
     if len(unmeasured) == len(promises):
         return Verdict(UNJUDGED, "", f"Its promise ({terms} by step {due:,}{settings}) cannot be judged: the "
                        f"run ended without measuring it." + (f" Final meters: {so_far}." if so_far else ""))
