@@ -75,6 +75,16 @@ def summarize(snap) -> dict:
     return _finite(out)
 
 
+def progress_line(snap) -> str:
+    """"[running] step 1000/6000 (50 steps/s, about 1m 40s left)  w1=0.25": the CLI's progress."""
+    from ganlab.speed import time_left
+    meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
+                       and snap.latest(k) is not None)[:100]
+    left = time_left(snap.step, snap.total_steps, snap.steps_per_s) if snap.status == "running" else ""
+    return (f"[{snap.status}] step {snap.step}/{snap.total_steps} "
+            f"({snap.steps_per_s:.0f} steps/s{', ' + left if left else ''})  {meters}")
+
+
 def cmd_presets(args) -> int:
     for p in PRESETS.values():
         print(f"{p.slug:24s} {p.config.task:8s} {p.title}")
@@ -83,6 +93,7 @@ def cmd_presets(args) -> int:
 
 def cmd_train(args) -> int:
     from ganlab.runs import RunRegistry
+    from ganlab.verdict import of_snapshot
     cfg = build_config(args)
     registry = RunRegistry()
     run = registry.create(cfg, name=args.preset)
@@ -93,20 +104,22 @@ def cmd_train(args) -> int:
             snap = run.snapshot()
             if time.monotonic() - last > 2 or not run.alive:
                 last = time.monotonic()
-                meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
-                                   and snap.latest(k) is not None)[:100]
-                print(f"[{snap.status}] step {snap.step}/{snap.total_steps} "
-                      f"({snap.steps_per_s:.0f} steps/s)  {meters}", file=sys.stderr, flush=True)
+                print(progress_line(snap), file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         run.stop()
     snap = run.snapshot()
     if args.out:
         _write_outputs(run, args.out)
     summary = summarize(snap)
+    ended = of_snapshot(run.cfg, snap)
+    if ended is not None:
+        summary.update(verdict=ended.text, outcome=ended.outcome)
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{snap.status}: {snap.message}")
+        if ended is not None and ended.outcome not in ("failed", "diverged"):   # those the message says
+            print(ended.text)
     return 0 if snap.status in ("finished", "stopped") else 1
 
 

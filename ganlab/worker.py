@@ -22,6 +22,7 @@ from ganlab import checkpoints, stopping
 from ganlab.config import Experiment
 from ganlab.families import make_trainer
 from ganlab.snapshots import DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Publisher
+from ganlab.speed import Speedometer
 from ganlab.teach import SlowMotion, reconfigured
 from ganlab.train import DivergedError
 
@@ -49,7 +50,7 @@ class Worker:
         self._resume = resume
         self._slow: SlowMotion | None = None   # an iteration shown stage by stage, under way
         self._changes: list[dict] = []          # changes waiting for that iteration to end
-        self._mark = (0.0, 0)                   # (time, step) where the current rate was measured from
+        self.speed = Speedometer()              # steps/s over a recent window of free running
 
     def main(self) -> None:
         failure = None
@@ -90,7 +91,7 @@ class Worker:
     def _loop(self) -> None:
         controls, t = self.run._controls, self.trainer
         self.run._set_status(PAUSED if controls.pause_requested else RUNNING)
-        self._mark = (time.perf_counter(), t.step)
+        self.speed.restart(t.step)
         while True:
             command = controls.next(budget_spent=lambda: t.step >= self.cfg.train.steps, paused=self._say_paused)
             if command.apply(self):
@@ -102,7 +103,7 @@ class Worker:
         self._leave_slow_motion()
         if run.status != RUNNING:
             run._set_status(RUNNING)
-            self._mark = (time.perf_counter(), t.step)
+            self.speed.restart(t.step)
         if run.lockstep is not None:
             run.lockstep.wait(run)
             if run.stop_requested:
@@ -181,11 +182,9 @@ class Worker:
         self.record.views.pop("stage", None)
 
     def _measure_rate(self) -> None:
-        now, (then, step) = time.perf_counter(), self._mark
-        if now > then:
-            sps = (self.trainer.step - step) / (now - then)
+        sps = self.speed.update(self.trainer.step)
+        if sps is not None:
             self.record.rate = (sps, sps * self.cfg.train.batch_size)
-            self._mark = (now, self.trainer.step)
 
     def _autosave(self) -> None:
         self.autosaver.save(self.run, self.trainer.step, self.record.events)

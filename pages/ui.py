@@ -20,6 +20,7 @@ from ganlab.config import OPTIMIZERS, SECTIONS, ConfigError, ConfigErrors, Exper
 from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
+from ganlab.speed import time_left
 from ganlab.tasks import TASKS
 
 REFRESH_SECONDS = 1.0
@@ -601,19 +602,34 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
         rate = f" · {snap.steps_per_s:,.0f} steps/s"
         if images:
             rate += f" · {snap.samples_per_s:,.0f} images/s"
-    st.markdown(f":{color}-badge[{word}] step **{snap.step:,}** of {snap.total_steps:,}{rate}"
+        left = time_left(snap.step, snap.total_steps, snap.steps_per_s)
+        rate += f" · {left}" if left else ""
+    ended = run_verdict(run, snap)
+    badge = f":{color}-badge[{word}]"
+    if ended is not None and ended.headline:   # so that a run far from its target never reads "Finished" alone
+        badge += f" :{ended.color}-badge[{ended.headline}]"
+    st.markdown(f"{badge} step **{snap.step:,}** of {snap.total_steps:,}{rate}"
                 f" · {snap.elapsed:,.1f} s training")
     st.progress(snap.progress)
     if snap.path:
         st.caption(f"Training path: {snap.path}")
     for alarm in snap.alarms:
-        st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
+        color, icon = ("gray", ":material/schedule:") if alarm.expected else ("red", ":material/warning:")
+        st.markdown(f":{color}-badge[{icon} {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
     if snap.status == FAILED:
         st.error(f"The run failed: {plain(snap.message)}")
     elif snap.status == DIVERGED:
         st.error(f"The run diverged: {plain(snap.message)}")
+    elif ended is not None:
+        st.caption(plain(ended.text))
     elif snap.status in (FINISHED, STOPPED) and snap.message:
         st.caption(plain(snap.message.capitalize()) + ".")
+
+
+def run_verdict(run: Run | None, snap: Snapshot):
+    """How the run ended, against its preset's promise (ganlab.verdict); None while it trains."""
+    from ganlab.verdict import of_snapshot
+    return of_snapshot(run.cfg, snap) if run is not None else None
 
 
 def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
