@@ -5,7 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from ganlab import charts, compare
-from ganlab.meters import summary_meters
+from ganlab.chartview import X_AXES, apply_view
+from ganlab.labels import loss_words, run_labels
+from ganlab.meters import meter, summary_meters
 from ganlab.runs import ACTIVE
 from pages import ui
 
@@ -26,21 +28,23 @@ if not runs:
 by_id = {r.id: r for r in runs}
 
 
-def label(run) -> str:
-    # Nothing that changes (the status, say): a multiselect keeps a pick by its label.
-    return f"{run.name} · {run.id[:6]}"
+# Labels tell the runs apart: the start time and what each changed from its preset (ganlab.labels).
+# Nothing that changes (the status, say): a multiselect keeps a pick by its label.
+labels = run_labels(runs)
 
 
 def table(runs) -> pd.DataFrame:
+    """One row per run, headed in words: a meter's column by its words (ganlab.meters)."""
+    names = run_labels(runs)   # the runs now: another tab may have started one since the page ran
     rows = []
     for run in runs:
         s = run.summary()
-        gpu = "—" if s["gpu_memory"] is None else f"{s['gpu_memory'] / 2**20:,.0f} MiB"
+        device = s["device"] if s["gpu_memory"] is None else f"{s['device']} · {s['gpu_memory'] / 2**20:,.0f} MiB"
         rows.append({
-            "name": s["name"], "page": s["page"], "model": s["model"], "loss": s["loss"], "status": s["status"],
-            "step / budget": f"{s['step']:,} / {s['budget']:,}", "steps/s": s["steps_per_s"],
-            "device": s["device"], "GPU memory": gpu, "wall time": duration(s["wall_s"]),
-            **{m: s.get(m) for m in summary_meters()}, "id": s["id"],
+            "run": names[run.id], "status": ui.STATUS_WORDS.get(s["status"], ("", s["status"]))[1],
+            "model": s["model"], "loss": loss_words(run.cfg), "steps": f"{s['step']:,} / {s['budget']:,}",
+            "steps/s": s["steps_per_s"], "device": device, "time": duration(s["wall_s"]),
+            **{meter(m).words: s.get(m) for m in summary_meters()},
         })
     frame = pd.DataFrame(rows)
     return frame.dropna(axis=1, how="all")   # meters no run has yet
@@ -53,8 +57,15 @@ def duration(seconds: float) -> str:
 
 
 def draw_table() -> None:
-    shown = ui.meters_table(table(registry.list()), summary_meters(), {"steps/s": "{:.1f}"})
-    st.dataframe(shown, hide_index=True, key="runs-table")
+    meters = {meter(m).words: m for m in summary_meters()}
+    shown = ui.meters_table(table(registry.list()), meters, {"steps/s": "{:.1f}"})
+    # Narrow columns for short values, so that the table fits a projector's 1280 px; the run's label
+    # takes what is left. Each heading's help says what it measures.
+    widths = {"run": "large", "model": "small", "steps/s": "small", "time": "small", "device": "small"}
+    config = {column: st.column_config.Column(width=widths.get(column), help=meter(name).better or None)
+              for column, name in meters.items()}
+    config.update({column: st.column_config.Column(width=width) for column, width in widths.items()})
+    st.dataframe(shown, hide_index=True, key="runs-table", column_config=config)
 
 
 def any_active() -> bool:
@@ -97,7 +108,7 @@ def act(what: str, confirmed: bool = False) -> None:
         "Pick one or more runs first."
 
 
-chosen_ids = st.multiselect("Pick runs", list(by_id), format_func=lambda i: label(by_id[i]), key="runs-chosen",
+chosen_ids = st.multiselect("Pick runs", list(by_id), format_func=lambda i: labels[i], key="runs-chosen",
                             placeholder="Pick runs to control, open or overlay")
 chosen = [by_id[i] for i in chosen_ids]
 cols = st.columns(5)
@@ -121,7 +132,7 @@ if "runs-notice" in st.session_state:
 for run in chosen:
     if run.page in PAGES:
         query = {"group": run.lockstep.group} if run.lockstep is not None else {"run": run.id}
-        st.page_link(f"pages/{run.page}.py", label=f"Open {ui.plain(run.name)} · {run.id[:6]} on its page",
+        st.page_link(f"pages/{run.page}.py", label=f"Open {ui.plain(labels[run.id])} on its page",
                      icon=":material/open_in_new:", query_params=query)
 
 # -- the overlay: one metric, the picked runs (all runs when none is picked) -----------------------
@@ -133,6 +144,7 @@ if st.session_state.get("runs-metric") not in columns:
     st.session_state.pop("runs-metric", None)
 metric = st.selectbox("Metric to overlay", columns, key="runs-metric",
                       format_func=lambda c: f"{charts.metric_words(c)} ({c})") if columns else None
+view = ui.curve_view("runs")
 
 
 def draw_overlay() -> None:
@@ -141,11 +153,16 @@ def draw_overlay() -> None:
         return
     series = {}
     for run in shown:
-        s = run.snapshot().series(metric)
+        snap = run.snapshot()
+        s = snap.series(metric)
         if s is not None:
-            series[f"{run.name} · {run.id[:6]}"] = s
-    st.plotly_chart(charts.overlay_figure(series, metric, smooth_alpha=0.05 if metric in per_step else None,
-                                          log_y=metric in LOG_SCALE), key="runs-overlay")
+            steps, values = s
+            series[labels[run.id]] = (snap.wall_seconds(steps) if view.x == "wall" else steps, values)
+    fig = charts.overlay_figure(series, metric, smooth_alpha=0.05 if metric in per_step else None,
+                                log_y=metric in LOG_SCALE)
+    apply_view(fig, view)   # each run's x is its own wall time already
+    fig.update_xaxes(title_text=X_AXES[view.x])
+    ui.chart(st, fig, "runs-overlay")
 
 
 ui.refresh_while(draw_overlay, any_active)

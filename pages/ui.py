@@ -599,6 +599,43 @@ def meter_calibration(root) -> None:
                    "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
 
 
+# -- charts: the reader's view of the curves (as in TensorBoard), and every chart's data as CSV ----
+
+def curve_view(prefix: str):
+    """Smoothing, log y, and step or wall time on x, for a page's curves: a chartview.CurveView."""
+    from ganlab.chartview import MAX_SMOOTHING, X_AXES, CurveView
+    c1, c2, c3 = st.columns([2, 1, 1.4], vertical_alignment="bottom")
+    weight = c1.slider("Smoothing", 0.0, MAX_SMOOTHING, CurveView.smoothing, 0.01, key=f"{prefix}-smoothing",
+                       help="TensorBoard's exponential moving average, over the per-step curves (losses, D's "
+                            "outputs, gradient norms); the raw values stay faint behind. 0 draws them raw. "
+                            "Meters are drawn as measured.")
+    log_y = c2.toggle("Log y", key=f"{prefix}-log-y",
+                      help="A log scale, so that one spike does not flatten the rest. Values at or below 0 "
+                           "(a Wasserstein loss, say) are not drawn on it.")
+    x = c3.segmented_control("x axis", list(X_AXES), format_func=X_AXES.get, default="step", required=True,
+                             key=f"{prefix}-x", help="Wall time counts seconds from the run's first step, "
+                                                     "pauses included.")
+    return CurveView(float(weight), bool(log_y), x or "step")
+
+
+def chart(where, fig, key: str, view=None, snap: Snapshot | None = None) -> None:
+    """Draw a chart in `where` (st, or a column) with a CSV of its data below it; with `view`, the
+    reader's view of its curves (see curve_view), the run's clock from `snap` for wall time."""
+    from ganlab.chartview import apply_view
+    if view is not None:
+        apply_view(fig, view, snap.wall_seconds if snap is not None else None)
+    where.plotly_chart(fig, key=key)
+    csv_download(where, fig, key)
+
+
+def csv_download(where, fig, key: str) -> None:
+    """A small button that downloads the figure's data as CSV (made only when it is pressed)."""
+    from ganlab.chartview import figure_csv
+    where.download_button("CSV", lambda: figure_csv(fig), file_name=f"{key}.csv", mime="text/csv",
+                          key=f"{key}-csv", on_click="ignore", icon=":material/download:", type="tertiary",
+                          help="This chart's data, one row per point")
+
+
 def live(draw, run: Run | None) -> None:
     """Redraw `draw(snapshot)` every REFRESH_SECONDS while the run trains; once otherwise."""
     if run is None:
