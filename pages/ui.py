@@ -556,14 +556,15 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
         st.caption(plain(snap.message.capitalize()) + ".")
 
 
-def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
-    """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram."""
+def digit_meters(snap: Snapshot, quality_figure, prefix: str, view=None) -> None:
+    """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram.
+    `view`: the reader's view of the curves (curve_view)."""
     from ganlab import charts
     if "fid" in snap.meters:
         c1, c2, c3 = st.columns(3)
-        c1.plotly_chart(quality_figure(snap.meters), key=f"{prefix}-fid")
-        c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key=f"{prefix}-modes")
-        c3.plotly_chart(charts.digit_histogram_figure(snap.meters), key=f"{prefix}-hist")
+        chart(c1, quality_figure(snap.meters), f"{prefix}-fid", view, snap)
+        chart(c2, charts.mnist_modes_figure(snap.meters), f"{prefix}-modes", view, snap)
+        chart(c3, charts.digit_histogram_figure(snap.meters), f"{prefix}-hist")
     elif snap.status == "starting":
         st.info("Loading MNIST. The first MNIST run also trains the small digit classifier behind the "
                 "quality meters (about a minute on a CPU); it is cached for every run after.")
@@ -601,8 +602,9 @@ def meter_calibration(root) -> None:
 
 # -- charts: the reader's view of the curves (as in TensorBoard), and every chart's data as CSV ----
 
-def curve_view(prefix: str):
-    """Smoothing, log y, and step or wall time on x, for a page's curves: a chartview.CurveView."""
+def curve_view(prefix: str, wall: bool = True):
+    """Smoothing, log y, and step or wall time on x, for a page's curves: a chartview.CurveView.
+    Without `wall` (a checkpoint's curves, which keep no clock), x is the step."""
     from ganlab.chartview import MAX_SMOOTHING, X_AXES, CurveView
     c1, c2, c3 = st.columns([2, 1, 1.4], vertical_alignment="bottom")
     weight = c1.slider("Smoothing", 0.0, MAX_SMOOTHING, CurveView.smoothing, 0.01, key=f"{prefix}-smoothing",
@@ -614,7 +616,7 @@ def curve_view(prefix: str):
                            "(a Wasserstein loss, say) are not drawn on it.")
     x = c3.segmented_control("x axis", list(X_AXES), format_func=X_AXES.get, default="step", required=True,
                              key=f"{prefix}-x", help="Wall time counts seconds from the run's first step, "
-                                                     "pauses included.")
+                                                     "pauses included.") if wall else "step"
     return CurveView(float(weight), bool(log_y), x or "step")
 
 
