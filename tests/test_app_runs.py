@@ -170,6 +170,57 @@ def test_the_overlay_draws_one_line_per_picked_run(registry):
     assert array(lines[labels[a.id]]["y"]) == pytest.approx(list(values))
 
 
+@pytest.fixture
+def downloads(monkeypatch):
+    """{file name: what it holds} for the deferred download buttons drawn, made as a click makes them."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    made = {}
+    add = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **options):
+        made[file_name] = data_callable
+        return add(self, data_callable, mimetype, coordinates, file_name=file_name, **options)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return made
+
+
+def test_the_overlay_smooths_takes_log_y_and_wall_time_and_downloads_its_data(registry, downloads):
+    import csv
+    import io
+    from ganlab.chartview import ema
+    run = registry.create(tiny(steps=200), name="a")
+    assert run.join(60)
+    label = run_labels([run])[run.id]
+    steps, values = run.snapshot().series("loss_d")
+    at = open_page()
+    at.selectbox(key="runs-metric").set_value("loss_d").run()
+
+    def overlay():
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        return spec, {t["name"]: t for t in spec["data"]}
+
+    spec, lines = overlay()
+    assert array(lines[label]["y"]) == pytest.approx(list(ema(values, 0.95)))     # the default smoothing
+    assert spec["layout"]["yaxis"]["type"] == "linear" and spec["layout"]["xaxis"]["title"]["text"] == "step"
+    at.slider(key="runs-smoothing").set_value(0.5)
+    at.toggle(key="runs-log-y").set_value(True)
+    at.segmented_control(key="runs-x").set_value("wall").run()
+    spec, lines = overlay()
+    assert array(lines[label]["y"]) == pytest.approx(list(ema(values, 0.5)))
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    assert spec["layout"]["xaxis"]["title"]["text"] == "wall time (s)"
+    seconds = run.snapshot().wall_seconds(steps)
+    assert array(lines[label]["x"]) == pytest.approx(list(seconds))
+    assert 0 <= seconds[0] <= seconds[-1] <= run.wall_seconds
+
+    # The CSV button under the chart holds the chart's data: each point of the raw curve, as drawn.
+    rows = list(csv.DictReader(io.StringIO(downloads["runs-overlay.csv"]())))
+    raw = [r for r in rows if r["series"] == f"{label} (raw)"]
+    assert [float(r["wall time (s)"]) for r in raw] == pytest.approx(list(seconds))
+    assert [float(r["loss_d"]) for r in raw] == pytest.approx(list(values))
+
+
 def test_the_page_keeps_working_after_another_tab_deletes_a_picked_run(registry):
     run = registry.create(tiny(steps=20), name="gone soon")
     keep = registry.create(tiny(steps=20), name="stays")
