@@ -34,7 +34,12 @@ labels = run_labels(runs)
 
 
 def table(runs) -> pd.DataFrame:
-    """One row per run, headed in words: a meter's column by its words (ganlab.meters)."""
+    """One row per run, headed in words: a meter's column by its words (ganlab.meters).
+
+    Few columns, so that the table fits a projector's 1280 px: the label names the preset and any
+    model or loss changed from it, the device shows only where the runs differ in it, and the speed
+    is on each run's own page.
+    """
     names = run_labels(runs)   # the runs now: another tab may have started one since the page ran
     rows = []
     for run in runs:
@@ -42,11 +47,13 @@ def table(runs) -> pd.DataFrame:
         device = s["device"] if s["gpu_memory"] is None else f"{s['device']} · {s['gpu_memory'] / 2**20:,.0f} MiB"
         rows.append({
             "run": names[run.id], "status": ui.STATUS_WORDS.get(s["status"], ("", s["status"]))[1],
-            "model": s["model"], "loss": loss_words(run.cfg), "steps": f"{s['step']:,} / {s['budget']:,}",
-            "steps/s": s["steps_per_s"], "device": device, "time": duration(s["wall_s"]),
+            "loss": loss_words(run.cfg), "steps": f"{s['step']:,} / {s['budget']:,}",
+            "time": duration(s["wall_s"]), "device": device,
             **{meter(m).words: s.get(m) for m in summary_meters()},
         })
     frame = pd.DataFrame(rows)
+    if frame["device"].nunique() == 1 and not frame["device"].iloc[0].startswith("cuda"):
+        frame = frame.drop(columns="device")
     return frame.dropna(axis=1, how="all")   # meters no run has yet
 
 
@@ -58,14 +65,11 @@ def duration(seconds: float) -> str:
 
 def draw_table() -> None:
     meters = {meter(m).words: m for m in summary_meters()}
-    shown = ui.meters_table(table(registry.list()), meters, {"steps/s": "{:.1f}"})
-    # Narrow columns for short values, so that the table fits a projector's 1280 px; the run's label
-    # takes what is left. Each heading's help says what it measures.
-    widths = {"run": "large", "model": "small", "steps/s": "small", "time": "small", "device": "small"}
-    config = {column: st.column_config.Column(width=widths.get(column), help=meter(name).better or None)
-              for column, name in meters.items()}
-    config.update({column: st.column_config.Column(width=width) for column, width in widths.items()})
-    st.dataframe(shown, hide_index=True, key="runs-table", column_config=config)
+    shown = ui.meters_table(table(registry.list()), meters)
+    # A meter's heading says which way is better when pointed at.
+    config = {column: st.column_config.Column(help=meter(name).better) for column, name in meters.items()
+              if meter(name).better}
+    st.dataframe(shown, hide_index=True, key="runs-table", column_config=config, placeholder=ui.MISSING)
 
 
 def any_active() -> bool:

@@ -60,11 +60,11 @@ if not saves:
     st.stop()
 # A dash where a folder could not be read, never "None" or a blank.
 st.dataframe(
-    [{"name": s.name, "task": s.task or "—", "model": s.model or "—", "loss": s.loss or "—",
-      "step": f"{s.step:,}" if not s.error else "—",
-      "saved": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.saved_at)) if s.saved_at else "—",
-      "folder": s.folder.name, "problem": s.error or "—"} for s in saves],
-    hide_index=True, key="saved-table")
+    [{"name": s.name, "task": s.task or None, "model": s.model or None, "loss": s.loss or None,
+      "step": None if s.error else s.step,
+      "saved": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.saved_at)) if s.saved_at else None,
+      "folder": s.folder.name, "problem": s.error or None} for s in saves],
+    hide_index=True, key="saved-table", placeholder=ui.MISSING)
 
 names = [s.folder.name for s in saves]
 if st.session_state.get("saved-pick") not in names:

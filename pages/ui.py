@@ -595,7 +595,7 @@ def meter_calibration(root) -> None:
         rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
-        st.dataframe(meters_table(frame, columns))
+        st.dataframe(meters_table(frame, columns), placeholder=MISSING)
         st.caption(f"Each row is {meters.n:,} images. Real digits are held out from the CNN's training and "
                    "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
 
@@ -647,9 +647,15 @@ def live(draw, run: Run | None) -> None:
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE or waiting(run) is not None)
 
 
+# What a table shows where a value is missing (a FID for a 1D run, say), never "None". Pass it to
+# st.dataframe as placeholder=MISSING as well: the browser draws a missing number as "None" whatever
+# a Styler's na_rep says.
+MISSING = "—"
+
+
 def meters_table(frame, columns, formats: dict | None = None):
-    """A table for st.dataframe with each meter column in its meter's format (ganlab.meters), and
-    a dash, not "None", where a meter does not apply to a run (a FID for a 1D run, say).
+    """A table for st.dataframe(..., placeholder=MISSING) with each meter column in its meter's
+    format (ganlab.meters), and a dash where a meter does not apply to a run.
 
     columns: meter names that head their own columns, or {column header: meter name}.
     All formats go in one Styler.format call: a second call resets the columns it does not name.
@@ -657,7 +663,7 @@ def meters_table(frame, columns, formats: dict | None = None):
     from ganlab.meters import meter
     named = columns if isinstance(columns, dict) else {name: name for name in columns}
     meter_formats = {column: meter(name).fmt for column, name in named.items() if column in frame}
-    return frame.style.format({**meter_formats, **(formats or {})}, na_rep="—")
+    return frame.style.format({**meter_formats, **(formats or {})}, na_rep=MISSING)
 
 
 def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> None:
@@ -671,7 +677,8 @@ def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> N
         if rows:
             st.subheader(heading)
             st.caption(caption)
-            st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key)
+            st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key,
+                         placeholder=MISSING)
 
     refresh_while(draw, lambda: run is not None and (run.snapshot().status in ACTIVE or waiting(run) is not None))
 

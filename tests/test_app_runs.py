@@ -69,9 +69,8 @@ def test_the_table_lists_every_run_with_its_state_and_meters(registry):
     assert rows.loc[labels[done.id], "status"] == "Finished"
     assert rows.loc[labels[done.id], "steps"] == "100 / 100"
     assert rows.loc[labels[waiting.id], "steps"] == "0 / 5,000"
-    assert rows.loc[labels[done.id], "steps/s"] > 0
-    assert set(rows["model"]) == {"mlp1d"} and set(rows["loss"]) == {"BCE non-saturating"}
-    assert set(rows["device"]) == {"cpu"}
+    assert set(rows["loss"]) == {"BCE non-saturating"}
+    assert "device" not in rows           # every run on the same CPU: nothing to tell apart
     # The latest W1 and KS of the finished run, as its snapshot has them, under the meters' words.
     assert rows.loc[labels[done.id], "W1 to the target"] == pytest.approx(done.snapshot().latest("w1"))
     assert 0 <= rows.loc[labels[done.id], "KS statistic"] <= 1
@@ -90,19 +89,20 @@ def test_the_table_reads_in_words_with_a_dash_where_a_meter_does_not_apply(regis
     two_d = registry.create(get_preset("toy2d-ring").config.replace(train={"steps": 20}), name="2d", page="toy2d")
     ae = registry.create(get_preset("mnist-ae-seed002").config, name="ae", start=False)
     assert one_d.join(60) and two_d.join(60)
-    cells = shown_cells(open_page())
+    at = open_page()
+    cells = shown_cells(at)
     # Headings are words, never a column's field name (w1, ks, fid, modes_covered, ...).
     assert not set(cells.columns) & (set(summary_meters()) | {"id", "page", "name", "wall_s", "gpu_memory"})
     assert {"run", "status", "loss", "W1 to the target", "KS statistic"} <= set(cells.columns)
-    # No cell says None (or nan): a meter that does not apply is a dash.
+    # No cell says None (or nan): a meter that does not apply is a dash, in the values sent and in
+    # what the browser draws for a missing number (which ignores the values sent for it).
     assert not any(str(v).strip() in ("None", "nan", "NaN", "") for v in cells.to_numpy().ravel())
+    assert at.dataframe[0].proto.placeholder == "—"
     cells = cells.set_index("run")
     labels = run_labels([one_d, two_d, ae])
     assert cells.loc[labels[two_d.id], "W1 to the target"] == "—"
     assert float(cells.loc[labels[one_d.id], "W1 to the target"]) == pytest.approx(one_d.snapshot().latest("w1"),
                                                                                   rel=1e-3)
-    assert cells.loc[labels[one_d.id], "steps/s"].count(".") == 1
-    assert len(cells.loc[labels[one_d.id], "steps/s"].split(".")[1]) == 1
     # An autoencoder's loss is its reconstruction, not the GAN loss its config carries unused.
     assert cells.loc[labels[ae.id], "loss"] == "MSE reconstruction"
 
