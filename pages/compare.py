@@ -202,26 +202,28 @@ if runs:
         b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run.status not in ACTIVE, on_click=ask("stop", run.id))
 
 
-def draw_1d(snaps: dict) -> None:
+def draw_1d(snaps: dict, clock) -> None:
     views = {loss: s.views for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     meters = {loss: s.meters for loss, s in snaps.items()}
-    st.plotly_chart(charts.densities_by_loss_figure(views), key="cmp-densities")
+    ui.chart(st, charts.densities_by_loss_figure(views), "cmp-densities")
+    view = ui.curve_view("cmp")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.w1_by_loss_figure(meters), key="cmp-w1")
-    c2.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
+    ui.chart(c1, charts.w1_by_loss_figure(meters), "cmp-w1", view, clock)
+    ui.chart(c2, charts.grad_norm_by_loss_figure(metrics), "cmp-grad", view, clock)
     if any(MODES_COVERED.name in m for m in meters.values()):   # mixtures: does each run find every mode?
         title = charts.better_title(MODES_COVERED.name, "Modes covered")
-        st.plotly_chart(charts.by_loss_figure(meters, MODES_COVERED.name, title), key="cmp-modes")
-    st.plotly_chart(charts.d_and_critic_figure(views), key="cmp-d-critic")
-    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+        ui.chart(st, charts.by_loss_figure(meters, MODES_COVERED.name, title), "cmp-modes", view, clock)
+    ui.chart(st, charts.d_and_critic_figure(views), "cmp-d-critic")
+    ui.chart(st, charts.loss_panels_figure(metrics), "cmp-loss-panels", view, clock)
 
 
-def draw_mnist(snaps: dict) -> None:
+def draw_mnist(snaps: dict, clock) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         step, grid = snap.images[-1] if snap.images else (0, None)
-        col.plotly_chart(charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
-                         key=f"cmp-grid-{loss}")
+        ui.chart(col, charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
+                 f"cmp-grid-{loss}")
+    view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     classifier = {name: charts.better_title(name, text) for name, text in (
@@ -229,24 +231,25 @@ def draw_mnist(snaps: dict) -> None:
         (CONFIDENT.name, "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
-        col.plotly_chart(charts.by_loss_figure(meters, name, classifier[name]), key=f"cmp-{name}")
+        ui.chart(col, charts.by_loss_figure(meters, name, classifier[name]), f"cmp-{name}", view, clock)
     if not shown:
-        st.plotly_chart(charts.d_test_panels_figure(meters), key="cmp-d-test")
-    st.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
-    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+        ui.chart(st, charts.d_test_panels_figure(meters), "cmp-d-test", view, clock)
+    ui.chart(st, charts.grad_norm_by_loss_figure(metrics), "cmp-grad", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics), "cmp-loss-panels", view, clock)
 
 
-def draw_2d(snaps: dict) -> None:
+def draw_2d(snaps: dict, clock) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
-        col.plotly_chart(charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
-                                               title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
-                         key=f"cmp-plane-{loss}")
+        ui.chart(col, charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
+                                            title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
+                 f"cmp-plane-{loss}")
+    view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
     for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters))):
-        col.plotly_chart(fig, key=f"cmp-2d-meter-{i}")
+        ui.chart(col, fig, f"cmp-2d-meter-{i}", view, clock)
     metrics = {loss: s.metrics for loss, s in snaps.items()}
-    st.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
-    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+    ui.chart(st, charts.grad_norm_by_loss_figure(metrics), "cmp-grad", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics), "cmp-loss-panels", view, clock)
 
 
 def draw() -> None:
@@ -255,12 +258,11 @@ def draw() -> None:
     for col, snap in zip(st.columns(len(snaps)), snaps.values()):
         with col:
             ui.status_line(snap, images=mnist)   # with the run's alarms, if any sound
-    if mnist:
-        draw_mnist(snaps)
-    elif runs[0].cfg.task == "toy2d":
-        draw_2d(snaps)
-    else:
-        draw_1d(snaps)
+    # The runs train in lockstep, so step s of each came at about the same moment: the clock of
+    # the run that got furthest gives every run's wall time.
+    clock = max(snaps.values(), key=lambda snap: snap.step)
+    draw_task = draw_mnist if mnist else draw_2d if runs[0].cfg.task == "toy2d" else draw_1d
+    draw_task(snaps, clock)
 
 
 if not runs:
@@ -271,7 +273,7 @@ else:
     ui.refresh_while(draw, lambda: any(r.snapshot().status in ACTIVE for r in runs))
 
 st.subheader("How the losses differ")
-st.plotly_chart(charts.g_loss_explainer_figure(), key="cmp-explainer")
+ui.chart(st, charts.g_loss_explainer_figure(), "cmp-explainer")
 st.markdown("""
 - **Saturating BCE, log(1 − D(G(z)))**: the loss of the 2014 paper's minimax game. Its slope with
   respect to D's score is −D(G(z)), so when D confidently rejects a fake the curve (right) is flat and

@@ -100,15 +100,16 @@ def draw(snap):
     ui.status_line(snap)
     if "stage" in snap.views:
         ui.stage_caption(snap.views["stage"])
-        st.plotly_chart(charts.stage_figure_1d(snap.views["stage"], snap.views), key="g1d-stage")
-    st.plotly_chart(charts.density_figure(snap.views), key="g1d-density")
+        ui.chart(st, charts.stage_figure_1d(snap.views["stage"], snap.views), "g1d-stage")
+    ui.chart(st, charts.density_figure(snap.views), "g1d-density")
+    view = ui.curve_view("g1d")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.loss_figure(snap.metrics), key="g1d-loss")
-    c2.plotly_chart(charts.d_outputs_figure(snap.metrics, snap.views), key="g1d-dout")
-    c1.plotly_chart(charts.quality_figure(snap.meters), key="g1d-quality")
-    c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="g1d-grad")
+    ui.chart(c1, charts.loss_figure(snap.metrics), "g1d-loss", view, snap)
+    ui.chart(c2, charts.d_outputs_figure(snap.metrics, snap.views), "g1d-dout", view, snap)
+    ui.chart(c1, charts.quality_figure(snap.meters), "g1d-quality", view, snap)
+    ui.chart(c2, charts.grad_norm_figure(snap.metrics), "g1d-grad", view, snap)
     if MODES_COVERED.name in snap.meters:
-        c1.plotly_chart(charts.modes_figure(snap.meters), key="g1d-modes")
+        ui.chart(c1, charts.modes_figure(snap.meters), "g1d-modes", view, snap)
 
 
 ui.live(draw, run)
