@@ -63,10 +63,10 @@ def test_the_loss_lab_badges_each_run_with_its_verdict(promising_preset, app_reg
 
 def test_the_status_line_and_the_runs_table_show_the_time_left_while_a_run_trains(app_registry):
     at = open_app("pages/gauss1d.py")
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     text = rerun_until(at, lambda t: "left" in t)
     assert re.search(r"[\d,]+ steps/s · about (\d+h \d\dm|\d+m \d\ds|\d+s) left", text), text
     table = open_app("pages/runs.py").dataframe[0].value     # and in the Runs table
-    assert re.fullmatch(r"about .+ left", table["time left"][0])
+    assert re.fullmatch(r"Training · about .+ left", table["status"][0])
     at.button(key="gauss1d-stop").click().run()
