@@ -154,11 +154,11 @@ def test_the_2d_lab_saves_a_run_and_offers_its_files(app, tmp_path, monkeypatch)
 
 
 def test_the_csv_uploader_takes_any_file_and_says_one_thing_about_the_latest(app):
-    app.selectbox(key=K + "kind").set_value("csv").run()
+    app.selectbox(key="toy2d.kind").set_value("csv").run()
     # A type filter would make the browser refuse a file itself and keep it listed, with its own
     # error, beside the next upload: every file comes to the page instead, which checks it.
-    assert list(app.file_uploader(key=K + "csv").proto.type) == []
-    app.file_uploader(key=K + "csv").set_value(("notes.pdf", b"%PDF-1.4 \xff\xfe", "application/pdf")).run()
+    assert list(app.file_uploader(key="toy2d.csv_path").proto.type) == []
+    app.file_uploader(key="toy2d.csv_path").set_value(("notes.pdf", b"%PDF-1.4 \xff\xfe", "application/pdf")).run()
     assert "notes.pdf cannot be used: the file is not a text (UTF-8) CSV file" in shown(app.error)
-    app.file_uploader(key=K + "csv").set_value(("pts.csv", b"x,y\n1,2\n3,four\n", "text/csv")).run()
+    app.file_uploader(key="toy2d.csv_path").set_value(("pts.csv", b"x,y\n1,2\n3,four\n", "text/csv")).run()
     assert len(app.error) == 1 and "pts.csv cannot be used" in shown(app.error) and "notes.pdf" not in shown(app.error)
