@@ -70,10 +70,19 @@ class GANLoss:
         """Whether the "discriminator wins" alarm applies: it reads D(fake) as a probability."""
         return self.output == "probability"
 
-    def display(self) -> dict:
-        """What a chart needs to draw D's output: tasks put this into their views."""
+    def real_target(self, real_label: float) -> float:
+        """D's target on real data under loss.real_label: the label, for the losses that have labels."""
+        return real_label if self.labels else 1.0
+
+    def display(self, real_label: float = 1.0) -> dict:
+        """What a chart needs to draw D's output: tasks put this into their views.
+
+        With one-sided label smoothing the best D is real_label * p_data / (p_data + p_g)
+        (for BCE and for LSGAN), so where G matches the data D says real_label / 2.
+        """
+        equilibrium = None if self.equilibrium is None else self.equilibrium * self.real_target(real_label)
         return {"loss": self.name, "output": self.output, "symbol": self.symbol,
-                "equilibrium": self.equilibrium, "critic": self.critic}
+                "equilibrium": equilibrium, "critic": self.critic}
 
 
 # -- the loss functions -------------------------------------------------------------------

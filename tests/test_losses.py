@@ -1,6 +1,7 @@
 """Each loss on hand-made scores, and why the stable forms matter."""
 import math
 
+import pytest
 import torch
 
 from ganlab.losses import LOSSES, gradient_penalty
@@ -83,3 +84,15 @@ def test_one_sided_label_smoothing_moves_ds_best_answer_on_real_data_to_the_labe
     assert math.isclose(ls.d_loss(t(1.0), t(0.0), 0.9).item(), 0.5 * 0.1 ** 2, rel_tol=1e-5)
     # The critics' losses have no labels to smooth.
     assert not any(LOSSES[n].labels for n in ("wgan-clip", "wgan-gp", "hinge"))
+
+
+def test_with_smoothing_ds_best_answer_where_g_matches_the_data_is_half_the_real_label():
+    # D sees a point equally often as real and as fake: its loss there is d_loss(s, s, t), least
+    # at sigmoid(s) = t / 2 for BCE (s = t / 2 for LSGAN). The charts' equilibrium line follows.
+    s = torch.linspace(-3, 3, 60001)
+    for name, shown in (("bce-ns", torch.sigmoid(s)), ("lsgan", s)):
+        losses = torch.stack([LOSSES[name].d_loss(v[None], v[None], 0.9) for v in s])
+        assert math.isclose(shown[losses.argmin()].item(), 0.45, abs_tol=1e-3), name
+        assert LOSSES[name].display(0.9)["equilibrium"] == pytest.approx(0.45)
+        assert LOSSES[name].display()["equilibrium"] == 0.5
+    assert LOSSES["hinge"].display(0.9)["equilibrium"] is None
