@@ -115,7 +115,8 @@ def density_figure(views: dict) -> go.Figure:
                            line=dict(color=DISC, width=2), name=d_name(views)))
     d_axis = dict(overlaying="y", side="right", anchor="x", title=dict(text=symbol), **D_AXIS)
     if views.get("equilibrium") is not None and views.get("d_star") is not None:
-        # BCE's best D and LSGAN's (targets 0 and 1) are the same: p_data / (p_data + p_g).
+        # BCE's best D and LSGAN's (targets 0 and 1) are the same: p_data / (p_data + p_g), times
+        # the real label under one-sided label smoothing (the task scales d_star).
         traces.append(dict(type="scatter", x=x, y=views["d_star"], mode="lines", name="optimal D*(x)",
                            yaxis="y2", line=dict(color=OPTIMAL, dash="dot")))
     if probability:

@@ -242,6 +242,7 @@ class Loss:
     clip: float = 0.01        # WGAN weight clipping
     gp_lambda: float = 10.0   # WGAN-GP penalty weight
     r1_gamma: float = 10.0    # R1 penalty weight: gamma / 2 * E||grad D(real)||^2 (Mescheder et al. 2018)
+    real_label: float = 1.0   # D's target on real data; 0.9 is one-sided label smoothing (BCE and LSGAN)
 
     def __post_init__(self):
         from ganlab.losses import LOSSES
@@ -250,6 +251,9 @@ class Loss:
         check(_positive, "loss.clip", self.clip)
         check(_in_range, "loss.gp_lambda", self.gp_lambda, 0.0, 1e4)
         check(_in_range, "loss.r1_gamma", self.r1_gamma, 0.0, 1e4)
+        # Smoothing is a nudge (Salimans et al. 2016 use 0.9); below 0.5 D's best answer on real
+        # data would be "more likely fake".
+        check(_in_range, "loss.real_label", self.real_label, 0.5, 1.0)
         check.done()
 
 

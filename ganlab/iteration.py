@@ -10,7 +10,7 @@ graph and replays that (ganlab/fast.py).
 namespace):
     G, D, opt_g, opt_d   the two networks and their optimizers
     loss                 a losses.Loss: d_loss, g_loss, its penalty, clip_weights, output
-    cfg                  cfg.train.batch_size and d_steps (k); cfg.loss.gp_lambda, r1_gamma, clip
+    cfg                  cfg.train.batch_size and d_steps (k); cfg.loss.gp_lambda, r1_gamma, clip, real_label
     sample_real(n)       a batch of real data and its labels (None for an unconditional GAN)
     sample_labels(n)     labels for G's samples (None for an unconditional GAN)
     noise(n)             a batch of z
@@ -55,8 +55,10 @@ def train_iteration(gan, what: str = "both", show: bool = False):
             d_real, d_fake = d_output(gan.loss, scores_real.detach()), d_output(gan.loss, scores_fake.detach())
             yield "d_predict", i, {"d_real": d_real, "d_fake": d_fake}
 
-            # (1c) D's loss, and its penalty for the losses that have one.
-            loss_d = gan.loss.d_loss(scores_real, scores_fake)
+            # (1c) D's loss, and its penalty for the losses that have one. The losses that regress
+            #      onto labels take the real one: below 1 it is one-sided label smoothing.
+            smoothing = (gan.cfg.loss.real_label,) if gan.loss.labels else ()
+            loss_d = gan.loss.d_loss(scores_real, scores_fake, *smoothing)
             if gan.loss.penalty == "gp":
                 # WGAN-GP: D's gradient norm held near 1 at points between real and fake.
                 penalty, grad_norm = gradient_penalty(gan.D, real, fake, labels, gan.model_gen)

@@ -61,6 +61,8 @@ class GANLoss:
     critic: bool = False                         # teaching text says "the critic", not "D"
     penalty: str | None = None                   # "gp", "r1" or None
     clip_weights: bool = False                   # WGAN: clamp D's weights after each step
+    labels: bool = False                         # D regresses onto labels (1 real, 0 fake): d_loss takes
+                                                 # a third argument, the real label (loss.real_label)
     explain: str = ""
 
     @property
@@ -68,17 +70,33 @@ class GANLoss:
         """Whether the "discriminator wins" alarm applies: it reads D(fake) as a probability."""
         return self.output == "probability"
 
-    def display(self) -> dict:
-        """What a chart needs to draw D's output: tasks put this into their views."""
+    def real_target(self, real_label: float) -> float:
+        """D's target on real data under loss.real_label: the label, for the losses that have labels."""
+        return real_label if self.labels else 1.0
+
+    def display(self, real_label: float = 1.0) -> dict:
+        """What a chart needs to draw D's output: tasks put this into their views.
+
+        With one-sided label smoothing the best D is real_label * p_data / (p_data + p_g)
+        (for BCE and for LSGAN), so where G matches the data D says real_label / 2.
+        """
+        equilibrium = None if self.equilibrium is None else self.equilibrium * self.real_target(real_label)
         return {"loss": self.name, "output": self.output, "symbol": self.symbol,
-                "equilibrium": self.equilibrium, "critic": self.critic}
+                "equilibrium": equilibrium, "critic": self.critic}
 
 
 # -- the loss functions -------------------------------------------------------------------
 
-def bce_d_loss(real: Tensor, fake: Tensor) -> Tensor:
-    # -log D(x) - log(1 - D(G(z)))
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+def bce_d_loss(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
+    # -log D(x) - log(1 - D(G(z))). With one-sided label smoothing (real_label below 1,
+    # Salimans et al. 2016) D's target on real data is real_label: the cross-entropy
+    # -t log D(x) - (1 - t) log(1 - D(x)), least at D(x) = t, so D is never rewarded
+    # for growing ever surer of the data, and its gradient to G does not vanish.
+    # Fakes keep target 0: smoothing them too would leave D content with some fakes.
+    loss_real = F.softplus(-real).mean()
+    if real_label != 1.0:
+        loss_real = real_label * loss_real + (1.0 - real_label) * F.softplus(real).mean()
+    return loss_real + F.softplus(fake).mean()
 
 
 def bce_g_loss_saturating(fake: Tensor) -> Tensor:
@@ -101,11 +119,12 @@ def wasserstein_g_loss(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
-def lsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+def lsgan_d_loss(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
     # Mao et al. 2017 with targets b = 1 (real) and a = 0 (fake): a least-squares
     # regression of D's raw output onto the labels. No sigmoid, so no saturation:
-    # a fake far on the wrong side is penalised quadratically.
-    return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake ** 2).mean()
+    # a fake far on the wrong side is penalised quadratically. real_label below 1
+    # smooths the real target (one-sided, as for BCE).
+    return 0.5 * ((real - real_label) ** 2).mean() + 0.5 * (fake ** 2).mean()
 
 
 def lsgan_g_loss(fake: Tensor) -> Tensor:
@@ -191,11 +210,11 @@ _R1 = Reference(1, Optim("rmsprop", 1e-4), Optim("rmsprop", 1e-4))
 LOSSES: dict[str, GANLoss] = {
     "bce-ns": GANLoss(
         "bce-ns", "BCE, non-saturating G loss", "BCE non-saturating", "#ff7f0e",
-        bce_d_loss, bce_g_loss_non_saturating, _DCGAN,
+        bce_d_loss, bce_g_loss_non_saturating, _DCGAN, labels=True,
         explain="G minimises -log D(G(z)): steep when D rejects the fakes, so G learns early."),
     "bce-sat": GANLoss(
         "bce-sat", "BCE, saturating G loss (minimax)", "BCE saturating", "#e377c2",
-        bce_d_loss, bce_g_loss_saturating, _DCGAN,
+        bce_d_loss, bce_g_loss_saturating, _DCGAN, labels=True,
         explain="G minimises log(1 - D(G(z))): flat when D rejects the fakes, so G's gradient vanishes."),
     "wgan-clip": GANLoss(
         "wgan-clip", "Wasserstein, weight clipping", "WGAN clip", "#2ca02c",
@@ -212,7 +231,7 @@ LOSSES: dict[str, GANLoss] = {
         lsgan_d_loss, lsgan_g_loss, _LSGAN,
         # With targets 0 (fake) and 1 (real), the best D is p_data / (p_data + p_g),
         # the same as BCE's, so it says 0.5 everywhere once G matches the data.
-        output="score", symbol="D(x)", equilibrium=0.5,
+        output="score", symbol="D(x)", equilibrium=0.5, labels=True,
         explain="D regresses its raw output onto 1 for real and 0 for fake; G pulls its fakes' "
                 "outputs towards 1. Squares, not logs: no sigmoid to saturate."),
     "hinge": GANLoss(
@@ -225,7 +244,7 @@ LOSSES: dict[str, GANLoss] = {
                 "G raises the critic's score on its fakes, as in WGAN."),
     "bce-ns-r1": GANLoss(
         "bce-ns-r1", "BCE, non-saturating + R1 penalty", "BCE + R1", "#8c564b",
-        bce_d_loss, bce_g_loss_non_saturating, _R1, penalty="r1",
+        bce_d_loss, bce_g_loss_non_saturating, _R1, penalty="r1", labels=True,
         explain="Non-saturating BCE, plus γ/2 times D's squared gradient norm on real data: D goes "
                 "flat at the data, so the game settles where G matches it instead of circling."),
 }

@@ -101,7 +101,7 @@ class SlowMotion:
         k = self.d_steps
         view.update(stage=stage, number=STAGES.index(stage) + 1, title=TITLES[stage],
                     d_step=d_step, d_steps=k, iteration=self.iteration, done=self.done,
-                    **t.loss.display())
+                    **t.loss.display(t.cfg.loss.real_label))
         if self._grid is not None:
             view["grid"] = self._grid.float().cpu().numpy()
         view["caption"] = caption(stage, view)

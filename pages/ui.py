@@ -507,7 +507,7 @@ def optimizer_inputs(label: str, opt: Optim, section: str) -> dict:
 
 
 def loss_inputs(base) -> dict:
-    """Loss name, clip value, GP λ and R1 γ: Loss fields."""
+    """Loss name, clip value, GP λ, R1 γ and the real label: Loss fields."""
     from ganlab.losses import LOSSES
     return {
         "name": setting(st.selectbox, "loss", "loss.name", list(LOSSES), index=list(LOSSES).index(base.name),
@@ -516,6 +516,10 @@ def loss_inputs(base) -> dict:
         "gp_lambda": setting(st.number_input, "GP λ (WGAN-GP)", "loss.gp_lambda", value=base.gp_lambda),
         "r1_gamma": setting(st.number_input, "R1 γ (BCE + R1)", "loss.r1_gamma", value=base.r1_gamma,
                             help="The R1 penalty is γ/2 times D's squared gradient norm on real data."),
+        "real_label": setting(st.number_input, "real label (BCE, LSGAN)", "loss.real_label", value=base.real_label,
+                              step=0.05, format="%.2f",
+                              help="D's target on real data. 0.9 is one-sided label smoothing "
+                                   "(Salimans et al. 2016): D is never pushed to be certain."),
     }
 
 

@@ -100,6 +100,16 @@ def test_bad_settings_show_a_message_and_disable_start(app):
     assert not app.exception
 
 
+def test_the_real_label_is_a_setting_with_its_bounds(app):
+    # One-sided label smoothing from the page: the widget sets loss.real_label, checked like any field.
+    app.number_input(key="loss.real_label").set_value(0.3).run()
+    errors = shown(app.error)
+    assert "**real label (BCE, LSGAN)** (`loss.real_label`)" in errors and "[0.5, 1.0]" in errors
+    assert app.button(key="gauss1d-start").disabled
+    app.number_input(key="loss.real_label").set_value(0.9).run()
+    assert not app.error and not app.button(key="gauss1d-start").disabled
+
+
 def message_under(at, key):
     """What is drawn right under the widget with this key, in its column: an error's or a
     prompt's text, or None when nothing is."""

@@ -28,7 +28,7 @@ CASES = {
     "toy2d": ("pages/toy2d.py", "t2d-preset",
               odd_preset("toy2d-ring", model={"dropout": 0.2, "g_dropout": 0.1}, train={"image_history": 5})),
     "mnist": ("pages/mnist.py", "mn-preset",
-              odd_preset("mnist-dcgan", model={"dropout": 0.25}, noise={"kind": "uniform"},
+              odd_preset("mnist-dcgan", model={"dropout": 0.25}, noise={"kind": "uniform"}, loss={"real_label": 0.9},
                          train={"lr_decay": True, "save_every": 500, "history_cap": 400})),
     "autoencoders": ("pages/autoencoders.py", "ae-preset",
                      odd_preset("mnist-vae-seed002", train={"device": "cpu", "snapshot_every": 300,

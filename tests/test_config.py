@@ -24,6 +24,8 @@ from ganlab.presets import PRESETS
     (lambda: Model(d_depth=2, d_activation="elu,elu,elu"), "model.d_activation", "one per hidden layer"),
     (lambda: Loss(name="hinge-ish"), "loss.name", "bce-ns"),
     (lambda: Loss(clip=0), "loss.clip", "> 0"),
+    (lambda: Loss(real_label=0.4), "loss.real_label", "[0.5, 1.0]"),
+    (lambda: Loss(real_label=1.1), "loss.real_label", "[0.5, 1.0]"),
     (lambda: Experiment(opt_g=Optim(lr=float("nan"))), "opt_g.lr", "(0, 10]"),
     (lambda: Experiment(model=Model(minibatch_d=True, minibatch_group=100), train=Train(batch_size=150)),
      "train.batch_size", "multiple"),

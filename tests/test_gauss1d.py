@@ -68,6 +68,16 @@ def test_optimal_discriminator_is_half_where_densities_match():
     assert d[0] == 0.5 and d[1] == 1.0 and d[2] == 0.0 and np.isnan(d[3])
 
 
+def test_the_density_chart_draws_the_best_d_under_label_smoothing():
+    # With real label 0.9 the best D is 0.9 * p_data / (p_data + p_g), and 0.45 where they match.
+    views = {}
+    for label in (1.0, 0.9):
+        cfg = get_preset("gauss1d").config.replace(loss={"real_label": label}, train={"device": "cpu"})
+        views[label] = Trainer(cfg).probe()[0]
+    assert views[0.9]["equilibrium"] == pytest.approx(0.45) and views[1.0]["equilibrium"] == 0.5
+    np.testing.assert_allclose(views[0.9]["d_star"], 0.9 * views[1.0]["d_star"])
+
+
 def test_minibatch_discriminator_scores_one_value_per_group_and_sees_spread():
     D = MinibatchDiscriminator(group=100, hidden=8, depth=2, activations="elu")
     assert D(torch.randn(300, 1)).shape == (3,)

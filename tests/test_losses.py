@@ -1,6 +1,7 @@
 """Each loss on hand-made scores, and why the stable forms matter."""
 import math
 
+import pytest
 import torch
 
 from ganlab.losses import LOSSES, gradient_penalty
@@ -61,3 +62,37 @@ def test_gradient_penalty_is_zero_for_a_1_lipschitz_linear_critic_and_grows_with
         penalty, norm = gradient_penalty(lambda x, labels: x @ w, real, fake)
         assert math.isclose(penalty.item(), expected, abs_tol=1e-5)
         assert math.isclose(norm.item(), slope, rel_tol=1e-5)
+
+
+def test_one_sided_label_smoothing_moves_ds_best_answer_on_real_data_to_the_label():
+    # BCE with real label 0.9: the loss on real data is least where D(x) = 0.9, not at D(x) -> 1.
+    for name in ("bce-ns", "bce-sat", "bce-ns-r1"):
+        d = LOSSES[name].d_loss
+        assert LOSSES[name].labels
+        at_label = t(math.log(0.9 / 0.1)).requires_grad_(True)      # logit(0.9)
+        d(at_label, t(-5.0), 0.9).backward()
+        assert abs(at_label.grad.item()) < 1e-6, name
+        sure = t(8.0).requires_grad_(True)                           # D(x) = 0.9997: too sure now
+        d(sure, t(-5.0), 0.9).backward()
+        assert sure.grad.item() > 0.09, name                         # pushed back down
+        # real label 1 is plain BCE; the fakes' side never changes
+        assert math.isclose(d(t(0.0), t(0.0), 1.0).item(), 2 * LN2, rel_tol=1e-6)
+        assert math.isclose(d(t(3.0), t(1.0), 0.9).item() - d(t(3.0), t(2.0), 0.9).item(),
+                            d(t(3.0), t(1.0)).item() - d(t(3.0), t(2.0)).item(), rel_tol=1e-6)
+    ls = LOSSES["lsgan"]
+    assert ls.labels and math.isclose(ls.d_loss(t(0.9), t(0.0), 0.9).item(), 0.0, abs_tol=1e-7)
+    assert math.isclose(ls.d_loss(t(1.0), t(0.0), 0.9).item(), 0.5 * 0.1 ** 2, rel_tol=1e-5)
+    # The critics' losses have no labels to smooth.
+    assert not any(LOSSES[n].labels for n in ("wgan-clip", "wgan-gp", "hinge"))
+
+
+def test_with_smoothing_ds_best_answer_where_g_matches_the_data_is_half_the_real_label():
+    # D sees a point equally often as real and as fake: its loss there is d_loss(s, s, t), least
+    # at sigmoid(s) = t / 2 for BCE (s = t / 2 for LSGAN). The charts' equilibrium line follows.
+    s = torch.linspace(-3, 3, 60001)
+    for name, shown in (("bce-ns", torch.sigmoid(s)), ("lsgan", s)):
+        losses = torch.stack([LOSSES[name].d_loss(v[None], v[None], 0.9) for v in s])
+        assert math.isclose(shown[losses.argmin()].item(), 0.45, abs_tol=1e-3), name
+        assert LOSSES[name].display(0.9)["equilibrium"] == pytest.approx(0.45)
+        assert LOSSES[name].display()["equilibrium"] == 0.5
+    assert LOSSES["hinge"].display(0.9)["equilibrium"] is None

@@ -155,6 +155,40 @@ def test_new_model_fields_are_validated():
         Model(g_dropout=1.0)
 
 
+def test_dcgan_d_takes_dropout_without_renaming_its_weights():
+    # model.dropout reaches the DCGAN's D: in training its scores change from pass to pass, in eval
+    # they do not, and its weights keep their names, so checkpoints from before still load.
+    def d_of(dropout):
+        cfg = Experiment(task="mnist", noise=Noise("normal", 16),
+                         model=Model(name="dcgan", g_hidden=8, d_hidden=8, dropout=dropout))
+        return build_models(cfg)[1]
+    plain, dropped = d_of(0.0), d_of(0.5)
+    assert plain.state_dict().keys() == dropped.state_dict().keys()
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    dropped.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        dropped.eval(), plain.eval()
+        assert torch.equal(dropped(x), plain(x))
+        dropped.train(), plain.train()
+        assert not torch.equal(dropped(x), dropped(x))
+        assert torch.equal(plain(x), plain(x))
+
+
+def test_label_smoothing_keeps_d_from_growing_certain_of_real_data(mnist_dir):
+    # Train D alone: with real label 1 it grows sure of the real digits (D(x) -> 1); with
+    # one-sided label smoothing at 0.8 it settles near 0.8, which the D(x) chart shows.
+    from ganlab.iteration import train_step
+    d_real = {}
+    for label in (1.0, 0.8):
+        t = Trainer(tiny_config(mnist_dir, "dcgan").replace(loss={"real_label": label},
+                                                            opt_d={"lr": 2e-3}))
+        for _ in range(60):
+            train_step(t, "d")
+        d_real[label] = t.last["d_real"].item()
+    assert d_real[1.0] > 0.95
+    assert abs(d_real[0.8] - 0.8) < 0.05, d_real
+
+
 # -- training -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))

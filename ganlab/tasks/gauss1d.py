@@ -55,9 +55,10 @@ class Gauss1D:
         finite = np.isfinite(fake)
         views = {
             "x": self.centers, "p_data": self.p_data, "p_g": p_g, "d_curve": d_curve,
-            "d_star": metrics.optimal_discriminator(self.p_data, p_g),
+            "d_star": trainer.loss.real_target(trainer.cfg.loss.real_label)
+                      * metrics.optimal_discriminator(self.p_data, p_g),
             "outside": float(np.mean((fake < self.edges[0]) | (fake > self.edges[-1]))),
-            **trainer.loss.display(),   # how to draw D's output: its name, kind and equilibrium
+            **trainer.loss.display(trainer.cfg.loss.real_label),   # how to draw D's output: its name, kind and equilibrium
         }
         if not finite.all():
             return views, {name: float("nan") for name in ("w1", "ks", "fake_mean", "fake_std")}

@@ -94,7 +94,7 @@ class Mnist:
         d_real = trainer.d_output(D(self.test_images, labels)).mean()
         d_fake = trainer.d_output(D(fake, labels)).mean()
         d_real, d_fake = torch.stack([d_real, d_fake]).tolist()    # one sync with the device
-        views = {"grid": grid, **trainer.loss.display()}
+        views = {"grid": grid, **trainer.loss.display(trainer.cfg.loss.real_label)}
         quality = self.meters(G(self.meter_z, self.meter_labels), self.meter_labels) if self.meters else {}
         return views, {"d_real_test": d_real, "d_fake_test": d_fake, **quality}
 

@@ -71,7 +71,7 @@ class Toy2D:
             "surface_x": self.grid_x, "surface_y": self.grid_y,
             "surface": surface.reshape(SURFACE_BINS, SURFACE_BINS),
             "arrow_at": arrow_at, "arrow_grad": arrow_grad, "manifold": lines,
-            "box": (low.tolist(), high.tolist()), **trainer.loss.display(),
+            "box": (low.tolist(), high.tolist()), **trainer.loss.display(trainer.cfg.loss.real_label),
             "outside": float(np.mean(~finite | np.any((fake < low) | (fake > high), axis=1))),
             "energy_floor": self.energy_floor, "num_modes": self.num_modes,
         }
