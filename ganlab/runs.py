@@ -309,6 +309,7 @@ class Worker:
         self._slow: SlowMotion | None = None   # an iteration shown stage by stage, under way
         self._changes: list[dict] = []          # changes waiting for that iteration to end
         self._mark = (0.0, 0)                   # (time, step) where the current rate was measured from
+        self._probed = 0.0                      # time.perf_counter() at the end of the latest probe
 
     def main(self) -> None:
         failure = None
@@ -368,7 +369,7 @@ class Worker:
         FOREGROUND.wait_turn()
         self._train("both")
         save = self.autosaver.due(t.step, self.cfg)
-        if t.step % self.cfg.train.snapshot_every == 0 or t.step >= self.cfg.train.steps or save:
+        if t.step % self.cfg.train.snapshot_every == 0 or t.step >= self.cfg.train.steps or save or self._due_by_time():
             self._measure_rate()
             self._publish(probe=True)
         if save:
@@ -445,6 +446,12 @@ class Worker:
             self.record.rate = (sps, sps * self.cfg.train.batch_size)
             self._mark = (now, self.trainer.step)
 
+    def _due_by_time(self) -> bool:
+        """A task may ask for a snapshot every few seconds as well (MNIST: snapshot_seconds), so
+        its page moves whatever the model's speed; counted from the end of the last probe."""
+        every = getattr(self.trainer.task, "snapshot_seconds", 0)
+        return every > 0 and time.perf_counter() - self._probed >= every
+
     def _autosave(self) -> None:
         self.autosaver.save(self.run, self.trainer.step, self.record.events)
 
@@ -461,6 +468,8 @@ class Worker:
             # (and so "paused" is published without it, under the controls' lock).
             with self.run._models if probe else contextlib.nullcontext():
                 new_alarms = self.record.record(t, probe)   # raises DivergedError with the first bad step
+            if probe:
+                self._probed = time.perf_counter()
             if new_alarms and self.cfg.train.pause_on_alarm and t.step < self.cfg.train.steps:
                 self.run._controls.pause()
         self._post()

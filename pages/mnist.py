@@ -117,8 +117,7 @@ def draw(snap):
     with right:
         st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
         st.plotly_chart(charts.d_test_figure(snap.meters, snap.views), key="mn-dtest")
-    ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
-    if "confident" in snap.meters:
+    if ui.digit_meters(snap, charts.mnist_quality_figure, "mn"):
         ui.meter_calibration(root)
 
 
