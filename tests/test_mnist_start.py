@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import wait_for
+from conftest import chart_specs, open_app, shown, wait_for
 
 from ganlab import classifier, stopping
 from ganlab.config import Experiment, Model, Train
@@ -98,3 +98,30 @@ def test_mnist_snapshots_come_every_few_seconds_whatever_the_steps(big_enough, h
         assert all(step % 1_000_000 for step in steps - {0})
     finally:
         run.stop()
+
+
+def test_the_page_says_the_meters_classifier_is_training_and_where_it_is_cached(big_enough, held_classifier,
+                                                                                  monkeypatch, app_registry):
+    monkeypatch.setenv("GANLAB_DATA", str(big_enough))
+    at = open_app("pages/mnist.py", timeout=120)
+    k = f"mn-{at.selectbox(key='mn-preset').value}-"
+    at.number_input(key=k + "steps").set_value(100_000)
+    at.number_input(key=k + "batch").set_value(16)
+    at.button(key="mnist-start").click().run()
+    cache = str(classifier.cache_path(big_enough))
+
+    def caption_shown():
+        at.run()
+        return any("classifier is not ready yet" in c.value and cache in shown([c]) for c in at.caption)
+
+    assert wait_for(caption_shown, timeout=90), [c.value for c in at.caption]
+    assert at.get("plotly_chart") and not at.exception      # the grid and curves, without the meters
+    held_classifier.set()
+
+    def meters_shown():
+        at.run()
+        names = {t.get("name") for spec in chart_specs(at) for t in spec["data"]}
+        return "Fréchet distance" in names
+
+    assert wait_for(meters_shown, timeout=120)
+    assert not any("classifier is not ready yet" in c.value for c in at.caption)
