@@ -11,7 +11,7 @@ folder is read-only, in the user's cache folder: see cache_path). The cache
 records which data it was trained on, so other data trains a new one; a
 corrupt or foreign cache file is replaced, never fatal.
 
-Training it takes about a minute on a busy CPU, so it runs on a thread of its
+Training it takes 20 s of one core's time, minutes on a shared CPU, so it runs on a thread of its
 own (ClassifierJob) and a run never waits for it: a task holds
 MetersWhenReady, whose meters read NaN until the classifier is there.
 
