@@ -156,7 +156,7 @@ register(Preset(
           "Tuned on seed 0; measured at its 600 steps on 3 seeds nobody tuned on (100-102): 7, 9 and 7 "
           "of 10 digits covered (median 7, worst 7) and 47% to 54% of samples read confidently as a digit "
           "(median 49%, worst 47%). A run took 67 s, 244 s and 771 s (median 244 s) on a 2-core CPU shared "
-          "with other people's tests and runs (8 to 20 busy processes), the check itself at nice 19: "
+          "with other people's tests and runs (load average 8 to 24), the check itself at nice 19: "
           "within two minutes only when the CPU is not that crowded.",
 ))
 
