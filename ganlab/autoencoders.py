@@ -103,12 +103,19 @@ class AutoencoderTrainer:
         if task.meters is not None:
             # The GANs' meters, on the decoder's answer to the task's fixed z: prior samples for
             # the VAE, random codes for the AE.
+            # NaN until the classifier is ready (ganlab.classifier.MetersWhenReady); a run's last
+            # probe waits for it.
+            if self.step >= self.cfg.train.steps:
+                task.meters.wait()
             meters.update(task.meters(self.G(task.meter_z)))
+            ruler = task.meters.meters
             if len(x) == task.meters.n:
                 # The same ruler on reconstructions: how good the decoder can be, given good codes.
-                feats = task.meters.classifier.features(recon).double().numpy()
-                meters["fid_recon"] = metrics.frechet_distance_from_stats(*metrics.feature_stats(feats),
-                                                                          *task.meters.real_stats)
+                meters["fid_recon"] = float("nan")
+                if ruler is not None:
+                    feats = ruler.classifier.features(recon).double().numpy()
+                    meters["fid_recon"] = metrics.frechet_distance_from_stats(*metrics.feature_stats(feats),
+                                                                              *ruler.real_stats)
         return views, meters
 
 

@@ -6,17 +6,21 @@ its samples from real ones in the classifier's feature space (a Fréchet
 distance), and, for a conditional GAN, does G draw the digit it was asked for.
 
 The classifier is trained once on whatever MNIST the data folder holds and
-cached next to it, at DATA/ganlab/mnist-classifier.pt. The cache records
-which data it was trained on, so other data trains a new one; a corrupt or
-foreign cache file is replaced, never fatal.
+cached next to it, at DATA/ganlab/mnist-classifier.pt (or, when the data
+folder is read-only, in the user's cache folder: see cache_path). The cache
+records which data it was trained on, so other data trains a new one; a
+corrupt or foreign cache file is replaced, never fatal.
 
-Typical use in a task:
+Training it takes 20 s of one core's time, minutes on a shared CPU, so it runs on a thread of its
+own (ClassifierJob) and a run never waits for it: a task holds
+MetersWhenReady, whose meters read NaN until the classifier is there.
 
-    self.meters = MnistMeters.for_data(root, device)     # once: trains or loads the classifier
+    self.meters = MetersWhenReady(root, device)          # starts loading or training the classifier
     meters = self.meters(G(self.meter_z))                # each probe: exactly REFERENCE_N images
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -246,16 +250,29 @@ def default_cache_dir(root: Path) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganlab"
 
 
+def cache_path(root: Path | str | None = None, cache_dir: Path | str | None = None) -> Path:
+    """Where the classifier for the MNIST under root is cached (cache_dir overrides the default)."""
+    root = Path(root) if root is not None else data_root()
+    return Path(cache_dir if cache_dir is not None else default_cache_dir(root)) / CACHE_NAME
+
+
 def load_or_train(root: Path | str | None = None, device="cpu", progress: Progress | None = None,
                   cache_dir: Path | str | None = None) -> MnistClassifier:
     """The classifier for the MNIST under `root`: from the disk cache if it fits, else trained and cached.
 
-    Raises MnistNotFoundError when there is no MNIST under root.
+    A read-only data folder may hold a cache that its owner wrote (DATA/ganlab): it is read
+    when it fits, and a new one goes to the user's cache folder. Raises MnistNotFoundError
+    when there is no MNIST under root.
     """
     root = Path(root) if root is not None else data_root()
-    path = Path(cache_dir if cache_dir is not None else default_cache_dir(root)) / CACHE_NAME
+    path = cache_path(root, cache_dir)
     images, labels = load_mnist(root)
     key = data_key(images, labels)
+    shipped = root / "ganlab" / CACHE_NAME
+    if cache_dir is None and shipped != path:
+        model, _ = _load_cache(shipped, key, device)
+        if model is not None:
+            return model
     model, why = _load_cache(path, key, device)
     if model is not None:
         return model
@@ -269,27 +286,94 @@ def load_or_train(root: Path | str | None = None, device="cpu", progress: Progre
     return model
 
 
-_classifiers: dict[tuple, MnistClassifier] = {}
-_lock = threading.Lock()
+class ClassifierJob:
+    """Loads or trains one classifier on a thread of its own, so that no run waits for it.
 
-
-def get_classifier(root: Path | str | None = None, device="cpu", progress: Progress | None = None,
-                   cache_dir: Path | str | None = None) -> MnistClassifier:
-    """The classifier, shared by every run in this process (one per data folder and device).
-
-    Thread-safe: when several training threads ask at once, one trains (or
-    loads) it and the others wait for that one instead of training their own.
-    (One lock for all keys: simple, and a second data folder at the same moment is rare.)
+    `model` is None until it is ready; `progress` says how far training has got, and
+    `error` why it failed. One job per data folder, cache and device (classifier_job).
     """
+
+    def __init__(self, root: Path, device, cache_dir: Path | str | None):
+        self.root, self.device, self.cache_dir = root, device, cache_dir
+        self.path = cache_path(root, cache_dir)
+        self.model: MnistClassifier | None = None
+        self.progress: tuple[float, str] = (0.0, "looking for its cache")
+        self.error: BaseException | None = None
+        self.started = time.time()
+        self.seconds = float("nan")            # how long loading or training took, once done
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="ganlab-mnist-classifier", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        # At the training threads' priority, with half the cores: the runs it serves come first.
+        from ganlab.runs import _yield_to_the_pages
+        _yield_to_the_pages()
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+        try:
+            with stopping.stoppable(_shutting_down.is_set):
+                model = load_or_train(self.root, self.device, self._progress, self.cache_dir)
+            # Channels-last halves the conv and pooling time on a CPU, and the meters run
+            # at every snapshot of an MNIST run. Set once, before any thread shares it.
+            self.model = model.to(memory_format=torch.channels_last)
+        except BaseException as e:  # noqa: BLE001 - kept for whoever waits, and shown on the page
+            if not isinstance(e, stopping.Stopped):
+                log.exception("the MNIST classifier could not be made")
+            self.error = e
+        finally:
+            self.seconds = time.time() - self.started
+            self.done.set()
+
+    def _progress(self, fraction: float, text: str) -> None:
+        self.progress = (fraction, text)
+
+    @property
+    def failed(self) -> bool:
+        return self.done.is_set() and self.model is None
+
+    def wait(self, timeout: float | None = None) -> MnistClassifier:
+        """The classifier, once ready; re-raises why it could not be made."""
+        if not self.done.wait(timeout):
+            raise TimeoutError(f"the MNIST classifier was not ready within {timeout} s")
+        if self.model is None:
+            raise self.error
+        return self.model
+
+
+_jobs: dict[tuple, ClassifierJob] = {}
+_lock = threading.Lock()
+_shutting_down = threading.Event()
+
+
+@atexit.register
+def _stop_jobs() -> None:
+    # A daemon thread killed mid-op at interpreter exit can abort the process inside torch.
+    _shutting_down.set()
+    for job in list(_jobs.values()):
+        job.done.wait(10)
+
+
+def classifier_job(root: Path | str | None = None, device="cpu",
+                   cache_dir: Path | str | None = None) -> ClassifierJob:
+    """The job making the classifier for this data folder and device: started by the first
+    caller, shared by every run in this process; a failed one is started again."""
     root = Path(root) if root is not None else data_root()
     key = (str(root.resolve()), str(cache_dir), str(torch.device(device)))
     with _lock:
-        if key not in _classifiers:
-            # Channels-last halves the conv and pooling time on a CPU, and the meters run
-            # at every snapshot of an MNIST run. Set once, before any thread shares it.
-            model = load_or_train(root, device, progress, cache_dir)
-            _classifiers[key] = model.to(memory_format=torch.channels_last)
-        return _classifiers[key]
+        job = _jobs.get(key)
+        if job is None or job.failed:
+            job = _jobs[key] = ClassifierJob(root, device, cache_dir)
+        return job
+
+
+def get_classifier(root: Path | str | None = None, device="cpu",
+                   cache_dir: Path | str | None = None) -> MnistClassifier:
+    """The classifier, shared by every run in this process; waits until it is ready.
+
+    Thread-safe: when several threads ask at once, one job trains (or loads) it and the
+    others wait for that one instead of training their own.
+    """
+    return classifier_job(root, device, cache_dir).wait()
 
 
 def reference_images(root: Path | str | None = None, n: int = REFERENCE_N, device="cpu") -> Tensor:
@@ -330,21 +414,17 @@ class MnistMeters:
         self.real_diversity = metrics.mean_pairwise_distance(_flat(reference))
 
     @classmethod
-    def for_data(cls, root: Path | str | None = None, device="cpu", progress: Progress | None = None,
-                 n: int = REFERENCE_N) -> "MnistMeters":
-        """The shared classifier and n held-out reference digits for the MNIST under root."""
-        return cls(get_classifier(root, device, progress), reference_images(root, n, device), root)
+    def for_data(cls, root: Path | str | None = None, device="cpu", n: int = REFERENCE_N) -> "MnistMeters":
+        """The shared classifier (waiting for it) and n held-out reference digits for the MNIST under root."""
+        return cls(get_classifier(root, device), reference_images(root, n, device), root)
 
     def __call__(self, fake_images: Tensor, labels: Tensor | None = None) -> dict[str, float]:
         """Meters for generated images [N, 1, 28, 28] in [-1, 1] (and the labels G was asked for)."""
         if len(fake_images) != self.n:
             raise ValueError(f"the Fréchet distance depends on the number of samples: pass exactly "
                              f"{self.n} generated images (got {len(fake_images)})")
-        names = ["fid", "modes_covered", "confident", "kl_uniform", "diversity"] + [f"hist_{d}" for d in range(10)]
-        if labels is not None:
-            names.append("label_accuracy")
         if not torch.isfinite(fake_images).all():
-            return dict.fromkeys(names, float("nan"))
+            return unmeasured(labels is not None)
         pred, feats = self.classifier.classify(fake_images)
         pred = pred.numpy()
         hist = metrics.digit_histogram(pred)
@@ -360,6 +440,43 @@ class MnistMeters:
         if labels is not None:
             out["label_accuracy"] = metrics.label_accuracy(pred, labels.cpu().numpy())
         return out
+
+
+def unmeasured(conditional: bool = False) -> dict[str, float]:
+    """Every meter MnistMeters reads, as NaN: what a probe records when there is nothing to measure."""
+    names = ["fid", "modes_covered", "confident", "kl_uniform", "diversity"] + [f"hist_{d}" for d in range(10)]
+    return dict.fromkeys(names + (["label_accuracy"] if conditional else []), float("nan"))
+
+
+class MetersWhenReady:
+    """MnistMeters as soon as the classifier is ready, and NaN meters until then.
+
+    A run probes from its first step (its sample grid shows at once) while the
+    classifier loads or trains on its own thread; the meters' columns exist from
+    the first probe, so a run's history keeps them when they fill in.
+    """
+
+    def __init__(self, root: Path | str | None = None, device="cpu", n: int = REFERENCE_N):
+        self.root, self.device, self.n = root, device, n
+        self.job = classifier_job(root, device)
+        self._meters: MnistMeters | None = None
+
+    @property
+    def meters(self) -> MnistMeters | None:
+        """The meters, once the classifier is ready (None before)."""
+        if self._meters is None and self.job.model is not None:
+            self._meters = MnistMeters(self.job.model, reference_images(self.root, self.n, self.device), self.root)
+        return self._meters
+
+    def wait(self) -> None:
+        """Until the classifier is ready (or failed), for a run's last probe: a run that ends
+        before the classifier is ready still ends with its meters. A stop point (Stop ends the wait)."""
+        while not self.job.done.wait(0.25):
+            stopping.check("stopped while waiting for the meters' classifier")
+
+    def __call__(self, fake_images: Tensor, labels: Tensor | None = None) -> dict[str, float]:
+        meters = self.meters
+        return meters(fake_images, labels) if meters is not None else unmeasured(labels is not None)
 
 
 CALIBRATION_CASES = {

@@ -27,10 +27,10 @@ from ganlab.config import Experiment
 SECTIONS = {"gauss1d": ("task", "target", "noise", "model", "loss", "opt_g", "opt_d", "train"),
             "mnist": ("task", "noise", "model", "loss", "opt_g", "opt_d", "train")}
 TASKS = tuple(SECTIONS)
-TRAIN_FIELDS = ("steps", "batch_size", "d_steps", "lr_decay", "seed")
+TRAIN_FIELDS = ("steps", "batch_size", "d_steps", "lr_decay", "seed", "cpu_threads")
 # The autoencoders (ganlab/autoencoders.py): one network, one optimizer (opt_g), no decay.
 AE_SECTIONS = ("task", "noise", "model", "opt_g", "train")
-AE_TRAIN_FIELDS = ("steps", "batch_size", "seed")
+AE_TRAIN_FIELDS = ("steps", "batch_size", "seed", "cpu_threads")
 # Classes that bring methods the script does not need (and their imports, such
 # as scipy): only these members are kept.
 # A dataclass keeps its fields: Optim comes in for the losses' reference settings, and the
@@ -258,6 +258,10 @@ def export_script(cfg: Experiment, title: str = "") -> str:
     config = {section: values for section, values in cfg.to_dict().items() if section in sections}
     # The rest of Train steers the app (snapshots, history, devices, the data folder on this server).
     config["train"] = {k: v for k, v in config["train"].items() if k in train_fields}
+    # The CPU threads ganlab would train this run with (ganlab.train.prepare): the config's, else the
+    # task's choice. Left to PyTorch, every core spins an OpenMP worker, and a 1D run went 9 times slower.
+    from ganlab.tasks import TASKS as ALL_TASKS
+    config["train"]["cpu_threads"] = cfg.train.cpu_threads or ALL_TASKS[cfg.task].task_class().cpu_threads
     if family == "gan":
         head = HEADER.format(kind="A GAN", parts="models, losses and optimizer", title=title or
                              f"{cfg.task}, {cfg.model.name}, {cfg.loss.name}",
@@ -269,7 +273,7 @@ def export_script(cfg: Experiment, title: str = "") -> str:
                              title=title or f"{cfg.task}, {cfg.model.name}", steps=cfg.train.steps, data=" --data DIR")
         # The template names the build function itself: `model = build_vae(cfg)` reads better than a lookup.
         loop = [LOAD_MNIST, DATA_AUTOENCODER, NAMESPACE, ARGUMENTS, AE_LOOP.replace("BUILD", _autoencoder_build(cfg).__name__)]
-    own = ["import argparse", "import math", "import sys", "from types import SimpleNamespace"]
+    own = ["import argparse", "import math", "import os", "import sys", "from types import SimpleNamespace"]
     lines = sorted(set(imports + own) - {"from typing import Any"})
     return "\n".join([
         head,
@@ -334,7 +338,13 @@ def mnist_split(args):
     (images, labels, held-out indices, indices to train on), split as ganlab's MNIST task splits it."""
     if not available_splits(args.data):
         import torchvision
-        torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
+        try:
+            torchvision.datasets.MNIST(args.data, train=True, download=True)   # into DATA/MNIST/raw
+        except (OSError, RuntimeError) as e:    # offline: a URLError, or torchvision's RuntimeError
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            sys.exit(f"No MNIST in {os.path.abspath(args.data)}, and downloading it failed ({why}). "
+                     f"Pass --data DIR: a folder that holds MNIST's IDX files (t10k-images-idx3-ubyte.gz "
+                     f"and t10k-labels-idx1-ubyte.gz, gzipped or not) in DIR, DIR/raw or DIR/MNIST/raw.")
     images, labels = load_mnist(args.data)
     held, train = split_held_out(len(images))
     print(f"{len(images):,} digits from {args.data}, {len(train):,} to train on")
@@ -403,6 +413,11 @@ def main():
     cfg = namespace(CONFIG)
     args = arguments(cfg, "generator steps", "where MNIST samples go").parse_args()
     device = torch.device(args.device)
+    threads = ""
+    if device.type == "cpu":
+        # ganlab's threads for this run (CONFIG): more would only make OpenMP's workers wait on each other.
+        torch.set_num_threads(min(cfg.train.cpu_threads, os.cpu_count() or 1))
+        threads = f" with {torch.get_num_threads()} CPU thread(s)"
 
     torch.manual_seed(args.seed)                    # the initial weights
     G, D = build(cfg)
@@ -423,7 +438,7 @@ def main():
         noise=lambda n: sample_noise(cfg.noise, n, gen, device),
         fast=False, one_d_pass=False, last={})
     log_every = args.log_every or max(1, args.steps // 20)
-    print(f"training {cfg.model.name} with {gan.loss.label} for {args.steps} steps on {device}")
+    print(f"training {cfg.model.name} with {gan.loss.label} for {args.steps} steps on {device}{threads}")
 
     G.train(), D.train()
     for step in range(1, args.steps + 1):
@@ -479,6 +494,11 @@ def main():
     parser.add_argument("--recon-out", default="reconstructions.png", help="where the reconstructions go")
     args = parser.parse_args()
     device = torch.device(args.device)
+    threads = ""
+    if device.type == "cpu":
+        # ganlab's threads for this run (CONFIG): more would only make OpenMP's workers wait on each other.
+        torch.set_num_threads(min(cfg.train.cpu_threads, os.cpu_count() or 1))
+        threads = f" with {torch.get_num_threads()} CPU thread(s)"
 
     torch.manual_seed(args.seed)                    # the initial weights
     model = BUILD(cfg).to(device)
@@ -487,7 +507,7 @@ def main():
     opt = make_optimizer(model.parameters(), cfg.opt_g, device, fast=False)
     B = cfg.train.batch_size
     log_every = args.log_every or max(1, args.steps // 20)
-    print(f"training {cfg.model.name} for {args.steps} steps on {device}")
+    print(f"training {cfg.model.name} for {args.steps} steps on {device}{threads}")
 
     model.train()
     for step in range(1, args.steps + 1):

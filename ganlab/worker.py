@@ -111,7 +111,7 @@ class Worker:
         FOREGROUND.wait_turn()
         self._train("both")
         save = self.autosaver.due(t.step, self.cfg)
-        if t.step % self.cfg.train.snapshot_every == 0 or t.step >= self.cfg.train.steps or save:
+        if t.step % self.cfg.train.snapshot_every == 0 or t.step >= self.cfg.train.steps or save or self._due_by_time():
             self._measure_rate()
             self._publish(probe=True)
         if save:
@@ -186,6 +186,13 @@ class Worker:
         if sps is not None:
             self.record.rate = (sps, sps * self.cfg.train.batch_size)
 
+    def _due_by_time(self) -> bool:
+        """A task may ask for a snapshot every few seconds as well (MNIST: snapshot_seconds), so
+        its page moves whatever the model's speed; counted from the end of the last probe. On a
+        starved CPU a probe itself takes seconds: the wait grows so probes keep to a fifth of the time."""
+        every = getattr(self.trainer.task, "snapshot_seconds", 0)
+        return every > 0 and time.perf_counter() - self._probed >= max(every, 4 * self._probe_seconds)
+
     def _autosave(self) -> None:
         self.autosaver.save(self.run, self.trainer.step, self.record.events)
 
@@ -200,8 +207,12 @@ class Worker:
         if t is not None:
             # A probe runs the models, so it holds their lock; reading the metrics back does not
             # (and so "paused" is published without it, under the controls' lock).
+            start = time.perf_counter()
             with self.run._models if probe else contextlib.nullcontext():
                 new_alarms = self.record.record(t, probe)   # raises DivergedError with the first bad step
+            if probe:
+                self._probed = time.perf_counter()
+                self._probe_seconds = self._probed - start
             if new_alarms and self.cfg.train.pause_on_alarm and t.step < self.cfg.train.steps:
                 self.run._controls.pause()
         self._post()

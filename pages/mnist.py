@@ -123,8 +123,7 @@ def draw(snap):
         view = ui.curve_view("mn")
         ui.chart(st, charts.loss_figure(snap.metrics), "mn-loss", view, snap)
         ui.chart(st, charts.d_test_figure(snap.meters, snap.views), "mn-dtest", view, snap)
-    ui.digit_meters(snap, charts.mnist_quality_figure, "mn", view)
-    if CONFIDENT.name in snap.meters:
+    if ui.digit_meters(snap, charts.mnist_quality_figure, "mn", view):
         ui.meter_calibration(root)
 
 

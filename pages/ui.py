@@ -636,18 +636,43 @@ def run_verdict(run: Run | None, snap: Snapshot):
     return of_snapshot(run.cfg, snap) if run is not None else None
 
 
-def digit_meters(snap: Snapshot, quality_figure, prefix: str, view=None) -> None:
+def digit_meters(snap: Snapshot, quality_figure, prefix: str, view=None) -> bool:
     """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram.
+
+    True when it is drawn; until the classifier is ready (it trains beside the run) a caption says so.
     `view`: the reader's view of the curves (curve_view)."""
+    import numpy as np
     from ganlab import charts
-    if FID.name in snap.meters:
+    fid = snap.meters.get(FID.name)
+    if fid is not None and np.isfinite(fid).any():
         c1, c2, c3 = st.columns(3)
         chart(c1, quality_figure(snap.meters), f"{prefix}-fid", view, snap)
         chart(c2, charts.mnist_modes_figure(snap.meters), f"{prefix}-modes", view, snap)
         chart(c3, charts.digit_histogram_figure(snap.meters), f"{prefix}-hist")
-    elif snap.status == "starting":
-        st.info("Loading MNIST. The first MNIST run also trains the small digit classifier behind the "
-                "quality meters (about a minute on a CPU); it is cached for every run after.")
+        return True
+    if snap.status == "starting":
+        st.info("Loading MNIST…")
+    elif fid is not None and snap.active:
+        classifier_caption(registry().get(snap.run_id))
+    return False
+
+
+def classifier_caption(run: Run | None) -> None:
+    """Where the run's meters' classifier stands while the run trains without it."""
+    from ganlab.worker import describe_error
+    job = getattr(getattr(getattr(run, "trainer", None), "task", None), "meters", None)
+    job = getattr(job, "job", None)       # ganlab.classifier.MetersWhenReady's ClassifierJob
+    if job is None:
+        return
+    where = plain(job.path)
+    if job.failed:
+        st.caption(f"The quality meters' classifier could not be made ({plain(describe_error(job.error))}); "
+                   "the run trains on without them.")
+    elif job.model is None:
+        fraction, words = job.progress
+        st.caption(f"The quality meters' classifier is not ready yet ({plain(words)}, {fraction:.0%} done): the "
+                   f"meters appear here when it is. It trains once, beside the run, and is cached at {where} "
+                   f"for every run after.")
 
 
 @st.cache_resource(show_spinner="Measuring what the meters read on known answers…", max_entries=4)

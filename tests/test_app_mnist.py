@@ -68,6 +68,7 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
                     reason=f"the real MNIST test split is not at {SHARED_DATA}")
 def test_a_budget_in_epochs_must_be_positive(monkeypatch):
     at = open_mnist_page(monkeypatch, SHARED_DATA)
+    at.selectbox(key="mn-preset").set_value("mnist-mlp-seed003").run()
     at.radio(key="mn-budget-unit").set_value("epochs").run()
     for bad in (0.0, -3.0):
         at.number_input(key="train.steps#epochs").set_value(bad).run()

@@ -166,6 +166,7 @@ def test_a_nan_loss_raises_diverged_error_at_flush(mnist_dir):
 
 def test_vae_loss_decreases_on_real_digits(shared_data):
     t = AutoencoderTrainer(ae_config(shared_data, "vae", batch_size=64))
+    t.task.meters.wait()            # the classifier loads on its own thread; this test reads its meters
     _, before = t.probe()
     for _ in range(200):
         t.train_step()
@@ -181,7 +182,9 @@ def test_vae_loss_decreases_on_real_digits(shared_data):
     assert after["fid_recon"] < after["fid"]   # reconstructions beat random draws
 
 
-def test_an_autoencoder_trains_in_a_real_run(shared_data):
+def test_an_autoencoder_trains_in_a_real_run(shared_data, monkeypatch):
+    from ganlab.tasks.mnist import Mnist
+    monkeypatch.setattr(Mnist, "snapshot_seconds", 0)   # only the step-paced snapshots: their steps are known
     run = Run(ae_config(shared_data, "ae", steps=120)).start()
     assert run.join(120)
     snap = run.snapshot()

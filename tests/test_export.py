@@ -249,3 +249,29 @@ def test_a_vae_script_runs_standalone_on_the_real_digits(shared_data, tmp_path):
 
 def test_cli_export_names_an_unknown_preset():
     assert cli(["export", "--preset", "no-such-preset"]) == 2
+
+
+def test_the_script_trains_on_as_many_cpu_threads_as_ganlab(tmp_path):
+    from ganlab.tasks.mnist import Mnist
+    assert cli(["export", "--preset", "gauss1d", "--out", str(tmp_path / "train_gan.py")]) == 0
+    done = run_script(tmp_path / "train_gan.py", "--steps", "5", "--device", "cpu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "on cpu with 1 CPU thread(s)" in done.stdout          # the 1D task's choice, whatever the cores
+    mnist = export_script(get_preset("mnist-dcgan").config)
+    assert f"'cpu_threads': {Mnist.cpu_threads}" in mnist          # the MNIST task's: half the cores
+    two = export_script(get_preset("gauss1d").config.replace(train={"cpu_threads": 2}))
+    assert "'cpu_threads': 2" in two                               # a run's own setting wins, as in ganlab
+
+
+def test_offline_without_data_the_mnist_script_says_to_pass_data(tmp_path, capsys):
+    import os
+    assert cli(["export", "--preset", "mnist-dcgan"]) == 0
+    (tmp_path / "dcgan.py").write_text(capsys.readouterr().out)
+    # A proxy that refuses every connection: offline, quickly and for sure.
+    env = {**os.environ, "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
+    done = subprocess.run([sys.executable, "-I", str(tmp_path / "dcgan.py"), "--steps", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0
+    assert "Pass --data DIR" in done.stderr and "t10k-images-idx3-ubyte.gz" in done.stderr
+    assert "Traceback" not in done.stderr

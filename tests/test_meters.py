@@ -159,7 +159,7 @@ def test_get_classifier_trains_once_for_many_threads(synthetic_root, tmp_path, m
     calls = []
     train = classifier.train_classifier
     monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: calls.append(1) or train(*a, **k))
-    monkeypatch.setattr(classifier, "_classifiers", {})
+    monkeypatch.setattr(classifier, "_jobs", {})
     got = []
     threads = [threading.Thread(target=lambda: got.append(
         classifier.get_classifier(synthetic_root, cache_dir=tmp_path / "cache"))) for _ in range(4)]

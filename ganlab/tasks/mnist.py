@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ganlab import stopping
-from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MnistMeters
+from ganlab.classifier import HOLDOUT_FRACTION, REFERENCE_N, MetersWhenReady, unmeasured
 from ganlab.data.mnist import load_mnist, to_training_tensor
 from ganlab.images import make_grid_image
 from ganlab.models import is_conditional
@@ -38,6 +38,9 @@ class Mnist:
     # process) holds a core, two of them slowed an MLP step 20-fold here. Half
     # leaves room for a second run and the page.
     cpu_threads = max(1, (os.cpu_count() or 2) // 2)
+    # A snapshot at least this often (seconds of wall time) besides every snapshot_every steps:
+    # a slow model's grid still moves every few seconds (ganlab.runs.Worker).
+    snapshot_seconds = 3.0
 
     def __init__(self, cfg, device):
         self.cfg = cfg
@@ -61,10 +64,11 @@ class Mnist:
             self.grid_z = self.noise(GRID_COLS * GRID_COLS, self.probe_gen)
             self.grid_labels = None
         # The quality meters judge a fixed batch of z (and, for the CGAN, 100 of each digit)
-        # with a classifier trained once on this data and cached: see ganlab/classifier.py.
+        # with a classifier trained once on this data and cached: see ganlab/classifier.py. It
+        # loads or trains on a thread of its own; until it is ready the meters read NaN.
         # A fixed-N Fréchet distance needs REFERENCE_N held-out digits; a tiny folder goes without.
         enough = len(images) * HOLDOUT_FRACTION >= REFERENCE_N
-        self.meters = MnistMeters.for_data(cfg.train.data_dir or None, device) if enough else None
+        self.meters = MetersWhenReady(cfg.train.data_dir or None, device) if enough else None
         self.meter_z = self.noise(REFERENCE_N, self.probe_gen)
         self.meter_labels = (torch.arange(REFERENCE_N, device=device) % N_DIGITS) if self.conditional else None
 
@@ -95,7 +99,14 @@ class Mnist:
         d_fake = trainer.d_output(D(fake, labels)).mean()
         d_real, d_fake = torch.stack([d_real, d_fake]).tolist()    # one sync with the device
         views = {"grid": grid, **trainer.loss.display(trainer.cfg.loss.real_label)}
-        quality = self.meters(G(self.meter_z, self.meter_labels), self.meter_labels) if self.meters else {}
+        quality = {}
+        if self.meters is not None:
+            if trainer.step >= trainer.cfg.train.steps:
+                self.meters.wait()
+            # Until the classifier is ready the meters are NaN, and G need not draw their 1,000 samples.
+            ready = self.meters.meters is not None
+            quality = (self.meters(G(self.meter_z, self.meter_labels), self.meter_labels) if ready
+                       else unmeasured(self.conditional))
         return views, {"d_real_test": d_real, "d_fake_test": d_fake, **quality}
 
     def alarm_options(self) -> dict:
