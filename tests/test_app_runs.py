@@ -61,7 +61,7 @@ def test_the_table_lists_every_run_with_its_state_and_meters(registry):
     waiting = registry.create(tiny(steps=5000), name="paused one", page="gauss1d", paused=True)
     assert wait_for(lambda: waiting.status == "paused")
     table = open_page().dataframe[0].value
-    assert list(table["name"]) == ["finished one", "paused one"]
+    assert list(table["name"]) == ["paused one", "finished one"]   # newest first
     rows = table.set_index("name")
     assert rows.loc["finished one", "status"] == "finished"
     assert rows.loc["finished one", "step / budget"] == "100 / 100"
