@@ -219,18 +219,21 @@ class Store:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             db = self._db()
-            app, version = db.execute("PRAGMA application_id").fetchone()[0], \
-                db.execute("PRAGMA user_version").fetchone()[0]
-            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if app == 0 and version == 0 and tables == 0:       # new: make it ours
-                with db:
-                    db.executescript(SCHEMA)
+            # One transaction: another process may be making the same new store at this moment.
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                app = db.execute("PRAGMA application_id").fetchone()[0]
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if app == 0 and version == 0 and tables == 0:       # new: make it ours
+                    for statement in filter(str.strip, SCHEMA.split(";")):
+                        db.execute(statement)
                     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif app != APPLICATION_ID:
-                raise StoreError(f"{self.path} is another program's SQLite database, not a ganlab store")
-            elif version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} was written by a newer ganlab (store version {version})")
+                elif app != APPLICATION_ID:
+                    raise StoreError(f"{self.path} is another program's SQLite database, not a ganlab store")
+                elif version > SCHEMA_VERSION:
+                    raise StoreError(f"{self.path} was written by a newer ganlab (store version {version})")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("SELECT count(*) FROM runs").fetchone()
         except StoreError:
