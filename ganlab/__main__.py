@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--steps", type=int, help="steps per run for bench lockstep (default 1000); stops per state for bench stop (10)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--data", help="MNIST folder")
+    bench.add_argument("--store", action="store_true",
+                       help="gauss1d or mnist: a polled Run without and with the run store, in turns")
+    bench.add_argument("--rounds", type=int, help="rounds of --store (default 3)")
 
     args = parser.parse_args(argv)
     from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError

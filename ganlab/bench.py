@@ -5,6 +5,7 @@
     python -m ganlab bench gauss1d             steps/s headless, and inside a polled Run
     python -m ganlab bench mnist --model mlp   images/s for an MNIST model
     python -m ganlab bench lockstep            wall time of four 1D runs in lockstep, alone, one by one
+    python -m ganlab bench gauss1d --store     steps/s of a polled Run without and with the run store, in turns
     python -m ganlab bench stop [--steps N]    Stop's latency p50/p95 in each state (setup, training,
                                                large k, paused); N stops per state; --model STATE for one
 """
@@ -73,9 +74,13 @@ def headless(cfg: Experiment, seconds: float, warmup: int = 20) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0) -> float:
-    """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page."""
-    run = Run(cfg.replace(train={"steps": 10**8})).start()
+def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0, store=None) -> float:
+    """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page
+    (and with `store`, a ganlab.store.Store, recorded as the app records every run)."""
+    run = Run(cfg.replace(train={"steps": 10**8}))
+    if store is not None:
+        store.watch(run)
+    run.start()
 
     def steps_done() -> int:   # the live counter: snapshots come only every snapshot_every steps
         return run.step
@@ -171,10 +176,35 @@ def main(args) -> int:
         print(f"unknown bench target {args.target!r}; choose gauss1d, mnist or lockstep (or --compare)")
         return 2
     print(f"{label} on {device}, {args.seconds:.0f} s per measurement")
+    if getattr(args, "store", False):
+        return store_main(cfg, args.seconds, scale, unit, rounds=args.rounds or 3)
     bare = on_own_thread(headless, cfg, args.seconds) * scale
     print(f"  headless              {bare:10.0f} {unit}")
     polled = in_polled_run(cfg, args.seconds) * scale
     print(f"  in a Run, polled 1/s  {polled:10.0f} {unit}  ({polled / bare:.0%} of headless)")
+    return 0
+
+
+def store_main(cfg: Experiment, seconds: float, scale: int, unit: str, rounds: int) -> int:
+    """A polled Run without and with the run store (a temporary one), in turns, so that a
+    shared machine's load falls on both alike; the median of the ratios."""
+    import shutil
+    import statistics
+    import tempfile
+
+    from ganlab.store import Store
+    folder = tempfile.mkdtemp(prefix="ganlab-bench-store-")
+    try:
+        store, ratios = Store(folder), []
+        for i in range(rounds):
+            off = in_polled_run(cfg, seconds) * scale
+            on = in_polled_run(cfg, seconds, store=store) * scale
+            ratios.append(on / off)
+            print(f"  round {i + 1}: without the store {off:10.0f} {unit}, with it {on:10.0f} {unit} ({on / off:.1%})")
+        store.close()
+        print(f"  with the store: median {statistics.median(ratios):.1%}, worst {min(ratios):.1%} of without")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
