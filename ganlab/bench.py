@@ -74,9 +74,15 @@ def headless(cfg: Experiment, seconds: float, warmup: int = 20) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0, store=None) -> float:
-    """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page
-    (and with `store`, a ganlab.store.Store, recorded as the app records every run)."""
+def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0) -> float:
+    """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page."""
+    return polled_rates(cfg, seconds, poll)[0]
+
+
+def polled_rates(cfg: Experiment, seconds: float, poll: float = 1.0, store=None) -> tuple[float, float]:
+    """in_polled_run's steps/s, and steps per second of this process's CPU time (all its threads:
+    on a shared machine the wall clock moves with other people's load, CPU time much less).
+    With `store` (a ganlab.store.Store) the Run is recorded as the app records every run."""
     run = Run(cfg.replace(train={"steps": 10**8}))
     if store is not None:
         store.watch(run)
@@ -87,14 +93,14 @@ def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0, store=None
 
     while steps_done() < 20 and run.alive:
         time.sleep(0.01)
-    start_step, start = steps_done(), time.perf_counter()
+    start_step, start, cpu = steps_done(), time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds and run.alive:
         time.sleep(poll)
         snap = run.snapshot()
         _ = (snap.metrics, snap.meters, snap.views)   # what a page reads to draw
-    end_step, end = steps_done(), time.perf_counter()
+    end_step, end, cpu = steps_done(), time.perf_counter(), time.process_time() - cpu
     run.stop()
-    return (end_step - start_step) / (end - start)
+    return (end_step - start_step) / (end - start), (end_step - start_step) / max(cpu, 1e-9)
 
 
 COMPARE_LOSSES = ("bce-ns", "bce-sat", "wgan-clip", "wgan-gp")
@@ -195,14 +201,24 @@ def store_main(cfg: Experiment, seconds: float, scale: int, unit: str, rounds: i
     from ganlab.store import Store
     folder = tempfile.mkdtemp(prefix="ganlab-bench-store-")
     try:
-        store, ratios = Store(folder), []
+        store, wall, cpu = Store(folder), [], []
         for i in range(rounds):
-            off = in_polled_run(cfg, seconds) * scale
-            on = in_polled_run(cfg, seconds, store=store) * scale
-            ratios.append(on / off)
-            print(f"  round {i + 1}: without the store {off:10.0f} {unit}, with it {on:10.0f} {unit} ({on / off:.1%})")
+            # In turns, and each first in every other round: every Run's thread leaves an OpenMP pool
+            # behind (see on_own_thread), so the second of a pair runs with one pool more.
+            if i % 2:
+                on, on_cpu = polled_rates(cfg, seconds, store=store)
+                off, off_cpu = polled_rates(cfg, seconds)
+            else:
+                off, off_cpu = polled_rates(cfg, seconds)
+                on, on_cpu = polled_rates(cfg, seconds, store=store)
+            wall.append(on / off)
+            cpu.append(on_cpu / off_cpu)
+            print(f"  round {i + 1}: without the store {off * scale:10.0f} {unit}, with it {on * scale:10.0f} {unit} "
+                  f"({on / off:.1%}); per CPU second {on_cpu / off_cpu:.1%}")
         store.close()
-        print(f"  with the store: median {statistics.median(ratios):.1%}, worst {min(ratios):.1%} of without")
+        for name, ratios in (("wall clock", wall), ("per CPU second", cpu)):
+            print(f"  with the store, {name}: median {statistics.median(ratios):.1%}, "
+                  f"worst {min(ratios):.1%} of without")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

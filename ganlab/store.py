@@ -55,6 +55,7 @@ BEAT_SECONDS = 5.0        # how often a process says its running rows are still 
 STALE_SECONDS = 60.0      # a heartbeat this old, from a process we cannot check, means it is gone
 BUSY_MS = 10_000          # wait this long for another process's transaction
 TB_ROWS_PER_FLUSH = 10    # TensorBoard rows per flush, evenly spread: a fast 1D run makes thousands a second
+TB_IMAGES = 100           # sample grids per run in TensorBoard, evenly over the budget
 TB_FLUSH_SECONDS = 10
 INTERRUPTED = "interrupted"
 STORE_EVENT = "store"
@@ -494,6 +495,7 @@ class _Tracked:
         self._tb = None
         self._tb_metric_step = -1
         self._tb_meter_step = -1
+        self._tb_grid_step = -1
 
     def tensorboard(self, root: Path, snap: Snapshot, new_grids) -> None:
         """The new scalars (evenly thinned to TB_ROWS_PER_FLUSH a flush), the new grids, and the settings once."""
@@ -512,23 +514,35 @@ class _Tracked:
             settings = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in settings.items()}
             for summary in hparams(settings, {}):
                 self._tb.file_writer.add_summary(summary)
-        self._tb_metric_step = self._scalars("metrics", snap.metrics, self._tb_metric_step)
-        self._tb_meter_step = self._scalars("meters", snap.meters, self._tb_meter_step)
+        # Event files only grow, so each is bounded by the budget: at most history_cap rows of each
+        # scalar and TB_IMAGES grids, one per stretch of the budget, however long the run takes.
+        budget, cap = max(snap.total_steps, 1), self.run.cfg.train.history_cap
+        self._tb_metric_step = self._scalars("metrics", snap.metrics, self._tb_metric_step, max(1, budget // cap))
+        self._tb_meter_step = self._scalars("meters", snap.meters, self._tb_meter_step, max(1, budget // cap))
+        every = max(1, budget // TB_IMAGES)
         for step, grid in new_grids:
-            self._tb.add_image("samples", grid, step, dataformats="HW")
+            if step // every > self._tb_grid_step // every:
+                self._tb.add_image("samples", grid, step, dataformats="HW")
+                self._tb_grid_step = step
 
-    def _scalars(self, prefix: str, frame: dict, after: int) -> int:
+    def _scalars(self, prefix: str, frame: dict, after: int, every: int) -> int:
+        """Write the first new row of each stretch of `every` steps (thinned to TB_ROWS_PER_FLUSH);
+        the last step written."""
         steps = frame.get("step")
         if steps is None or not len(steps):
             return after
-        new = np.flatnonzero(steps > after)
+        buckets = steps // every
+        new = np.flatnonzero((steps > after) & (buckets > after // every))
+        new = new[np.unique(buckets[new], return_index=True)[1]]
+        if not len(new):
+            return after
         if len(new) > TB_ROWS_PER_FLUSH:
             new = new[np.linspace(0, len(new) - 1, TB_ROWS_PER_FLUSH).round().astype(int)]
         for i in new:
             for name, col in frame.items():
                 if name != "step" and not name.startswith(("hist_", "mode_share_")):
                     self._tb.add_scalar(f"{prefix}/{name}", float(col[i]), int(steps[i]))
-        return int(steps[-1])
+        return int(steps[new[-1]])
 
     def close_tensorboard(self) -> None:
         if self._tb is not None:
