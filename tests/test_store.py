@@ -230,3 +230,21 @@ def test_event_files_hold_the_scalars_grids_and_settings_and_the_store_keeps_the
     assert loss[-1].step == 50 and loss[-1].value == pytest.approx(np.log1p(50))
     assert [e.step for e in acc.Images("samples")] == [10, 20, 30, 40, 50]
     assert "_hparams_/session_start_info" in acc.summary_metadata
+
+
+def test_a_write_waits_for_another_processs_transaction_instead_of_failing(store_dir):
+    import threading
+    registry = RunRegistry(store=Store(store_dir))
+    run = registry.create(tiny(steps=100000).replace(train={"snapshot_every": 20}), name="waits")
+    assert wait_for(lambda: any(r["step"] > 0 for r in Store(store_dir).rows()), 120)
+    other = sqlite3.connect(store_dir / "runs.sqlite", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")          # another process holds the write lock for a while
+    holding = threading.Timer(2 * store_module.FLUSH_SECONDS + 1, other.execute, ("COMMIT",))
+    holding.start()
+    step_then = run.step
+    assert wait_for(lambda: run.step > step_then + 100, 120)
+    holding.join()
+    assert wait_for(lambda: Store(store_dir).rows()[0]["step"] > step_then, 60)
+    run.stop()
+    assert registry.store.problem(run.id) is None
+    other.close()
