@@ -316,7 +316,7 @@ class Store:
                         with self._db() as db:
                             db.execute("UPDATE runs SET beat=? WHERE id=?", (now, t.run.id))
                         t.beat = now
-                except (sqlite3.Error, OSError, ValueError) as e:
+                except Exception as e:  # noqa: BLE001 - a full disk, or any fault of ours: recording stops, training never
                     self._stop_recording(t, snap, e)
                     continue
                 if ended:

@@ -394,9 +394,9 @@ def test_a_stored_mnist_run_keeps_its_grid_history_slider(registry, monkeypatch)
         pytest.skip("the real MNIST test split is not in ../shared/data")
     monkeypatch.setenv("GANLAB_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     run = Recorded(get_preset("mnist-mlp-seed003").config, "mnist-mlp-seed003", "mnist")
-    registry.store.watch(run)
     ring = [(step, grid(step)) for step in (100, 200, 300)]
     run.publish(300, grids=ring)
+    registry.store.watch(run)
     run.snap = run.snap.__class__(**{**run.snap.__dict__, "status": "finished",
                                      "meters": {"step": np.array([100, 200, 300]),
                                                 "d_real_test": np.array([.6, .55, .5]),

@@ -208,6 +208,7 @@ def test_event_files_hold_the_scalars_grids_and_settings_and_the_store_keeps_the
     from tensorboard.backend.event_processing import event_accumulator
     store = Store(store_dir)
     run = Recorded(get_preset("mnist-mlp-seed003").config, "mnist-mlp-seed003", "mnist")
+    run.publish(0)
     store.watch(run)
     ring = collections.deque(maxlen=3)
     for step in (10, 20, 30, 40, 50):
