@@ -94,8 +94,12 @@ def cmd_presets(args) -> int:
 def cmd_train(args) -> int:
     from ganlab.runs import RunRegistry
     from ganlab.verdict import of_snapshot
+    from ganlab.store import open_default
     cfg = build_config(args)
-    registry = RunRegistry()
+    store, problem = open_default()   # the run is recorded as it trains; `python -m ganlab runs` lists it
+    if problem:
+        print(problem, file=sys.stderr)
+    registry = RunRegistry(store=store)
     run = registry.create(cfg, name=args.preset)
     last = -1.0
     try:
@@ -193,6 +197,25 @@ def _finite(value):
     return value
 
 
+def cmd_runs(args) -> int:
+    from ganlab.store import StoreError, listing, open_store
+    try:
+        rows = listing(open_store())
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([_finite(r) for r in rows]))
+        return 0
+    for r in rows:
+        meters = "  ".join(f"{k}={v:.4g}" for k, v in r["meters"].items())
+        print(f"{r['id']}  {r['started_at']}  {r['status']:11s} {r['step']:>9,} / {r['budget']:<9,} "
+              f"{r['preset'] or '-':24s} {r['name']}  {meters}")
+    if not rows:
+        print("no runs in the store yet", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from ganlab import bench
     return bench.main(args)
@@ -214,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                        help="change one config field, e.g. --set loss.name=hinge --set opt_d.lr=4e-4 "
                             "(repeatable; values are read as JSON where they parse, else as text)")
+
+    runs = sub.add_parser("runs", help="list the runs in the run store ($GANLAB_STORE), newest first")
+    runs.add_argument("--json", action="store_true", help="print a JSON list of objects")
 
     export = sub.add_parser("export", help="print a preset as a standalone PyTorch training script")
     export.add_argument("--preset", required=True, help="a slug from `python -m ganlab presets`")
@@ -242,12 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--steps", type=int, help="steps per run for bench lockstep (default 1000); stops per state for bench stop (10)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bench.add_argument("--data", help="MNIST folder")
+    bench.add_argument("--store", action="store_true",
+                       help="gauss1d or mnist: a polled Run without and with the run store, in turns")
+    bench.add_argument("--rounds", type=int, help="rounds of --store (default 3)")
 
     args = parser.parse_args(argv)
     from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError
     try:
         return {"presets": cmd_presets, "train": cmd_train, "export": cmd_export,
-                "bench": cmd_bench, "check-presets": cmd_check_presets}[args.command](args)
+                "bench": cmd_bench, "runs": cmd_runs, "check-presets": cmd_check_presets}[args.command](args)
     except ConfigError as e:
         for one in e.errors:   # every bad setting, one a line
             print(f"error: {one}", file=sys.stderr)

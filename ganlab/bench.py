@@ -5,6 +5,7 @@
     python -m ganlab bench gauss1d             steps/s headless, and inside a polled Run
     python -m ganlab bench mnist --model mlp   images/s for an MNIST model
     python -m ganlab bench lockstep            wall time of four 1D runs in lockstep, alone, one by one
+    python -m ganlab bench gauss1d --store     steps/s of a polled Run without and with the run store, in turns
     python -m ganlab bench stop [--steps N]    Stop's latency p50/p95 in each state (setup, training,
                                                large k, paused); N stops per state; --model STATE for one
 """
@@ -88,21 +89,31 @@ def headless(cfg: Experiment, seconds: float, warmup: int = 20) -> float:
 
 def in_polled_run(cfg: Experiment, seconds: float, poll: float = 1.0) -> float:
     """Steps/s of a background Run while this thread reads its snapshot once a `poll`, like a page."""
-    run = Run(cfg.replace(train={"steps": 10**8})).start()
+    return polled_rates(cfg, seconds, poll)[0]
+
+
+def polled_rates(cfg: Experiment, seconds: float, poll: float = 1.0, store=None) -> tuple[float, float]:
+    """in_polled_run's steps/s, and steps per second of this process's CPU time (all its threads:
+    on a shared machine the wall clock moves with other people's load, CPU time much less).
+    With `store` (a ganlab.store.Store) the Run is recorded as the app records every run."""
+    run = Run(cfg.replace(train={"steps": 10**8}))
+    if store is not None:
+        store.watch(run)
+    run.start()
 
     def steps_done() -> int:   # the live counter: snapshots come only every snapshot_every steps
         return run.step
 
     while steps_done() < 20 and run.alive:
         time.sleep(0.01)
-    start_step, start = steps_done(), time.perf_counter()
+    start_step, start, cpu = steps_done(), time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds and run.alive:
         time.sleep(poll)
         snap = run.snapshot()
         _ = (snap.metrics, snap.meters, snap.views)   # what a page reads to draw
-    end_step, end = steps_done(), time.perf_counter()
+    end_step, end, cpu = steps_done(), time.perf_counter(), time.process_time() - cpu
     run.stop()
-    return (end_step - start_step) / (end - start)
+    return (end_step - start_step) / (end - start), (end_step - start_step) / max(cpu, 1e-9)
 
 
 COMPARE_LOSSES = ("bce-ns", "bce-sat", "wgan-clip", "wgan-gp")
@@ -184,10 +195,45 @@ def main(args) -> int:
         print(f"unknown bench target {args.target!r}; choose gauss1d, mnist or lockstep (or --compare)")
         return 2
     print(f"{label} on {device}, {args.seconds:.0f} s per measurement")
+    if getattr(args, "store", False):
+        return store_main(cfg, args.seconds, scale, unit, rounds=args.rounds or 3)
     bare = on_own_thread(headless, cfg, args.seconds) * scale
     print(f"  headless              {bare:10.0f} {unit}")
     polled = in_polled_run(cfg, args.seconds) * scale
     print(f"  in a Run, polled 1/s  {polled:10.0f} {unit}  ({polled / bare:.0%} of headless)")
+    return 0
+
+
+def store_main(cfg: Experiment, seconds: float, scale: int, unit: str, rounds: int) -> int:
+    """A polled Run without and with the run store (a temporary one), in turns, so that a
+    shared machine's load falls on both alike; the median of the ratios."""
+    import shutil
+    import statistics
+    import tempfile
+
+    from ganlab.store import Store
+    folder = tempfile.mkdtemp(prefix="ganlab-bench-store-")
+    try:
+        store, wall, cpu = Store(folder), [], []
+        for i in range(rounds):
+            # In turns, and each first in every other round: every Run's thread leaves an OpenMP pool
+            # behind (see on_own_thread), so the second of a pair runs with one pool more.
+            if i % 2:
+                on, on_cpu = polled_rates(cfg, seconds, store=store)
+                off, off_cpu = polled_rates(cfg, seconds)
+            else:
+                off, off_cpu = polled_rates(cfg, seconds)
+                on, on_cpu = polled_rates(cfg, seconds, store=store)
+            wall.append(on / off)
+            cpu.append(on_cpu / off_cpu)
+            print(f"  round {i + 1}: without the store {off * scale:10.0f} {unit}, with it {on * scale:10.0f} {unit} "
+                  f"({on / off:.1%}); per CPU second {on_cpu / off_cpu:.1%}")
+        store.close()
+        for name, ratios in (("wall clock", wall), ("per CPU second", cpu)):
+            print(f"  with the store, {name}: median {statistics.median(ratios):.1%}, "
+                  f"worst {min(ratios):.1%} of without")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

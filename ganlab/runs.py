@@ -304,9 +304,12 @@ class RunRegistry:
     with queue=True, waits its turn: it starts, oldest first, as soon as it fits.
     """
 
-    def __init__(self, max_active: int = 8, per_owner: int = 0):
+    def __init__(self, max_active: int = 8, per_owner: int = 0, store=None):
         self.max_active = max_active
         self.per_owner = per_owner          # 0: no limit per owner
+        # A ganlab.store.Store: every run created here is recorded in it, and its runs from
+        # before a restart (or from other processes) are listed and got as StoredRuns.
+        self.store = store
         self._runs: dict[str, Run] = {}
         self._waiting: list[tuple[Run, bool]] = []     # (run, start paused), oldest first
         self._dispatcher: threading.Thread | None = None
@@ -327,6 +330,8 @@ class RunRegistry:
             if full and not queue:
                 raise RunError(full)
             self._runs[run.id] = run
+            if self.store is not None:
+                self.store.watch(run)
             if full:
                 self._waiting.append((run, paused))
                 if self._dispatcher is None:
@@ -373,17 +378,26 @@ class RunRegistry:
         if not run_id:
             return None
         with self._lock:
-            return self._runs.get(run_id)
+            run = self._runs.get(run_id)
+        if run is None and self.store is not None:
+            return self.store.stored_run(run_id)
+        return run
 
     def list(self) -> list[Run]:
+        """This process's runs, and the store's others, oldest first."""
         with self._lock:
-            return sorted(self._runs.values(), key=lambda r: r.created)
+            runs = list(self._runs.values())
+        if self.store is not None:
+            runs += self.store.stored_runs(exclude={r.id for r in runs})
+        return sorted(runs, key=lambda r: r.created)
 
     def delete(self, run_id: str) -> None:
         with self._lock:
             run = self._runs.pop(run_id, None)
         if run is not None:
             run.stop()
+        if self.store is not None:
+            self.store.delete(run_id)
 
     def stop_all(self, wait: float = 5.0) -> None:
         for run in self.list():

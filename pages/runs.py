@@ -18,11 +18,12 @@ LOG_SCALE = ("g_grad_norm", "gp_grad_norm")
 ui.require_frame()
 
 st.title("Runs")
-st.caption("Every run on this server, from every page and every browser tab. Pick runs to stop, pause, "
+st.caption("Every run on this server, from every page and every browser tab, and every run in the run store "
+           "(from before a restart, and from the command line), newest first. Pick runs to stop, pause, "
            "resume, delete or open them, and to draw their curves on one chart.")
 
 registry = ui.registry()
-runs = registry.list()
+runs = registry.list()[::-1]   # newest first
 if not runs:
     st.info("No runs yet. Start one on any lab page, and it is listed here.")
     st.stop()
@@ -74,7 +75,7 @@ def verdict_words(run) -> str | None:
 
 def draw_table() -> None:
     meters = {meter(m).words: m for m in summary_meters()}
-    shown = ui.meters_table(table(registry.list()), meters)
+    shown = ui.meters_table(table(registry.list()[::-1]), meters)   # newest first
     # A meter's heading says which way is better when pointed at.
     config = {column: st.column_config.Column(help=meter(name).better) for column, name in meters.items()
               if meter(name).better}
@@ -129,7 +130,7 @@ cols[0].button("Stop", icon=":material/stop:", key="runs-stop", on_click=act, ar
 cols[1].button("Pause", icon=":material/pause:", key="runs-pause", on_click=act, args=("pause",))
 cols[2].button("Resume", icon=":material/play_circle:", key="runs-resume", on_click=act, args=("resume",))
 cols[3].button("Delete", icon=":material/delete:", key="runs-delete", on_click=act, args=("delete",),
-               help="Stops the run and forgets it: its charts go too")
+               help="Stops the run and forgets it: its charts go too, from the run store as well")
 cols[4].button("Refresh", icon=":material/refresh:", key="runs-refresh",
                help="Runs started elsewhere appear here on the next refresh")
 if "runs-confirm" in st.session_state:
@@ -148,8 +149,9 @@ for run in chosen:
         st.page_link(f"pages/{run.page}.py", label=f"Open {ui.plain(labels[run.id])} on its page",
                      icon=":material/open_in_new:", query_params=query)
 
-# -- the overlay: one metric, the picked runs (all runs when none is picked) -----------------------
-shown = chosen or runs
+# -- the overlay: one metric, the picked runs (the newest OVERLAY_RUNS when none is picked) ---------
+OVERLAY_RUNS = 12   # a store may hold a thousand runs: reading every record would hold the page for seconds
+shown = chosen or runs[:OVERLAY_RUNS]
 per_step = list(dict.fromkeys(c for r in shown for c in r.snapshot().metrics if c != "step"))
 columns = per_step + sorted({c for r in shown for c in r.snapshot().meters
                              if c != "step" and c not in per_step and not c.startswith(("hist_", "mode_share_"))})

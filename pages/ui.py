@@ -45,6 +45,7 @@ STATUS_WORDS = {
     STOPPED: ("gray", "Stopped"),
     FAILED: ("red", "Failed"),
     DIVERGED: ("red", "Diverged"),
+    "interrupted": ("orange", "Interrupted"),   # ganlab.store: its process ended while it trained
 }
 
 
@@ -69,10 +70,18 @@ PAGES = [
 
 
 @st.cache_resource
+def run_store():
+    """(the run store, "") or (None, one line on why there is none): ganlab.store.open_default."""
+    from ganlab.store import open_default
+    return open_default()
+
+
+@st.cache_resource
 def registry() -> RunRegistry:
-    """One registry per server process: runs survive reloads, reruns and other tabs."""
+    """One registry per server process: runs survive reloads, reruns and other tabs, and with the
+    run store (ganlab.store) restarts too."""
     return RunRegistry(max_active=int(os.environ.get("GANLAB_MAX_RUNS", "8")),
-                       per_owner=int(os.environ.get("GANLAB_MAX_RUNS_PER_SESSION", "3")))
+                       per_owner=int(os.environ.get("GANLAB_MAX_RUNS_PER_SESSION", "3")), store=run_store()[0])
 
 
 def browser_id() -> str:
@@ -125,6 +134,11 @@ def frame() -> None:
         splits = available_splits(root)
         found = f"MNIST {' + '.join(splits)} split" if splits else "no MNIST found"
         st.caption(f"**Data folder:** `{root.resolve()}` ({found}). Set `GANLAB_DATA` to change it.")
+        store, problem = run_store()
+        if problem:
+            st.warning(plain(problem), icon=":material/database_off:")
+        else:
+            st.caption(f"**Run store:** `{store.root}`. Set `GANLAB_STORE` to change it.")
         st.toggle("Teaching mode", key=TEACHING_KEY,
                   help="For projecting in class: each lab's settings fold into a one-line summary, and the "
                        "slow-motion captions are large.")
@@ -173,8 +187,8 @@ def attached_run(page: str) -> Run | None:
 def gone(param: str, value: str) -> None:
     """A link names a run (or comparison) this server no longer has: say so, and drop it from the URL."""
     st.warning(f"The {'comparison' if param == 'group' else 'run'} in this link ({plain(value)}) is not on this "
-               "server: runs live in the server's memory, so a restart or a delete on the Runs page ends "
-               "them. Saved checkpoints are on the Saved runs page.", icon=":material/link_off:")
+               "server: a delete on the Runs page (or the store's retention) removed it, or it ran while the "
+               "run store was off. Saved checkpoints are on the Saved runs page.", icon=":material/link_off:")
     st.query_params.pop(param, None)
 
 
@@ -620,6 +634,13 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     for alarm in snap.alarms:
         color, icon = ("gray", ":material/schedule:") if alarm.expected else ("red", ":material/warning:")
         st.markdown(f":{color}-badge[{icon} {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
+    store = registry().store
+    problem = store.problem(snap.run_id) if store is not None else None
+    problem = problem or getattr(run, "problem", "")    # a stored run's, from before a restart
+    if problem:
+        st.warning(f"The run store is {plain(problem)}; training goes on.", icon=":material/database_off:")
+    if snap.status == "interrupted":
+        st.warning(f"Interrupted: {plain(snap.message)}.", icon=":material/power_off:")
     if snap.status == FAILED:
         st.error(f"The run failed: {plain(snap.message)}")
     elif snap.status == DIVERGED:
@@ -750,6 +771,34 @@ def live(draw, run: Run | None) -> None:
                 " **Start**, or **Step** to go one update at a time.")
         return
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE or waiting(run) is not None)
+    if getattr(run, "stored", False):
+        stored_run_panel(run)
+
+
+def stored_run_panel(run) -> None:
+    """A run read back from the run store: it has no models, so it trains again only from a checkpoint."""
+    from ganlab import checkpoints
+    saves = [s for s in checkpoints.list_saved() if not s.error and f"-{run.id}-step" in s.folder.name]
+    if run.status in ACTIVE:
+        st.caption("Recorded by another process, which trains it: this page shows its record as it grows.")
+        return
+    if not saves:
+        st.caption("A record from the run store: its charts as they were last recorded. It cannot train on "
+                   "(the store keeps no weights, and this run has no checkpoint); Start trains a new run.")
+        return
+    latest = max(saves, key=lambda s: s.step)
+    st.caption(f"A record from the run store. Its checkpoint at step {latest.step:,} can train on "
+               f"(the Saved runs page sets how far).")
+    if st.button(f"Resume from step {latest.step:,}", icon=":material/play_arrow:", key=f"stored-resume-{run.id}"):
+        try:
+            ckpt = checkpoints.load(latest.folder)
+            steps = ckpt.cfg.train.steps if ckpt.cfg.train.steps > ckpt.step else 2 * ckpt.step   # as Saved runs
+            new = registry().create(ckpt.cfg.replace(train={"steps": steps}), name=ckpt.name, page=ckpt.page,
+                                    resume=ckpt, owner=browser_id())
+        except (checkpoints.CheckpointError, RunError, ConfigError) as e:
+            st.warning(plain(e))
+        else:
+            st.switch_page(f"pages/{ckpt.page}.py", query_params={"run": new.id})
 
 
 # What a table shows where a value is missing (a FID for a 1D run, say), never "None". Pass it to

@@ -12,6 +12,14 @@ from mnist_files import write_mnist_folder
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config):
+    """Runs recorded by the tests (the app's, the CLI's) go to a run store of the session's own,
+    never to a user's ./store (ganlab.store)."""
+    import os
+    import tempfile
+    os.environ["GANLAB_STORE"] = tempfile.mkdtemp(prefix="ganlab-test-store-")
+
+
 @pytest.fixture
 def mnist_dir(tmp_path) -> Path:
     """A data folder in torchvision's layout (DATA/MNIST/raw) holding 300 synthetic digits."""
@@ -99,12 +107,14 @@ def plotly_array(value):
 
 
 @pytest.fixture
-def app_registry():
-    """The app's run registry (pages.ui.registry), emptied for this test; every run it made
-    is stopped afterwards."""
+def app_registry(tmp_path_factory, monkeypatch):
+    """The app's run registry (pages.ui.registry), emptied for this test, over a run store of its
+    own (so no run from an earlier test is listed); every run it made is stopped afterwards."""
     from pages import ui
     ui.registry().stop_all()
     ui.registry.clear()
+    ui.run_store.clear()
+    monkeypatch.setenv("GANLAB_STORE", str(tmp_path_factory.mktemp("store")))
     reg = ui.registry()
     yield reg
     reg.stop_all()

@@ -8,10 +8,11 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import plotly_array, tiny, wait_for
+from conftest import chart_specs, plotly_array, tiny, wait_for
 from ganlab.config import ConfigError, decode_config, encode_config
 from ganlab.labels import run_labels
 from ganlab.presets import PRESETS, get_preset
@@ -64,7 +65,7 @@ def test_the_table_lists_every_run_with_its_state_and_meters(registry):
     assert wait_for(lambda: waiting.status == "paused")
     table = open_page().dataframe[0].value
     labels = run_labels([done, waiting])
-    assert list(table["run"]) == [labels[done.id], labels[waiting.id]]
+    assert list(table["run"]) == [labels[waiting.id], labels[done.id]]   # newest first
     rows = table.set_index("run")
     assert rows.loc[labels[done.id], "status"] == "Finished"
     assert rows.loc[labels[done.id], "steps"] == "100 / 100"
@@ -409,3 +410,121 @@ def test_the_runs_page_stops_another_browsers_run_only_after_a_confirmation(regi
     at.multiselect(key="runs-chosen").set_value([mine.id]).run()
     at.button(key="runs-stop").click().run()
     assert mine.status == "stopped" and not at.warning
+
+
+# -- the run store: runs after a restart ------------------------------------------------------------
+
+def restart():
+    """What a new server process starts from: no runs in memory, the store opened afresh."""
+    from ganlab import store
+    from pages import ui
+    ui.registry.clear()
+    ui.run_store.clear()
+    store._OPENED.clear()
+
+
+def test_after_a_restart_the_runs_page_lists_stored_runs_and_their_links_draw_the_charts(registry):
+    old = registry.create(tiny(steps=150), name="older ![x](http://example.com/x.png)", page="gauss1d")
+    assert old.join(60)
+    new = registry.create(tiny(steps=200), name="newer", page="gauss1d")
+    assert new.join(60)
+    registry.store.flush()
+    live = new.snapshot()
+    restart()
+
+    at = open_page()
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["newer", "older ![x](http://example.com/x.png)"]
+    assert list(table["status"]) == ["finished", "finished"]
+    assert list(table["step / budget"]) == ["200 / 200", "150 / 150"]
+    at.multiselect(key="runs-chosen").set_value([old.id]).run()
+    links = [link for link in at.get("page_link")]
+    assert len(links) == 1 and "!\\[x\\](http" in links[0].proto.label   # the name as text, never an image
+
+    page = open_page("pages/gauss1d.py", run=new.id)
+    text = " ".join(m.value for m in page.markdown)
+    assert "[Finished]" in text and "step **200** of 200" in text
+    specs = chart_specs(page)
+    assert len(specs) == 5
+    loss = [t for t in specs[1]["data"] if t["name"] == "D loss"][0]
+    assert array(loss["x"]) == live.metrics["step"].tolist()
+    assert any("cannot train on" in c.value for c in page.caption)   # no checkpoint: no Resume
+
+
+def test_a_stored_run_with_a_checkpoint_offers_resume(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANLAB_SAVES", str(tmp_path / "saves"))
+    from ganlab import checkpoints
+    run = registry.create(tiny(steps=100), name="saved", page="gauss1d")
+    assert run.join(60)
+    checkpoints.save(run)
+    registry.store.flush()
+    restart()
+    page = open_page("pages/gauss1d.py", run=run.id)
+    page.button(key=f"stored-resume-{run.id}").click().run()
+    assert not page.exception
+    resumed = query(page, "run")
+    assert resumed != run.id
+    from pages import ui
+    assert ui.registry().get(resumed).cfg.train.steps == 200     # a finished run trains on to twice its steps
+
+
+def test_a_stored_mnist_run_keeps_its_grid_history_slider(registry, monkeypatch):
+    from ganlab.losses import LOSSES
+    from test_store import Recorded, grid
+    if not (Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw").is_dir():
+        pytest.skip("the real MNIST test split is not in ../shared/data")
+    monkeypatch.setenv("GANLAB_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    run = Recorded(get_preset("mnist-mlp-seed003").config, "mnist-mlp-seed003", "mnist")
+    ring = [(step, grid(step)) for step in (100, 200, 300)]
+    run.publish(300, grids=ring)
+    registry.store.watch(run)
+    run.snap = run.snap.__class__(**{**run.snap.__dict__, "status": "finished",
+                                     "meters": {"step": np.array([100, 200, 300]),
+                                                "d_real_test": np.array([.6, .55, .5]),
+                                                "d_fake_test": np.array([.3, .4, .45])},
+                                     "views": LOSSES["bce-ns"].display()})
+    run.alive = False
+    registry.store.flush()
+    restart()
+    page = open_page("pages/mnist.py", run=run.id)
+    page.toggle(key="mn-follow").set_value(False).run()
+    slider = page.select_slider(key="mn-grid-step")
+    assert list(slider.options) == ["100", "200", "300"]
+    slider.set_value(200).run()
+    (figure,) = [s for s in chart_specs(page) if "Samples" in s["layout"]["title"]["text"]]
+    assert "step 200" in figure["layout"]["title"]["text"]
+
+
+def test_a_corrupt_store_file_is_named_in_one_line_and_the_app_works_without_it(registry, monkeypatch, tmp_path):
+    folder = tmp_path / "broken-store"
+    folder.mkdir()
+    (folder / "runs.sqlite").write_bytes(b"not a database" * 200)
+    monkeypatch.setenv("GANLAB_STORE", str(folder))
+    restart()
+    at = open_page("pages/gauss1d.py")
+    (warning,) = [w.value for w in at.sidebar.warning]
+    assert "Run store off" in warning and "runs.sqlite" in warning and "nothing was deleted" in warning
+    at.number_input(key="g1d-gauss1d-steps").set_value(100)
+    at.button(key="gauss1d-start").click().run()
+    assert not at.exception and "run" in at.query_params
+    assert (folder / "runs.sqlite").read_bytes() == b"not a database" * 200
+    from pages import ui
+    assert ui.registry().store is None
+    ui.registry().stop_all()
+
+
+def test_the_page_says_when_recording_stopped(registry, monkeypatch):
+    import sqlite3
+
+    from ganlab.store import Store
+
+    def full(self, t, snap, now):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "_write", full)
+    run = registry.create(tiny(steps=100), name="unrecorded", page="gauss1d")
+    assert run.join(60)
+    assert wait_for(lambda: registry.store.problem(run.id) is not None)
+    page = open_page("pages/gauss1d.py", run=run.id)
+    text = " ".join(w.value for w in page.warning)
+    assert "recording stopped" in text and "training goes on" in text
