@@ -1,4 +1,6 @@
 """Loss lab: one GAN trained with several losses, side by side, in lockstep."""
+from contextlib import nullcontext
+
 import streamlit as st
 
 from ganlab import charts, charts2d, compare
@@ -68,19 +70,13 @@ runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
 if st.query_params.get("group") and not runs:
     ui.gone("group", st.query_params["group"])
 presets = {p.slug: p for task in TASKS for p in presets_for(task)}
-slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
-                    key="cmp-target")
+picker, notes = st.columns([3, 2], vertical_alignment="bottom") if ui.teaching() else (st, nullcontext())
+slug = picker.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
+                        key="cmp-target")
 preset = get_preset(slug)
-st.caption(preset.about)
+with notes, ui.preset_notes(preset):   # folded in teaching mode
+    st.caption(preset.about)
 base = preset.config
-with st.expander("What to look for (to read aloud)", expanded=True):
-    shown_task = runs[0].cfg.task if runs else base.task
-    # The losses picked so far (the picker is drawn below), or the runs shown
-    count = len(runs) if runs else len(st.session_state.get("cmp-losses", DEFAULT_LOSSES))
-    copies = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}.get(count, str(count))
-    same = st.session_state.get("cmp-same", False)   # the switch is drawn below
-    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(
-        copies=copies, settings=SETTINGS[same]))
 losses = st.multiselect("Losses to compare", list(LOSSES), default=DEFAULT_LOSSES,
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
 same = st.toggle("Same settings for all", False, key="cmp-same",
@@ -128,11 +124,12 @@ if base.task == "mnist" and not available_splits(data_root()):
     cfg = None
 if len(losses) < 2:
     st.info("Pick at least two losses to compare.")
-for note in compare.caveats(cfg or base, losses, same):
-    st.caption(f"Note: {note}")
-if losses:
-    st.dataframe(compare.settings_table(compare.comparison_configs(cfg or base, losses, same)), hide_index=True,
-                 key="cmp-settings")
+with ui.folded("Each loss's settings", icon=":material/table:"):
+    for note in compare.caveats(cfg or base, losses, same):
+        st.caption(f"Note: {note}")
+    if losses:
+        st.dataframe(compare.settings_table(compare.comparison_configs(cfg or base, losses, same)),
+                     hide_index=True, key="cmp-settings")
 
 
 def carry_out(intent: tuple, runs: list) -> list:
@@ -199,25 +196,28 @@ if runs:
         b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run.status not in ACTIVE, on_click=ask("stop", run.id))
 
 
-def draw_1d(snaps: dict) -> None:
+fit = ui.projected   # large chart text in teaching mode
+
+
+def draw_1d(snaps: dict, x_max: int) -> None:
     views = {loss: s.views for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     meters = {loss: s.meters for loss, s in snaps.items()}
-    st.plotly_chart(charts.densities_by_loss_figure(views), key="cmp-densities")
+    st.plotly_chart(fit(charts.densities_by_loss_figure(views)), key="cmp-densities")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.w1_by_loss_figure(meters), key="cmp-w1")
-    c2.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
+    c1.plotly_chart(fit(charts.w1_by_loss_figure(meters, x_max)), key="cmp-w1")
+    c2.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
     if any("modes_covered" in m for m in meters.values()):   # mixtures: does each run find every mode?
         title = charts.better_title("modes_covered", "Modes covered")
-        st.plotly_chart(charts.by_loss_figure(meters, "modes_covered", title), key="cmp-modes")
-    st.plotly_chart(charts.d_and_critic_figure(views), key="cmp-d-critic")
-    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+        st.plotly_chart(fit(charts.by_loss_figure(meters, "modes_covered", title, x_max=x_max)), key="cmp-modes")
+    st.plotly_chart(fit(charts.d_and_critic_figure(views)), key="cmp-d-critic")
+    st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
 
 
-def draw_mnist(snaps: dict) -> None:
+def draw_mnist(snaps: dict, x_max: int) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         step, grid = snap.images[-1] if snap.images else (0, None)
-        col.plotly_chart(charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
+        col.plotly_chart(fit(charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300)),
                          key=f"cmp-grid-{loss}")
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
@@ -226,24 +226,24 @@ def draw_mnist(snaps: dict) -> None:
         ("confident", "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
-        col.plotly_chart(charts.by_loss_figure(meters, name, classifier[name]), key=f"cmp-{name}")
+        col.plotly_chart(fit(charts.by_loss_figure(meters, name, classifier[name], x_max=x_max)), key=f"cmp-{name}")
     if not shown:
-        st.plotly_chart(charts.d_test_panels_figure(meters), key="cmp-d-test")
-    st.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
-    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+        st.plotly_chart(fit(charts.d_test_panels_figure(meters, x_max)), key="cmp-d-test")
+    st.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
+    st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
 
 
-def draw_2d(snaps: dict) -> None:
+def draw_2d(snaps: dict, x_max: int) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
-        col.plotly_chart(charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
-                                               title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
+        col.plotly_chart(fit(charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
+                                                   title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}")),
                          key=f"cmp-plane-{loss}")
     meters = {loss: s.meters for loss, s in snaps.items()}
-    for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters))):
-        col.plotly_chart(fig, key=f"cmp-2d-meter-{i}")
+    for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters, x_max))):
+        col.plotly_chart(fit(fig), key=f"cmp-2d-meter-{i}")
     metrics = {loss: s.metrics for loss, s in snaps.items()}
-    st.plotly_chart(charts.grad_norm_by_loss_figure(metrics), key="cmp-grad")
-    st.plotly_chart(charts.loss_panels_figure(metrics), key="cmp-loss-panels")
+    st.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
+    st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
 
 
 def draw() -> None:
@@ -252,12 +252,13 @@ def draw() -> None:
     for col, snap in zip(st.columns(len(snaps)), snaps.values()):
         with col:
             ui.status_line(snap, images=mnist)   # with the run's alarms, if any sound
+    x_max = max(snap.step for snap in snaps.values())   # the runs' curves share one step range
     if mnist:
-        draw_mnist(snaps)
+        draw_mnist(snaps, x_max)
     elif runs[0].cfg.task == "toy2d":
-        draw_2d(snaps)
+        draw_2d(snaps, x_max)
     else:
-        draw_1d(snaps)
+        draw_1d(snaps, x_max)
 
 
 if not runs:
@@ -267,8 +268,16 @@ else:
                f"{runs[0].cfg.train.steps:,} steps per run.")
     ui.refresh_while(draw, lambda: any(r.snapshot().status in ACTIVE for r in runs))
 
+# Below the charts, so that the picker, Start all and the charts come first on the screen.
+with st.expander("What to look for (to read aloud)", expanded=True):
+    shown_task = runs[0].cfg.task if runs else base.task
+    count = len(runs) if runs else len(losses)   # the runs shown, or the losses picked
+    copies = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}.get(count, str(count))
+    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(
+        copies=copies, settings=SETTINGS[same]))
+
 st.subheader("How the losses differ")
-st.plotly_chart(charts.g_loss_explainer_figure(), key="cmp-explainer")
+st.plotly_chart(fit(charts.g_loss_explainer_figure()), key="cmp-explainer")
 st.markdown("""
 - **Saturating BCE, log(1 − D(G(z)))**: the loss of the 2014 paper's minimax game. Its slope with
   respect to D's score is −D(G(z)), so when D confidently rejects a fake the curve (right) is flat and

@@ -98,17 +98,19 @@ ui.change_panel(run, PAGE)
 
 def draw(snap):
     ui.status_line(snap)
+    fit = ui.projected   # large chart text in teaching mode
     if "stage" in snap.views:
         ui.stage_caption(snap.views["stage"])
-        st.plotly_chart(charts.stage_figure_1d(snap.views["stage"], snap.views), key="g1d-stage")
-    st.plotly_chart(charts.density_figure(snap.views), key="g1d-density")
+        st.plotly_chart(fit(charts.stage_figure_1d(snap.views["stage"], snap.views)), key="g1d-stage")
+    st.plotly_chart(fit(charts.density_figure(snap.views)), key="g1d-density")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.loss_figure(snap.metrics), key="g1d-loss")
-    c2.plotly_chart(charts.d_outputs_figure(snap.metrics, snap.views), key="g1d-dout")
-    c1.plotly_chart(charts.quality_figure(snap.meters), key="g1d-quality")
-    c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="g1d-grad")
+    x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
+    c1.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="g1d-loss")
+    c2.plotly_chart(fit(charts.d_outputs_figure(snap.metrics, snap.views, x_max)), key="g1d-dout")
+    c1.plotly_chart(fit(charts.quality_figure(snap.meters, x_max)), key="g1d-quality")
+    c2.plotly_chart(fit(charts.grad_norm_figure(snap.metrics, x_max)), key="g1d-grad")
     if "modes_covered" in snap.meters:
-        c1.plotly_chart(charts.modes_figure(snap.meters), key="g1d-modes")
+        c1.plotly_chart(fit(charts.modes_figure(snap.meters, x_max)), key="g1d-modes")
 
 
 ui.live(draw, run)

@@ -98,7 +98,11 @@ conditional_run = run is not None and is_conditional(run.cfg.model.name)
 
 def draw(snap):
     ui.status_line(snap, images=True)
-    left, right = st.columns([1, 1])
+    fit = ui.projected   # large chart text in teaching mode
+    # In teaching mode the grid takes more of the width, and is tall enough to fill it.
+    left, right = st.columns([3, 2] if ui.teaching() else [1, 1])
+    grid_height = 560 if ui.teaching() else 420
+    x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
     with left:
         grids = snap.images
         if grids:
@@ -111,12 +115,12 @@ def draw(snap):
             title = f"Samples from a fixed z, step {step}"
             if conditional_run:
                 title += " · row r asks for digit r"
-            st.plotly_chart(charts.image_figure(grid, title), key="mn-grid")
+            st.plotly_chart(fit(charts.image_figure(grid, title, grid_height)), key="mn-grid")
         else:
-            st.plotly_chart(charts.image_figure(None, "Samples"), key="mn-grid")
+            st.plotly_chart(fit(charts.image_figure(None, "Samples", grid_height)), key="mn-grid")
     with right:
-        st.plotly_chart(charts.loss_figure(snap.metrics), key="mn-loss")
-        st.plotly_chart(charts.d_test_figure(snap.meters, snap.views), key="mn-dtest")
+        st.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="mn-loss")
+        st.plotly_chart(fit(charts.d_test_figure(snap.meters, snap.views, x_max)), key="mn-dtest")
     ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
     if "confident" in snap.meters:
         ui.meter_calibration(root)

@@ -123,19 +123,23 @@ shown = {name: col.toggle(label, True, key=f"t2d-layer-{name}")
 def draw(snap):
     ui.status_line(snap)
     views, meters = snap.views, snap.meters
+    fit = ui.projected   # large chart text in teaching mode
+    # In teaching mode the plane is as tall as a projector's screen, so that it fills the page's width.
+    height = 700 if ui.teaching() else 560
     if "stage" in views:
         ui.stage_caption(views["stage"])
-        st.plotly_chart(charts2d.stage_figure_2d(views["stage"], views), key="t2d-stage")
-    st.plotly_chart(charts2d.plane_figure(views, **shown), key="t2d-plane")
+        st.plotly_chart(fit(charts2d.stage_figure_2d(views["stage"], views, height=height)), key="t2d-stage")
+    st.plotly_chart(fit(charts2d.plane_figure(views, **shown, height=height)), key="t2d-plane")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts2d.energy_figure(meters, views.get("energy_floor")), key="t2d-energy")
+    x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
+    c1.plotly_chart(fit(charts2d.energy_figure(meters, views.get("energy_floor"), x_max)), key="t2d-energy")
     if "modes_covered" in meters:
-        c2.plotly_chart(charts2d.coverage_figure(meters, views.get("num_modes", 0)), key="t2d-modes")
+        c2.plotly_chart(fit(charts2d.coverage_figure(meters, views.get("num_modes", 0), x_max)), key="t2d-modes")
     if "high_quality" in meters:
-        c1.plotly_chart(charts2d.quality_figure(meters), key="t2d-quality")
-    c2.plotly_chart(charts.loss_figure(snap.metrics), key="t2d-loss")
-    c1.plotly_chart(charts.d_outputs_figure(snap.metrics, views), key="t2d-dout")
-    c2.plotly_chart(charts.grad_norm_figure(snap.metrics), key="t2d-grad")
+        c1.plotly_chart(fit(charts2d.quality_figure(meters, x_max)), key="t2d-quality")
+    c2.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="t2d-loss")
+    c1.plotly_chart(fit(charts.d_outputs_figure(snap.metrics, views, x_max)), key="t2d-dout")
+    c2.plotly_chart(fit(charts.grad_norm_figure(snap.metrics, x_max)), key="t2d-grad")
 
 
 ui.live(draw, run)

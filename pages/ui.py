@@ -101,6 +101,7 @@ def waiting(run: Run | None) -> int | None:
 
 _frame = threading.local()
 TEACHING_KEY = "teaching-mode"
+TEACHING_PARAM = "teach"   # ?teach=1 in a page's link turns teaching mode on, and keeps it on through a reload
 
 
 def page_setup() -> None:
@@ -122,9 +123,15 @@ def frame() -> None:
         splits = available_splits(root)
         found = f"MNIST {' + '.join(splits)} split" if splits else "no MNIST found"
         st.caption(f"**Data folder:** `{root.resolve()}` ({found}). Set `GANLAB_DATA` to change it.")
+        teaching_from_url()
         st.toggle("Teaching mode", key=TEACHING_KEY,
-                  help="For projecting in class: each lab's settings fold into a one-line summary, and the "
-                       "slow-motion captions are large.")
+                  help="For projecting in class: each lab's settings and notes fold away so the charts start on "
+                       "the first screen, chart text is large, and so are the slow-motion captions. "
+                       "`?teach=1` in a page's link turns it on.")
+        teaching_to_url()
+    if teaching():
+        # A projector's screen is short (720 px): the page starts under the toolbar, not 6rem below it.
+        st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; }</style>")
 
 
 def navigation():
@@ -191,17 +198,35 @@ def preset_picker(page: str, presets: list, prefix: str):
     link's settings when the page was opened from one, else the preset's; the
     keys differ per preset (and per link), so switching back restores values.
     """
+    from contextlib import nullcontext
+
     from ganlab.presets import get_preset
     by_slug = {p.slug: p for p in presets}
     url_config_init(page, by_slug, f"{prefix}-preset")
-    slug = st.selectbox("Preset", list(by_slug), format_func=lambda s: f"{s} — {by_slug[s].title}",
-                        key=f"{prefix}-preset")
+    # In teaching mode the notes fold into an expander beside the picker, a row saved for the charts.
+    picker, notes = st.columns([3, 2], vertical_alignment="bottom") if teaching() else (st, nullcontext())
+    slug = picker.selectbox("Preset", list(by_slug), format_func=lambda s: f"{s} — {by_slug[s].title}",
+                            key=f"{prefix}-preset")
     preset = get_preset(slug)
-    st.caption(preset.about)
-    if preset.expect:
-        st.warning(preset.expect, icon="⚠️")
+    with notes, preset_notes(preset):
+        st.caption(preset.about)
+        if preset.expect:
+            st.warning(preset.expect, icon="⚠️")
     base, tag = url_config(page, preset)
     return preset, base, f"{prefix}-{slug}-{tag}"
+
+
+def folded(label: str, icon: str | None = None):
+    """Where notes go: on the page, or in teaching mode folded into an expander titled `label`,
+    so that the controls and charts start on a projector's first screen."""
+    from contextlib import nullcontext
+    return st.expander(label, icon=icon) if teaching() else nullcontext()
+
+
+def preset_notes(preset):
+    """Where a preset's notes go (folded in teaching mode)."""
+    return folded("About this preset" + (" (read this first)" if preset.expect else ""),
+                  icon=":material/warning:" if preset.expect else ":material/info:")
 
 
 def url_config_init(page: str, presets: dict, preset_key: str) -> None:
@@ -544,7 +569,7 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     st.markdown(f":{color}-badge[{word}] step **{snap.step:,}** of {snap.total_steps:,}{rate}"
                 f" · {snap.elapsed:,.1f} s training")
     st.progress(snap.progress)
-    if snap.path:
+    if snap.path and not teaching():   # a detail for the curious, not for a class's screen
         st.caption(f"Training path: {snap.path}")
     for alarm in snap.alarms:
         st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
@@ -561,9 +586,9 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
     from ganlab import charts
     if "fid" in snap.meters:
         c1, c2, c3 = st.columns(3)
-        c1.plotly_chart(quality_figure(snap.meters), key=f"{prefix}-fid")
-        c2.plotly_chart(charts.mnist_modes_figure(snap.meters), key=f"{prefix}-modes")
-        c3.plotly_chart(charts.digit_histogram_figure(snap.meters), key=f"{prefix}-hist")
+        c1.plotly_chart(projected(quality_figure(snap.meters, snap.step)), key=f"{prefix}-fid")
+        c2.plotly_chart(projected(charts.mnist_modes_figure(snap.meters, snap.step)), key=f"{prefix}-modes")
+        c3.plotly_chart(projected(charts.digit_histogram_figure(snap.meters)), key=f"{prefix}-hist")
     elif snap.status == "starting":
         st.info("Loading MNIST. The first MNIST run also trains the small digit classifier behind the "
                 "quality meters (about a minute on a CPU); it is cached for every run after.")
@@ -689,6 +714,31 @@ def teaching() -> bool:
     return bool(st.session_state.get(TEACHING_KEY, False))
 
 
+def teaching_from_url() -> None:
+    """A new session (a link, a reload) starts in teaching mode when the URL says ?teach=1.
+
+    Only before the toggle has a value: after that the toggle decides, and teaching_to_url()
+    writes its value into the URL.
+    """
+    if TEACHING_KEY not in st.session_state and TEACHING_PARAM in st.query_params:
+        st.session_state[TEACHING_KEY] = st.query_params[TEACHING_PARAM].strip().lower() in ("1", "true", "on", "yes")
+
+
+def teaching_to_url() -> None:
+    """Keep ?teach=1 in the URL while teaching mode is on (a page switch drops it), none while off."""
+    if teaching():
+        if st.query_params.get(TEACHING_PARAM) != "1":
+            st.query_params[TEACHING_PARAM] = "1"
+    elif TEACHING_PARAM in st.query_params:
+        del st.query_params[TEACHING_PARAM]
+
+
+def projected(fig):
+    """The figure as a page shows it: in teaching mode, with text large enough for a projector."""
+    from ganlab.charts import projector_fonts
+    return projector_fonts(fig) if teaching() else fig
+
+
 def hidden_when(hide: bool):
     """A container for widgets that must keep their values while hidden (teaching mode).
 
@@ -764,8 +814,11 @@ def change_panel(run: Run | None, page: str) -> None:
         return
     from ganlab.losses import LOSSES
     cfg, key = run.cfg, f"{page}-change-{run.id}-"   # per run: a new run starts from its own values
-    with st.expander("Change while training", icon=":material/tune:", expanded=teaching()):
-        c1, c2, c3, c4 = st.columns(4)
+    # Closed until asked, in teaching mode too: open, it would push the charts off a projector's
+    # screen. Its key keeps it open across reruns once someone opens it.
+    with st.expander("Change while training", icon=":material/tune:", key=f"{page}-change-open",
+                     on_change="rerun"):
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 2])   # the loss's name is long: "BCE, non-saturating G loss"
         lr_g = c1.number_input("G learning rate", value=cfg.opt_g.lr, format="%g", step=1e-4, key=key + "lr-g")
         lr_d = c2.number_input("D learning rate", value=cfg.opt_d.lr, format="%g", step=1e-4, key=key + "lr-d")
         k = c3.number_input("k (D steps per G step)", value=cfg.train.d_steps, step=1, key=key + "k")
