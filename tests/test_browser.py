@@ -227,11 +227,15 @@ def test_teaching_mode_from_a_link_on_a_projector_shows_a_large_chart_on_the_fir
         button(page, "gauss1d-stop").click()
 
 
-def test_the_loss_labs_start_all_is_on_a_projectors_first_screen_above_its_notes(page, server):
+def test_teaching_mode_follows_to_another_page_where_start_all_is_on_the_first_screen(page, server):
     page.set_viewport_size({"width": 1280, "height": 720})
-    page.goto(f"{server}/compare?teach=1")
+    page.goto(f"{server}/gauss1d?teach=1")
+    button(page, "gauss1d-start").wait_for(timeout=90_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Loss lab").click()   # a page switch drops the query
     start = button(page, "cmp-start")
     start.wait_for(timeout=90_000)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('teach') === '1'", timeout=30_000)
+    assert page.locator(".st-key-teaching-mode input").first.is_checked()
     to_top(page)
     box = start.bounding_box()
     assert box["y"] + box["height"] <= 720, box                          # the reading notes come after the charts

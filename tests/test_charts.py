@@ -183,7 +183,8 @@ def font_sizes(node) -> list:
 def test_projector_fonts_make_every_chart_text_16_px_or_more_and_leave_the_figure_alone():
     history = {"step": np.arange(1, 11), "loss_d": np.ones(10), "loss_g": np.ones(10)}
     figures = [charts.loss_figure(history), charts.loss_panels_figure({"bce-ns": history, "wgan-gp": history}),
-               charts.empty_figure("Densities", "Waiting…"), charts.g_loss_explainer_figure()]
+               charts.empty_figure("Densities", "Waiting…"), charts.g_loss_explainer_figure(),
+               charts.figure([], "t", legend=dict(title=dict(text="runs", font=dict(size=10))))]   # any font set
     for fig in figures:
         before = fig.to_plotly_json()
         big = charts.projector_fonts(fig)
