@@ -184,6 +184,22 @@ def test_mnist_page_shows_a_grid_that_changes(page, server):
     page.screenshot(path=str(ARTIFACTS / "mnist-stopped.png"), full_page=True)
 
 
+def settled_box(page, locator, timeout: float = 30) -> dict:
+    """The element's box once the page around it has stopped moving (elements load lazily,
+    a dataframe's grid for one, and push what follows down when they do)."""
+    page.wait_for_load_state("networkidle")
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        to_top(page)
+        box = locator.bounding_box()
+        loading = page.locator('[data-testid="stSkeleton"]:visible, [data-testid="stSkeletonElement"]:visible').count()
+        if box is not None and box == last and not loading:
+            return box
+        last = box
+        page.wait_for_timeout(700)
+    raise AssertionError(f"the page kept moving: {last}")
+
+
 def to_top(page) -> None:
     """Scroll the page (Streamlit scrolls its main area, not the window) back to its top."""
     page.evaluate("""() => { window.scrollTo(0, 0);
@@ -199,8 +215,7 @@ def test_teaching_mode_from_a_link_on_a_projector_shows_a_large_chart_on_the_fir
     button(page, "gauss1d-start").click()
     wait_for_change(page, lambda: chart_title(page, 0) if "densities (step" in chart_title(page, 0) else "", "")
     assert not page.get_by_role("button", name="Apply").is_visible()     # "Change while training" stays shut
-    to_top(page)
-    top = page.locator(".js-plotly-plot").first.bounding_box()["y"]
+    top = settled_box(page, page.locator(".js-plotly-plot").first)["y"]
     page.screenshot(path=str(ARTIFACTS / "gauss1d-teaching-1280x720.png"))
     assert 0 <= top < 720, top                                            # the chart starts on the first screen
     sizes = page.locator(".js-plotly-plot .xtick text").evaluate_all(
@@ -236,8 +251,8 @@ def test_teaching_mode_follows_to_another_page_where_start_all_is_on_the_first_s
     start.wait_for(timeout=90_000)
     page.wait_for_function("() => new URLSearchParams(location.search).get('teach') === '1'", timeout=30_000)
     assert page.locator(".st-key-teaching-mode input").first.is_checked()
-    to_top(page)
-    box = start.bounding_box()
+    page.get_by_text("What to look for").first.wait_for(timeout=30_000)   # the page's end is drawn
+    box = settled_box(page, start)
     assert box["y"] + box["height"] <= 720, box                          # the reading notes come after the charts
     notes = page.get_by_text("What to look for").first.bounding_box()
     assert notes["y"] > box["y"], (notes, box)
