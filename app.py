@@ -2,7 +2,7 @@
 
     streamlit run app.py
 """
-from ganlab.runs import FOREGROUND
+from ganlab.worker import FOREGROUND
 from pages import ui
 
 ui.page_setup()

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -20,7 +19,7 @@ import sys
 import time
 
 from ganlab.checks import FIRST_SEED
-from ganlab.config import ConfigError, Experiment
+from ganlab.config import ConfigError, Experiment, apply_changes
 from ganlab.presets import PRESETS, get_preset
 
 
@@ -39,22 +38,13 @@ def parse_override(text: str) -> tuple[str, str, object]:
 
 
 def apply_overrides(cfg: Experiment, overrides: list[str]) -> Experiment:
-    """`cfg` with each --set applied; the config's own checks judge the result (ConfigError)."""
+    """`cfg` with every --set applied (a later one wins for the same field), checked as a link's
+    settings are (config.apply_changes): every bad field is named at once (ConfigError)."""
+    changes: dict[str, dict] = {}
     for text in overrides:
         section, name, value = parse_override(text)
-        current = getattr(cfg, section, None) if section != "task" else None
-        if not dataclasses.is_dataclass(current):
-            raise ConfigError(section, "is not a config section (" + ", ".join(
-                f.name for f in dataclasses.fields(cfg) if f.name != "task") + ")")
-        if name not in {f.name for f in dataclasses.fields(current)}:
-            raise ConfigError(f"{section}.{name}", "is not a known field")
-        try:
-            cfg = cfg.replace(**{section: {name: value}})
-        except ConfigError:
-            raise
-        except (TypeError, ValueError, AttributeError) as e:   # a value of the wrong type
-            raise ConfigError(f"{section}.{name}", f"cannot take {value!r} ({e})") from None
-    return cfg
+        changes.setdefault(section, {})[name] = value
+    return apply_changes(cfg, changes) if changes else cfg
 
 
 def build_config(args) -> Experiment:
@@ -85,6 +75,16 @@ def summarize(snap) -> dict:
     return _finite(out)
 
 
+def progress_line(snap) -> str:
+    """"[running] step 1000/6000 (50 steps/s, about 1m 40s left)  w1=0.25": the CLI's progress."""
+    from ganlab.speed import time_left
+    meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
+                       and snap.latest(k) is not None)[:100]
+    left = time_left(snap.step, snap.total_steps, snap.steps_per_s) if snap.status == "running" else ""
+    return (f"[{snap.status}] step {snap.step}/{snap.total_steps} "
+            f"({snap.steps_per_s:.0f} steps/s{', ' + left if left else ''})  {meters}")
+
+
 def cmd_presets(args) -> int:
     for p in PRESETS.values():
         print(f"{p.slug:24s} {p.config.task:8s} {p.title}")
@@ -93,6 +93,7 @@ def cmd_presets(args) -> int:
 
 def cmd_train(args) -> int:
     from ganlab.runs import RunRegistry
+    from ganlab.verdict import of_snapshot
     cfg = build_config(args)
     registry = RunRegistry()
     run = registry.create(cfg, name=args.preset)
@@ -103,20 +104,22 @@ def cmd_train(args) -> int:
             snap = run.snapshot()
             if time.monotonic() - last > 2 or not run.alive:
                 last = time.monotonic()
-                meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
-                                   and snap.latest(k) is not None)[:100]
-                print(f"[{snap.status}] step {snap.step}/{snap.total_steps} "
-                      f"({snap.steps_per_s:.0f} steps/s)  {meters}", file=sys.stderr, flush=True)
+                print(progress_line(snap), file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         run.stop()
     snap = run.snapshot()
     if args.out:
         _write_outputs(run, args.out)
     summary = summarize(snap)
+    ended = of_snapshot(run.cfg, snap)
+    if ended is not None:
+        summary.update(verdict=ended.text, outcome=ended.outcome)
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{snap.status}: {snap.message}")
+        if ended is not None and ended.outcome not in ("failed", "diverged"):   # those the message says
+            print(ended.text)
     return 0 if snap.status in ("finished", "stopped") else 1
 
 
@@ -232,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--compare", action="store_true",
                        help="MNIST MLP (seed 003) and DCGAN: the seed's DataLoader loop against ganlab's "
                             "eager path, fast path, and fast path inside a polled Run")
-    bench.add_argument("--model", help="mnist model: mlp, maxout, dcgan, cgan (default mlp; "
-                                       "with --compare, only that one); for stop: one state only")
+    from ganlab.models import models_for
+    bench.add_argument("--model", help=f"mnist model: {', '.join(m.name for m in models_for('mnist'))} (default "
+                                       f"mlp; with --compare, only that one); for stop: one state only")
     bench.add_argument("--seconds", type=float, help="time per measurement (default 10; 20 with --compare)")
     bench.add_argument("--steps", type=int, help="steps per run for bench lockstep (default 1000); stops per state for bench stop (10)")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -244,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"presets": cmd_presets, "train": cmd_train, "export": cmd_export,
                 "bench": cmd_bench, "check-presets": cmd_check_presets}[args.command](args)
-    except (ConfigError, KeyError, MnistNotFoundError, MnistCorruptError) as e:
+    except ConfigError as e:
+        for one in e.errors:   # every bad setting, one a line
+            print(f"error: {one}", file=sys.stderr)
+        return 2
+    except (KeyError, MnistNotFoundError, MnistCorruptError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
 

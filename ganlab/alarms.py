@@ -10,6 +10,12 @@ Each returns a list of Alarm, empty when all is well. The checks look at the
 recent past, so an alarm clears once the run recovers. The thresholds are
 rules of thumb, named below with the reason for each; an alarm is a hint for
 where to look, not a verdict.
+
+Given the run's config, an alarm suggests only what the run does not do already
+(REMEDIES): never "try the non-saturating G loss" to a run that uses it. Given the
+warm-up its preset declares (presets.Preset.alarm_warmup), what is normal there (G
+collapsed onto a few modes, D winning) sounds as "expected at this stage", with no
+advice, and pauses nothing.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganlab.meters import meter, quality_meters
+from ganlab.meters import DIVERSITY, MODES_COVERED, meter, quality_meters
 
 WINDOW = 200                # rows of per-step history that count as "recent" for D winning
 SMOOTHING = 10              # rows averaged before looking for swings: removes minibatch noise, keeps
@@ -46,28 +52,75 @@ LOSSES = ("loss_d", "loss_g")
 class Alarm:
     kind: str      # "divergence", "mode_collapse", "discriminator_wins" or "oscillation"
     step: int      # where it was seen: the first bad step, or the latest step of the window
-    text: str      # one line in plain words: what is happening, and what to try
+    seen: str      # what is happening, in plain words
+    advice: str = ""         # what to try ("Try ..."): only what the run does not do already
+    expected: bool = False   # normal at this stage of the run, by its preset's note: nothing to act on
+
+    @property
+    def text(self) -> str:
+        """One line: what is happening, and what to try."""
+        return f"{self.seen} {self.advice}".strip()
+
+
+def _wasserstein(cfg) -> bool:
+    return cfg.loss.name in ("wgan-clip", "wgan-gp")
+
+
+# What each alarm suggests, in order; each with the test for a run that does it already (None: any run
+# can still do it), so that a suggestion is never a setting the run has.
+REMEDIES = {
+    "divergence": (("lower learning rates", None),
+                   ("a Wasserstein loss with gradient penalty", lambda c: c.loss.name == "wgan-gp")),
+    "mode_collapse": (("a Wasserstein loss", _wasserstein), ("a lower G learning rate", None),
+                      ("another seed", None)),
+    "discriminator_wins": (("the non-saturating G loss", lambda c: c.loss.name != "bce-sat"),
+                           ("fewer D steps per G step", lambda c: c.train.d_steps == 1),
+                           ("a lower D learning rate", None)),
+    "oscillation": (("lower learning rates", None), ("learning-rate decay", lambda c: c.train.lr_decay),
+                    ("a Wasserstein loss", _wasserstein)),
+}
+WARMUP_KINDS = ("mode_collapse", "discriminator_wins", "oscillation")   # what a warm-up may show; never a NaN
+
+
+def remedy(kind: str, cfg=None) -> str:
+    """"Try a, b, or c.": the alarm's suggestions that the run (cfg; None: any run) does not follow yet."""
+    tries = [text for text, done in REMEDIES[kind] if cfg is None or done is None or not done(cfg)]
+    if not tries:
+        return ""
+    listed = tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + ", or " + tries[-1]
+    return f"Try {listed}."
 
 
 def check(metrics: dict, meters: dict, *, d_is_probability: bool = True, num_modes: int | None = None,
-          min_modes: int | None = None, mode_name: str = "mode") -> list[Alarm]:
+          min_modes: int | None = None, mode_name: str = "mode", cfg=None,
+          warmup: tuple[str, int] | None = None) -> list[Alarm]:
     """Every alarm that applies to a run's history.
 
     d_is_probability: d_fake is a probability (a BCE loss's sigmoid), so "D wins" can be read from it;
         False for raw scores (critics, LSGAN, hinge): see GANLoss.mode_alarm.
     num_modes, min_modes: see mode_collapse(); MNIST passes 10, MNIST_MIN_DIGITS, "digit".
+    cfg: the run's Experiment, so that no alarm suggests what it does already (None: suggest everything).
+    warmup: (preset, steps) of the warm-up the run's preset declares (ganlab.verdict.alarm_warmup).
     """
-    alarms = divergence(metrics)
+    alarms = divergence(metrics, cfg)
     if alarms:
         return alarms   # after a NaN nothing else means anything
-    alarms += mode_collapse(meters, num_modes, min_modes, mode_name)
+    alarms += mode_collapse(meters, num_modes, min_modes, mode_name, cfg)
     if d_is_probability:
-        alarms += discriminator_wins(metrics)
-    alarms += oscillation(metrics, meters)
+        alarms += discriminator_wins(metrics, cfg=cfg)
+    alarms += oscillation(metrics, meters, cfg=cfg)
+    if warmup:
+        alarms = [expected(a, *warmup) if a.kind in WARMUP_KINDS and a.step < warmup[1] else a for a in alarms]
     return alarms
 
 
-def divergence(metrics: dict) -> list[Alarm]:
+def expected(alarm: Alarm, preset: str, steps: int) -> Alarm:
+    """The alarm as its preset's warm-up explains it: what is seen, no advice."""
+    return Alarm(alarm.kind, alarm.step, f"Expected at this stage: the {preset} preset warms up for its first "
+                                         f"{steps:,} steps, and this is normal there. {alarm.seen}", expected=True)
+
+
+def divergence(metrics: dict, cfg=None) -> list[Alarm]:
     """A loss became NaN or infinite: the run cannot recover."""
     steps = metrics.get("step", np.empty(0))
     for name in LOSSES:
@@ -77,13 +130,13 @@ def divergence(metrics: dict) -> list[Alarm]:
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             return [Alarm("divergence", int(steps[bad[0]]),
-                          f"Training diverged: {name} became NaN or infinite at step {int(steps[bad[0]])}. "
-                          f"Lower the learning rates, or try a Wasserstein loss with gradient penalty.")]
+                          f"Training diverged: {name} became NaN or infinite at step {int(steps[bad[0]])}.",
+                          remedy("divergence", cfg))]
     return []
 
 
 def mode_collapse(meters: dict, num_modes: int | None = None, min_modes: int | None = None,
-                  mode_name: str = "mode") -> list[Alarm]:
+                  mode_name: str = "mode", cfg=None) -> list[Alarm]:
     """G draws only a few kinds of thing (modes_covered), or the same thing for every z (diversity).
 
     modes_covered counts out of num_modes; the alarm sounds below min_modes,
@@ -95,25 +148,24 @@ def mode_collapse(meters: dict, num_modes: int | None = None, min_modes: int | N
     if recent is None:
         return alarms
     step = int(recent["step"][-1])
-    covered = recent.get("modes_covered")
+    covered = recent.get(MODES_COVERED.name)
     if num_modes and covered is not None:
         needed = min_modes if min_modes is not None else num_modes
         if np.all(covered < needed):
             alarms.append(Alarm(
                 "mode_collapse", step,
                 f"Mode collapse: G draws only {int(covered[-1])} of the {num_modes} {mode_name}s. It has "
-                f"found a few outputs that fool D and stopped exploring. Try a Wasserstein loss, a lower "
-                f"G learning rate, or restart with another seed."))
-    diversity = recent.get("diversity")
+                f"found a few outputs that fool D and stopped exploring.", remedy("mode_collapse", cfg)))
+    diversity = recent.get(DIVERSITY.name)
     if diversity is not None and np.all(diversity < LOW_DIVERSITY):
         alarms.append(Alarm(
             "mode_collapse", step,
             f"Mode collapse: G's samples vary only {diversity[-1]:.0%} as much as real data, so different "
-            f"z give nearly the same output. Try a Wasserstein loss or a lower G learning rate."))
+            f"z give nearly the same output.", remedy("mode_collapse", cfg)))
     return alarms
 
 
-def discriminator_wins(metrics: dict, window: int = WINDOW) -> list[Alarm]:
+def discriminator_wins(metrics: dict, window: int = WINDOW, cfg=None) -> list[Alarm]:
     """BCE only: D rejects nearly every fake and G's gradient has vanished, so G cannot learn."""
     d_fake, grad = metrics.get("d_fake"), metrics.get("g_grad_norm")
     if d_fake is None or grad is None or len(d_fake) < window:
@@ -125,11 +177,11 @@ def discriminator_wins(metrics: dict, window: int = WINDOW) -> list[Alarm]:
             "discriminator_wins", int(metrics["step"][-1]),
             f"The discriminator is winning outright: D(G(z)) is {recent_d_fake:.3f}, and G's gradient has "
             f"shrunk to {recent_grad / peak_grad:.0%} of its peak, so G gets almost no signal to learn "
-            f"from. Try the non-saturating G loss, fewer D steps per G step, or a lower D learning rate.")]
+            f"from.", remedy("discriminator_wins", cfg))]
     return []
 
 
-def oscillation(metrics: dict, meters: dict, probes: int = OSCILLATION_PROBES) -> list[Alarm]:
+def oscillation(metrics: dict, meters: dict, probes: int = OSCILLATION_PROBES, cfg=None) -> list[Alarm]:
     """A loss swings or spikes, over and over, while the quality meter does not improve.
 
     Looks at the steps since the `probes`-th last probe. Needs a quality meter
@@ -159,7 +211,7 @@ def oscillation(metrics: dict, meters: dict, probes: int = OSCILLATION_PROBES) -
                 "oscillation", int(steps[-1]),
                 f"Oscillation: {name} swung away from its usual level {swings} times in the last {span} steps while "
                 f"{meter} did not improve. G and D are chasing each other around the equilibrium "
-                f"instead of settling; try lower learning rates, learning-rate decay, or a Wasserstein loss.")]
+                f"instead of settling.", remedy("oscillation", cfg))]
     return []
 
 

@@ -61,6 +61,11 @@ class AutoencoderTrainer:
         # Stays on the device: flush() reads every step's row back at once.
         self._rows.append(torch.stack([values[name].detach() for name in self.metrics]))
 
+    def give_back(self) -> None:
+        """The run has ended: drop the task's digits; the model stays for Save and Explore."""
+        self.task, self._rows = None, []
+        self.opt.zero_grad(set_to_none=True)
+
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-step metrics since the last flush, as (steps, values[steps, metrics]); raises DivergedError."""
         return read_back(self._rows, self.step, self.metrics)

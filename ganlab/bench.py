@@ -12,14 +12,27 @@ from __future__ import annotations
 
 import time
 
-from ganlab.config import Experiment
+from ganlab.config import Experiment, Model
 from ganlab.fast import graph_blocker
-from ganlab.presets import get_preset
+from ganlab.models import models_for
+from ganlab.presets import get_preset, presets_for
 from ganlab.runs import Run
 from ganlab.train import Trainer, describe_path, resolve_device
 
-MNIST_PRESETS = {"mlp": "mnist-mlp-seed003", "maxout": "mnist-maxout-seed004",
-                 "dcgan": "mnist-dcgan", "cgan": "mnist-cgan"}
+
+def mnist_models(conditional: bool = True) -> list[str]:
+    """The MNIST GANs, from the model registry (without the conditional ones if asked)."""
+    return [spec.name for spec in models_for("mnist") if conditional or not spec.conditional]
+
+
+def mnist_config(model: str) -> tuple[str, Experiment]:
+    """(what it is, a config) to time `model` with: its first preset's, or, for a model
+    registered without a preset, the first MNIST preset's with the model's default settings."""
+    presets = presets_for("mnist")
+    preset = next((p for p in presets if p.config.model.name == model), None)
+    if preset is not None:
+        return preset.slug, preset.config
+    return f"{model} (its defaults)", presets[0].config.replace(model=Model(model))
 
 
 def _sync(device) -> None:
@@ -161,10 +174,10 @@ def main(args) -> int:
         scale = 1
     elif args.target == "mnist":
         args.model = args.model or "mlp"
-        if args.model not in MNIST_PRESETS:
-            print(f"unknown model {args.model!r}; choose from {', '.join(MNIST_PRESETS)}")
+        if args.model not in mnist_models():
+            print(f"unknown model {args.model!r}; choose from {', '.join(mnist_models())}")
             return 2
-        cfg = get_preset(MNIST_PRESETS[args.model]).config.replace(train={"device": args.device})
+        cfg = mnist_config(args.model)[1].replace(train={"device": args.device})
         label, unit = f"mnist {args.model} (batch {cfg.train.batch_size})", "images/s"
         scale = cfg.train.batch_size
     else:
@@ -180,7 +193,7 @@ def main(args) -> int:
 
 # -- bench --compare: ganlab against the seed's own training loop --------------------------
 
-COMPARE_MODELS = ("mlp", "dcgan")
+COMPARE_MODELS = ("mlp", "dcgan")   # by default: the seeds' MLP and conv net (--model: any unconditional one)
 
 
 def seed_style_loader(batch_size: int, data_dir: str | None):
@@ -267,15 +280,17 @@ def reference_comparison(cfg: Experiment, seconds: float) -> dict:
 def reference_main(args) -> int:
     from ganlab.system import device_summary
     device = resolve_device(args.device)
-    if args.model and args.model not in COMPARE_MODELS:
-        print(f"--compare covers {', '.join(COMPARE_MODELS)}; got {args.model!r}")
+    # The seed's loop feeds no labels: a conditional model cannot run in it.
+    if args.model and args.model not in mnist_models(conditional=False):
+        print(f"--compare covers {', '.join(mnist_models(conditional=False))}; got {args.model!r}")
         return 2
     models = [args.model] if args.model else list(COMPARE_MODELS)
     print(f"bench --compare on {device} ({device_summary()}), {args.seconds:.0f} s per measurement")
     for model in models:
-        cfg = get_preset(MNIST_PRESETS[model]).config.replace(train={"device": args.device})
+        what, cfg = mnist_config(model)
+        cfg = cfg.replace(train={"device": args.device})
         path = describe_path(cfg.train.fast, device, graph_blocker(cfg, device))   # as a Trainer would say
-        print(f"\n{MNIST_PRESETS[model]}, batch {cfg.train.batch_size}, {device.type} "
+        print(f"\n{what}, batch {cfg.train.batch_size}, {device.type} "
               f"[ganlab's path: {path}]")
         figures = reference_comparison(cfg, args.seconds)
         ref = figures["reference"]
@@ -297,7 +312,9 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
     "setup" builds a model wide enough to take seconds; "training" is the MNIST DCGAN
     on its preset; "large k" is a 1D run with k = 1,000 D updates per step on a big batch,
     "huge batch" the same on a batch of a million (one D update takes seconds on a CPU);
-    "paused" a 1D run paused before its first step.
+    "largest update" the DCGAN on the largest batch this machine's budget lets a page start
+    (cost.MAX_UPDATE_SECONDS), the longest stretch between two stop points; "paused" a 1D
+    run paused before its first step.
     """
     gauss = get_preset("gauss1d").config.replace(train={"device": device, "steps": 10**8})
     mnist = get_preset("mnist-dcgan").config.replace(train={"device": device, "steps": 10**8,
@@ -311,8 +328,22 @@ def stop_states(device: str = "cpu", data: str | None = None) -> dict:
         # Issue 20's worst case; its stages take seconds each, so the stops spread over 10 s.
         "huge batch": (gauss.replace(train={"d_steps": 1000, "batch_size": 1_000_000}),
                        lambda run: run.status == "running", {}, 10.0),
+        "largest update": (_largest_batch(mnist), lambda run: _live_step(run) >= 1, {}, 1.0),
         "paused": (gauss, lambda run: run.status == "paused", {"paused": True}, 0.5),
     }
+
+
+def _largest_batch(cfg: Experiment) -> Experiment:
+    """`cfg` on the largest power-of-two batch that cost.check lets a page start."""
+    from ganlab import cost
+    best = cfg
+    for batch in (2 ** n for n in range(4, 20)):
+        try:
+            cost.check(bigger := cfg.replace(train={"batch_size": batch}))
+        except cost.BudgetError:
+            return best
+        best = bigger
+    return best
 
 
 def stop_latency(cfg: Experiment, reached, start_kw: dict, spread: float, trials: int, rng,

@@ -11,7 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy.signal import lfilter
 
-from ganlab.meters import meter
+from ganlab.meters import (CONFIDENT, D_FAKE_TEST, D_REAL_TEST, FID, FID_RECON, KL_UNIFORM, KS, LABEL_ACCURACY,
+                           MODES_COVERED, W1, meter)
 from ganlab.losses import LOSSES
 
 REAL = "#1f77b4"
@@ -273,8 +274,8 @@ def d_outputs_figure(metrics: dict, views: dict | None = None, x_max: float | No
 
 def quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     # Below 0.02, the meter cannot tell the samples from the target (10k samples).
-    return curves_figure(meters, {"w1": "W1 to target", "ks": "KS statistic"},
-                         better_title("w1", "Distance to the target"), smooth_alpha=None, y_title="distance",
+    return curves_figure(meters, {W1.name: "W1 to target", KS.name: "KS statistic"},
+                         better_title(W1.name, "Distance to the target"), smooth_alpha=None, y_title="distance",
                          x_max=x_max, **guide_line(0.02, "noise floor (W1)"))
 
 
@@ -282,7 +283,7 @@ def modes_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """1D mixtures: the share of samples near each mode, and how many modes are covered."""
     shares = sorted(k for k in meters if k.startswith("mode_share_"))
     series = {k: f"mode {int(k.rsplit('_', 1)[1]) + 1}" for k in shares}
-    covered = meters.get("modes_covered")
+    covered = meters.get(MODES_COVERED.name)
     title = "Share of samples near each mode"
     if covered is not None and len(covered):
         title += f" · {int(covered[-1])} of {len(shares)} modes covered"
@@ -305,7 +306,7 @@ def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.F
 
 def d_test_figure(meters: dict, views: dict | None = None, x_max: float | None = None) -> go.Figure:
     """Seed 003's p_real / p_fake traces, measured on held-out digits; `views` says what D's output is."""
-    return _d_means_figure(meters, ("d_real_test", "d_fake_test"), (", held out", ""),
+    return _d_means_figure(meters, (D_REAL_TEST.name, D_FAKE_TEST.name), (", held out", ""),
                            "on held-out real and on fake digits", "", views, smooth_alpha=None, x_max=x_max)
 
 
@@ -338,9 +339,9 @@ def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_
 
 
 def w1_by_loss_figure(meters_by_loss: dict[str, dict], x_max: float | None = None) -> go.Figure:
-    guide = guide_line(0.02, "noise floor") if any(_has(m.get("step"), m.get("w1"))
+    guide = guide_line(0.02, "noise floor") if any(_has(m.get("step"), m.get(W1.name))
                                                    for m in meters_by_loss.values()) else {}
-    return by_loss_figure(meters_by_loss, "w1", "W1 distance to the target (lower is better; one scale for all)",
+    return by_loss_figure(meters_by_loss, W1.name, "W1 distance to the target (lower is better; one scale for all)",
                           y_title="W1", x_max=x_max, **guide)
 
 
@@ -412,7 +413,7 @@ def loss_panels_figure(metrics_by_loss: dict[str, dict], x_max: float | None = N
 
 
 def d_test_panels_figure(meters_by_loss: dict[str, dict], x_max: float | None = None) -> go.Figure:
-    return panels_figure(meters_by_loss, {"d_real_test": "on held-out real", "d_fake_test": "on fake"},
+    return panels_figure(meters_by_loss, {D_REAL_TEST.name: "on held-out real", D_FAKE_TEST.name: "on fake"},
                          "D's mean output per run: a probability for BCE, a raw score for the others "
                          "(not comparable across the two)", smooth_alpha=None, y_title="mean D output",
                          x_max=x_max)
@@ -530,7 +531,7 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
     junk = max(0.0, 1.0 - sum(shares))
     bars = dict(type="bar", x=[str(d) for d in range(10)] + ["not a digit"], y=shares + [junk],
                 marker_color=[FAKE] * 10 + [OPTIMAL], name="share")
-    covered = meters.get("modes_covered")
+    covered = meters.get(MODES_COVERED.name)
     title = f"Digits drawn at step {int(meters['step'][-1])}"
     if covered is not None:
         title += f" · {int(covered[-1])} of 10 covered"
@@ -542,16 +543,16 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
 
 def mnist_quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """The Fréchet distance in the classifier's features (lower is better)."""
-    words = meter("fid").words
-    return curves_figure(meters, {"fid": words}, better_title("fid", words), smooth_alpha=None,
+    words = meter(FID.name).words
+    return curves_figure(meters, {FID.name: words}, better_title(FID.name, words), smooth_alpha=None,
                          y_title="in the classifier's features", x_max=x_max)
 
 
 def mnist_modes_figure(meters: dict, x_max: float | None = None) -> go.Figure:
-    series = {name: meter(name).words_for("mnist") for name in ("modes_covered", "confident")}
-    series["kl_uniform"] = "KL to uniform (nats)"   # shorter than its words: a legend, beside two others
-    if "label_accuracy" in meters:
-        series["label_accuracy"] = meter("label_accuracy").words
+    series = {name: meter(name).words_for("mnist") for name in (MODES_COVERED.name, CONFIDENT.name)}
+    series[KL_UNIFORM.name] = "KL to uniform (nats)"   # shorter than its words: a legend, beside two others
+    if LABEL_ACCURACY.name in meters:
+        series[LABEL_ACCURACY.name] = meter(LABEL_ACCURACY.name).words
     return curves_figure(meters, series, "Mode coverage", smooth_alpha=None, x_max=x_max)
 
 
@@ -601,7 +602,7 @@ def kl_figure(metrics: dict) -> go.Figure:
 
 def autoencoder_quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """The GANs' Fréchet distance, on decodes of random codes and on reconstructions of held-out digits."""
-    return curves_figure(meters, {"fid": "samples (random codes)", "fid_recon": "reconstructions"},
+    return curves_figure(meters, {FID.name: "samples (random codes)", FID_RECON.name: "reconstructions"},
                          "Fréchet distance (lower is better)", smooth_alpha=None, x_max=x_max)
 
 

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from ganlab.charts import (DISC, FAKE, LAYOUT, REAL, better_title, by_loss_figure, curves_figure, d_name, empty_figure, figure,
                            guide_line, shows_probability)
+from ganlab.meters import ENERGY, HIGH_QUALITY, MODES_CAPTURED, MODES_COVERED
 
 ARROW_SHARE = 0.08    # the longest arrow is this share of the box's width
 MANIFOLD = "#555555"
@@ -106,20 +107,20 @@ def energy_figure(meters: dict, floor: float | None = None, x_max: float | None 
     # Two samples of the real points apart: G cannot be told from the data below the floor.
     has_data = meters.get("step") is not None and len(meters["step"])
     guide = guide_line(floor, "noise floor") if floor is not None and has_data else {}
-    return curves_figure(meters, {"energy": "energy distance"},
-                         better_title("energy", "Energy distance to the real points"), smooth_alpha=None,
+    return curves_figure(meters, {ENERGY.name: "energy distance"},
+                         better_title(ENERGY.name, "Energy distance to the real points"), smooth_alpha=None,
                          y_title="energy distance", x_max=x_max, **guide)
 
 
 # The two mode counts, in words: PacGAN's rule (the papers' figure) and the stricter one.
-MODE_RULES = {"modes_captured": "captured (PacGAN: ≥ 1 high-quality sample)",
-              "modes_covered": "covered (≥ 10% of a fair share of high-quality samples)"}
+MODE_RULES = {MODES_CAPTURED.name: "captured (PacGAN: ≥ 1 high-quality sample)",
+              MODES_COVERED.name: "covered (≥ 10% of a fair share of high-quality samples)"}
 
 
 def coverage_figure(meters: dict, num_modes: int, x_max: float | None = None) -> go.Figure:
     """Modes captured (PacGAN's rule) and covered (the stricter rule), k of K, over steps."""
-    covered, captured = meters.get("modes_covered"), meters.get("modes_captured")
-    title = better_title("modes_covered", "Modes")
+    covered, captured = meters.get(MODES_COVERED.name), meters.get(MODES_CAPTURED.name)
+    title = better_title(MODES_COVERED.name, "Modes")
     guide = {}
     if covered is not None and len(covered):
         now = f"{int(covered[-1])} of {num_modes} covered"
@@ -134,8 +135,8 @@ def coverage_figure(meters: dict, num_modes: int, x_max: float | None = None) ->
 def quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """The share of samples within 3σ of a mode (of the curve, for a line or the moons)."""
     has_data = meters.get("step") is not None and len(meters["step"])
-    return curves_figure(meters, {"high_quality": "high-quality share"},
-                         better_title("high_quality", "High-quality samples: within 3σ of the data"),
+    return curves_figure(meters, {HIGH_QUALITY.name: "high-quality share"},
+                         better_title(HIGH_QUALITY.name, "High-quality samples: within 3σ of the data"),
                          smooth_alpha=None, y_title="share of samples", x_max=x_max,
                          **(dict(yaxis=dict(range=[0, 1.02])) if has_data else {}))
 
@@ -144,15 +145,15 @@ def quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
 
 def meters_by_loss_figures(meters_by_loss: dict[str, dict], x_max: float | None = None) -> list[go.Figure]:
     """The 2D meters, one line per loss: energy always; quality and modes where the target has them."""
-    figures = [by_loss_figure(meters_by_loss, "energy", better_title("energy", "Energy distance to the real points"),
+    figures = [by_loss_figure(meters_by_loss, ENERGY.name, better_title(ENERGY.name, "Energy distance to the real points"),
                               y_title="energy distance", x_max=x_max)]
-    if any("modes_covered" in m for m in meters_by_loss.values()):
-        figures.append(by_loss_figure(meters_by_loss, "modes_covered",
-                                      better_title("modes_covered", "Modes covered, ≥ 10% of a fair share"),
+    if any(MODES_COVERED.name in m for m in meters_by_loss.values()):
+        figures.append(by_loss_figure(meters_by_loss, MODES_COVERED.name,
+                                      better_title(MODES_COVERED.name, "Modes covered, ≥ 10% of a fair share"),
                                       y_title="modes", x_max=x_max))
-    if any("high_quality" in m for m in meters_by_loss.values()):
-        figures.append(by_loss_figure(meters_by_loss, "high_quality",
-                                      better_title("high_quality", "High-quality samples, within 3σ"),
+    if any(HIGH_QUALITY.name in m for m in meters_by_loss.values()):
+        figures.append(by_loss_figure(meters_by_loss, HIGH_QUALITY.name,
+                                      better_title(HIGH_QUALITY.name, "High-quality samples, within 3σ"),
                                       y_title="share of samples", x_max=x_max))
     return figures
 

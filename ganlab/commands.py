@@ -8,7 +8,7 @@ Two kinds of control, for two needs:
 - Commands, for things that happen once, in order: a single step, a stage of
   slow motion, a change of learning rate, k or loss, a new autosave interval.
   Each is a small frozen dataclass whose apply(worker) does its work on the
-  run's thread (runs.Worker), between two training steps.
+  run's thread (worker.Worker), between two training steps.
 One Condition guards both, so a stop or a command also wakes a paused thread.
 """
 from __future__ import annotations

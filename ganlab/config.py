@@ -23,6 +23,53 @@ class ConfigError(ValueError):
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+        self.message = message
+
+    @property
+    def errors(self) -> list["ConfigError"]:
+        """One ConfigError per bad field: this one alone (ConfigErrors holds several)."""
+        return [self]
+
+
+class ConfigErrors(ConfigError):
+    """Several fields out of range at once, so that a page or the command line can name them all
+    in one go. `errors` lists them in the order checked; `field` and `message` are the first's."""
+
+    def __init__(self, errors: list[ConfigError]):
+        flat = [one for e in errors for one in e.errors]
+        ValueError.__init__(self, "; ".join(str(e) for e in flat))
+        self.field, self.message = flat[0].field, flat[0].message
+        self._errors = flat
+
+    @property
+    def errors(self) -> list[ConfigError]:
+        return list(self._errors)
+
+
+class _Checks:
+    """Runs a section's checks one after another and keeps every failure, so that one bad field
+    does not hide the next; done() raises them together."""
+
+    def __init__(self):
+        self.failed: list[ConfigError] = []
+
+    def __call__(self, check, *args, **kwargs) -> bool:
+        """check(*args, **kwargs), which raises ConfigError for a bad value; whether it passed."""
+        try:
+            check(*args, **kwargs)
+        except ConfigError as e:
+            self.failed.extend(e.errors)
+            return False
+        return True
+
+    def fail(self, field_name: str, message: str) -> None:
+        self.failed.append(ConfigError(field_name, message))
+
+    def done(self) -> None:
+        if len(self.failed) == 1:
+            raise self.failed[0]
+        if self.failed:
+            raise ConfigErrors(self.failed)
 
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "selu", "gelu")
@@ -77,23 +124,24 @@ class Target1D:
     high: float = 6.0
 
     def __post_init__(self):
-        _one_of("target.kind", self.kind, TARGETS_1D)
+        check = _Checks()
+        check(_one_of, "target.kind", self.kind, TARGETS_1D)
         if self.kind == "gaussian":
-            _in_range("target.mean", self.mean, -1e3, 1e3)
-            _positive("target.std", self.std)
+            check(_in_range, "target.mean", self.mean, -1e3, 1e3)
+            check(_positive, "target.std", self.std)
         elif self.kind == "mixture":
             n = len(self.means)
             if n < 1 or len(self.stds) != n or len(self.weights) != n:
-                raise ConfigError("target.means", "means, stds and weights must have the same length (>= 1)")
+                check.fail("target.means", "means, stds and weights must have the same length (>= 1)")
             for i, s in enumerate(self.stds):
-                _positive(f"target.stds[{i}]", s)
-            for i, w in enumerate(self.weights):
-                _in_range(f"target.weights[{i}]", w, 0.0, 1.0)
-            if abs(sum(self.weights) - 1.0) > 1e-6:
-                raise ConfigError("target.weights", f"must sum to 1, got {sum(self.weights):.6g}")
-        else:
+                check(_positive, f"target.stds[{i}]", s)
+            weights = [check(_in_range, f"target.weights[{i}]", w, 0.0, 1.0) for i, w in enumerate(self.weights)]
+            if all(weights) and abs(sum(self.weights) - 1.0) > 1e-6:
+                check.fail("target.weights", f"must sum to 1, got {sum(self.weights):.6g}")
+        elif self.kind == "uniform":
             if not (math.isfinite(self.low) and math.isfinite(self.high) and self.high > self.low):
-                raise ConfigError("target.high", f"must be > target.low ({self.low}), got {self.high}")
+                check.fail("target.high", f"must be > target.low ({self.low}), got {self.high}")
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -110,19 +158,21 @@ class Target2D:
     csv_path: str = ""        # csv: a file of points (the page saves uploads under a content hash)
 
     def __post_init__(self):
-        _one_of("toy2d.kind", self.kind, TARGETS_2D)
-        _int_at_least("toy2d.modes", self.modes, 2, 64)
-        _int_at_least("toy2d.grid_size", self.grid_size, 2, 12)
+        check = _Checks()
+        check(_one_of, "toy2d.kind", self.kind, TARGETS_2D)
+        check(_int_at_least, "toy2d.modes", self.modes, 2, 64)
+        check(_int_at_least, "toy2d.grid_size", self.grid_size, 2, 12)
         for name in ("radius", "spacing", "length", "std"):
-            _in_range(f"toy2d.{name}", getattr(self, name), 1e-6, 1e4)
-        _in_range("toy2d.angle", self.angle, -360.0, 360.0)
+            check(_in_range, f"toy2d.{name}", getattr(self, name), 1e-6, 1e4)
+        check(_in_range, "toy2d.angle", self.angle, -360.0, 360.0)
         # The name of a kept upload (data/toy2d.py, save_points), never a path: a config can come
         # from a link or a checkpoint, and must not make the server read a file of its choosing.
         if not isinstance(self.csv_path, str) or not (
                 self.csv_path == "" or POINTS_NAME.fullmatch(self.csv_path)):
-            raise ConfigError("toy2d.csv_path", "must name an uploaded point set (points-<hash>.csv), not a path")
-        if self.kind == "csv" and not self.csv_path:
-            raise ConfigError("toy2d.csv_path", "give a CSV file of points for the csv target")
+            check.fail("toy2d.csv_path", "must name an uploaded point set (points-<hash>.csv), not a path")
+        elif self.kind == "csv" and not self.csv_path:
+            check.fail("toy2d.csv_path", "give a CSV file of points for the csv target")
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -132,8 +182,10 @@ class Noise:
     dim: int = 1
 
     def __post_init__(self):
-        _one_of("noise.kind", self.kind, NOISE_KINDS)
-        _int_at_least("noise.dim", self.dim, 1, 4096)
+        check = _Checks()
+        check(_one_of, "noise.kind", self.kind, NOISE_KINDS)
+        check(_int_at_least, "noise.dim", self.dim, 1, 4096)
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -160,27 +212,28 @@ class Model:
 
     def __post_init__(self):
         from ganlab.models import AUTOENCODERS, MODELS  # late import: models import config
-        _one_of("model.name", self.name, tuple(MODELS) + tuple(AUTOENCODERS))
-        _int_at_least("model.g_hidden", self.g_hidden, 1, 8192)
-        _int_at_least("model.d_hidden", self.d_hidden, 1, 8192)
-        _int_at_least("model.g_depth", self.g_depth, 1, 16)
-        _int_at_least("model.d_depth", self.d_depth, 1, 16)
-        for name, acts, depth in (("model.g_activation", self.g_activation, self.g_depth),
-                                  ("model.d_activation", self.d_activation, self.d_depth)):
+        check = _Checks()
+        check(_one_of, "model.name", self.name, tuple(MODELS) + tuple(AUTOENCODERS))
+        check(_int_at_least, "model.g_hidden", self.g_hidden, 1, 8192)
+        check(_int_at_least, "model.d_hidden", self.d_hidden, 1, 8192)
+        g_depth = check(_int_at_least, "model.g_depth", self.g_depth, 1, 16)
+        d_depth = check(_int_at_least, "model.d_depth", self.d_depth, 1, 16)
+        for name, acts, depth, depth_ok in (("model.g_activation", self.g_activation, self.g_depth, g_depth),
+                                            ("model.d_activation", self.d_activation, self.d_depth, d_depth)):
             parts = [a.strip() for a in acts.split(",")]
-            for a in parts:
-                _one_of(name, a, ACTIVATIONS)
-            if len(parts) not in (1, depth):
-                raise ConfigError(name, f"give one activation or {depth} (one per hidden layer), got {len(parts)}")
-        _int_at_least("model.minibatch_group", self.minibatch_group, 2, 4096)
-        _in_range("model.dropout", self.dropout, 0.0, 1.0, open_high=True)
-        _in_range("model.g_dropout", self.g_dropout, 0.0, 1.0, open_high=True)
-        _in_range("model.leaky_slope", self.leaky_slope, 0.0, 1.0, open_high=True)
-        _int_at_least("model.maxout_k", self.maxout_k, 1, 64)
-        _one_of("model.recon_loss", self.recon_loss, RECON_LOSSES)
-        if self.name == "ae" and self.recon_loss != "mse":
-            raise ConfigError("model.recon_loss", "the autoencoder's Tanh output is trained with mse; "
-                                                  "bce needs the VAE's sigmoid output")
+            named = all([check(_one_of, name, a, ACTIVATIONS) for a in parts])
+            if named and depth_ok and len(parts) not in (1, depth):
+                check.fail(name, f"give one activation or {depth} (one per hidden layer), got {len(parts)}")
+        check(_int_at_least, "model.minibatch_group", self.minibatch_group, 2, 4096)
+        check(_in_range, "model.dropout", self.dropout, 0.0, 1.0, open_high=True)
+        check(_in_range, "model.g_dropout", self.g_dropout, 0.0, 1.0, open_high=True)
+        check(_in_range, "model.leaky_slope", self.leaky_slope, 0.0, 1.0, open_high=True)
+        check(_int_at_least, "model.maxout_k", self.maxout_k, 1, 64)
+        if check(_one_of, "model.recon_loss", self.recon_loss, RECON_LOSSES) and \
+                self.name == "ae" and self.recon_loss != "mse":
+            check.fail("model.recon_loss", "the autoencoder's Tanh output is trained with mse; "
+                                           "bce needs the VAE's sigmoid output")
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -192,10 +245,12 @@ class Loss:
 
     def __post_init__(self):
         from ganlab.losses import LOSSES
-        _one_of("loss.name", self.name, tuple(LOSSES))
-        _positive("loss.clip", self.clip)
-        _in_range("loss.gp_lambda", self.gp_lambda, 0.0, 1e4)
-        _in_range("loss.r1_gamma", self.r1_gamma, 0.0, 1e4)
+        check = _Checks()
+        check(_one_of, "loss.name", self.name, tuple(LOSSES))
+        check(_positive, "loss.clip", self.clip)
+        check(_in_range, "loss.gp_lambda", self.gp_lambda, 0.0, 1e4)
+        check(_in_range, "loss.r1_gamma", self.r1_gamma, 0.0, 1e4)
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -207,12 +262,15 @@ class Optim:
     weight_decay: float = 0.0    # L2 penalty added to the gradients (seed 002's AE uses 1e-5)
 
     def validate(self, prefix: str) -> None:
-        _one_of(f"{prefix}.name", self.name, OPTIMIZERS)
+        """Checked by the Experiment, which knows which optimizer this is (prefix: opt_g or opt_d)."""
+        check = _Checks()
+        check(_one_of, f"{prefix}.name", self.name, OPTIMIZERS)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10):
-            raise ConfigError(f"{prefix}.lr", f"must be in (0, 10], got {self.lr!r}")
-        _in_range(f"{prefix}.beta1", self.beta1, 0.0, 1.0, open_high=True)
-        _in_range(f"{prefix}.beta2", self.beta2, 0.0, 1.0, open_high=True)
-        _in_range(f"{prefix}.weight_decay", self.weight_decay, 0.0, 1.0, open_high=True)
+            check.fail(f"{prefix}.lr", f"must be in (0, 10], got {self.lr!r}")
+        check(_in_range, f"{prefix}.beta1", self.beta1, 0.0, 1.0, open_high=True)
+        check(_in_range, f"{prefix}.beta2", self.beta2, 0.0, 1.0, open_high=True)
+        check(_in_range, f"{prefix}.weight_decay", self.weight_decay, 0.0, 1.0, open_high=True)
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -233,28 +291,29 @@ class Train:
     save_every: int = 0          # save a checkpoint every N generator steps (see checkpoints.py); 0: never
 
     def __post_init__(self):
-        _int_at_least("train.steps", self.steps, 1, 100_000_000)
-        _int_at_least("train.batch_size", self.batch_size, 1, 1_000_000)
-        _int_at_least("train.d_steps", self.d_steps, 1, 1000)
-        _int_at_least("train.seed", self.seed, 0, 2**63 - 1)
-        _one_of("train.device", self.device, DEVICES)
+        check = _Checks()
+        check(_int_at_least, "train.steps", self.steps, 1, 100_000_000)
+        check(_int_at_least, "train.batch_size", self.batch_size, 1, 1_000_000)
+        check(_int_at_least, "train.d_steps", self.d_steps, 1, 1000)
+        check(_int_at_least, "train.seed", self.seed, 0, 2**63 - 1)
+        check(_one_of, "train.device", self.device, DEVICES)
         # Bounds that keep a run's memory under its budget whatever a link asks: a history holds
         # at most 2 x history_cap rows, and a grid is about 240 KiB (256 of them: 60 MiB).
-        _int_at_least("train.snapshot_every", self.snapshot_every, 1, 1_000_000)
-        _int_at_least("train.history_cap", self.history_cap, 16, 100_000)
-        _int_at_least("train.image_history", self.image_history, 1, 256)
+        check(_int_at_least, "train.snapshot_every", self.snapshot_every, 1, 1_000_000)
+        check(_int_at_least, "train.history_cap", self.history_cap, 16, 100_000)
+        check(_int_at_least, "train.image_history", self.image_history, 1, 256)
         # More threads than cores only makes OpenMP's workers wait on each other (and on every
         # other run, and the page): a run never gets more than the machine has.
         cores = os.cpu_count() or 1
-        _int_at_least("train.cpu_threads", self.cpu_threads, 0)
-        if self.cpu_threads > cores:
-            raise ConfigError("train.cpu_threads", f"must be at most this machine's {cores} cores "
-                                                   f"(0 lets the task choose), got {self.cpu_threads}")
-        _int_at_least("train.save_every", self.save_every, 0, 100_000_000)
+        if check(_int_at_least, "train.cpu_threads", self.cpu_threads, 0) and self.cpu_threads > cores:
+            check.fail("train.cpu_threads", f"must be at most this machine's {cores} cores "
+                                            f"(0 lets the task choose), got {self.cpu_threads}")
+        check(_int_at_least, "train.save_every", self.save_every, 0, 100_000_000)
         if not isinstance(self.fast, bool):
-            raise ConfigError("train.fast", f"must be true or false, got {self.fast!r}")
+            check.fail("train.fast", f"must be true or false, got {self.fast!r}")
         if not isinstance(self.data_dir, str):
-            raise ConfigError("train.data_dir", f"must be a folder path (text), got {self.data_dir!r}")
+            check.fail("train.data_dir", f"must be a folder path (text), got {self.data_dir!r}")
+        check.done()
 
 
 @dataclass(frozen=True)
@@ -273,32 +332,33 @@ class Experiment:
     def __post_init__(self):
         from ganlab.models import AUTOENCODERS, model_spec, models_for   # late imports: models import config
         from ganlab.tasks import TASKS
-        _one_of("task", self.task, tuple(TASKS))
-        spec = model_spec(self.model.name)
-        if spec.task != self.task:   # each model learns one task: its spec says which
-            if self.model.name in AUTOENCODERS:
-                raise ConfigError("task", f"the {self.model.name} model learns MNIST digits, not {self.task!r}")
-            names = ", ".join(m.name for m in models_for(self.task))
-            raise ConfigError("model.name", f"the {TASKS[self.task].label} trains {names}; "
-                                            f"{self.model.name!r} is the {TASKS[spec.task].label}'s")
+        check = _Checks()
+        if check(_one_of, "task", self.task, tuple(TASKS)):
+            spec = model_spec(self.model.name)
+            if spec.task != self.task:   # each model learns one task: its spec says which
+                if self.model.name in AUTOENCODERS:
+                    check.fail("task", f"the {self.model.name} model learns MNIST digits, not {self.task!r}")
+                else:
+                    names = ", ".join(m.name for m in models_for(self.task))
+                    check.fail("model.name", f"the {TASKS[self.task].label} trains {names}; "
+                                             f"{self.model.name!r} is the {TASKS[spec.task].label}'s")
         if self.task == "toy2d" and self.model.minibatch_d:
-            raise ConfigError("model.minibatch_d", "the 2D lab's D scores each point; the minibatch D is 1D only")
-        if self.model.name in AUTOENCODERS:
-            if self.noise.kind != "normal":
-                raise ConfigError("noise.kind", "an autoencoder's random codes are drawn from N(0, I): use normal")
-        self.opt_g.validate("opt_g")
-        self.opt_d.validate("opt_d")
+            check.fail("model.minibatch_d", "the 2D lab's D scores each point; the minibatch D is 1D only")
+        if self.model.name in AUTOENCODERS and self.noise.kind != "normal":
+            check.fail("noise.kind", "an autoencoder's random codes are drawn from N(0, I): use normal")
+        check(self.opt_g.validate, "opt_g")
+        check(self.opt_d.validate, "opt_d")
         if self.model.minibatch_d and self.train.batch_size % self.model.minibatch_group:
-            raise ConfigError("train.batch_size", f"must be a multiple of model.minibatch_group "
-                                                  f"({self.model.minibatch_group}) with the minibatch D")
+            check.fail("train.batch_size", f"must be a multiple of model.minibatch_group "
+                                           f"({self.model.minibatch_group}) with the minibatch D")
+        check.done()
 
     def replace(self, **sections: Any) -> "Experiment":
-        """Copy with some sections replaced; a dict updates that section's fields."""
-        changes = {}
-        for name, value in sections.items():
-            current = getattr(self, name)
-            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
-        return dataclasses.replace(self, **changes)
+        """Copy with some sections replaced; a dict updates that section's fields.
+
+        Every bad field of every section is reported at once (ConfigErrors), not just the first.
+        """
+        return _assemble(self, sections)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -306,26 +366,68 @@ class Experiment:
     @classmethod
     def from_dict(cls, data: dict) -> "Experiment":
         """Inverse of to_dict. Unknown keys are an error, missing keys keep defaults."""
-        kwargs = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            if f.name == "task":
-                kwargs["task"] = value
-                continue
-            section_cls = type(getattr(cls(), f.name))
-            if not isinstance(value, dict):
-                raise ConfigError(f.name, "must be a mapping of fields")
-            known = {sf.name: sf for sf in fields(section_cls)}
-            unknown = set(value) - set(known)
-            if unknown:
-                raise ConfigError(f"{f.name}.{sorted(unknown)[0]}", "is not a known field")
-            kwargs[f.name] = section_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(sorted(unknown)[0], "is not a known section")
-        return cls(**kwargs)
+        return apply_changes(cls(), data)
+
+
+SECTIONS = tuple(f.name for f in fields(Experiment) if f.name != "task")
+
+
+def apply_changes(base: Experiment, changes: dict) -> Experiment:
+    """`base` with `changes` ({section: {field: value}}, and "task") applied: the one way in for
+    settings from outside (a link's cfg=, the command line's --set, a checkpoint's config.json).
+
+    An unknown section or field, a value of the wrong type and a value out of range are each a
+    ConfigError naming the field; all of them are raised together (ConfigErrors).
+    """
+    if not isinstance(changes, dict):
+        raise ConfigError("config", "must be a mapping of sections")
+    check = _Checks()
+    sections = {}
+    for name, values in changes.items():
+        if name == "task":
+            sections[name] = values
+        elif name not in SECTIONS:
+            check.fail(str(name)[:100], f"is not a config section ({', '.join(SECTIONS)})")
+        elif not isinstance(values, dict):
+            check.fail(name, "must be a mapping of fields")
+        else:
+            known = {f.name for f in fields(getattr(base, name))}
+            for unknown in [k for k in values if k not in known]:
+                check.fail(f"{name}.{str(unknown)[:100]}", "is not a known field")
+            sections[name] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+    built = []   # the known fields are checked too, so that every mistake is named in one go
+    check(lambda: built.append(_assemble(base, sections)))
+    check.done()
+    return built[0]
+
+
+def _assemble(base: Experiment, sections: dict) -> Experiment:
+    """`base` with `sections` ({name: a section, or a dict of its fields}; "task": a name)
+    replaced, each section checked on its own first, so that all their errors come at once."""
+    check = _Checks()
+    built = {}
+    for name, value in sections.items():
+        if name != "task" and isinstance(value, dict):
+            check(_section, built, name, getattr(base, name), value)
+        else:
+            built[name] = value
+            if name in ("opt_g", "opt_d"):
+                check(value.validate, name)   # an Optim's checks need its name; the Experiment runs them too
+    check.done()
+    return dataclasses.replace(base, **built)
+
+
+def _section(built: dict, name: str, current, values: dict) -> None:
+    """built[name] = `current` with `values` set, checked (ConfigError)."""
+    try:
+        built[name] = section = dataclasses.replace(current, **values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError) as e:   # a value of the wrong type, or an unknown field
+        where = f"{name}.{next(iter(values))}" if len(values) == 1 else name
+        raise ConfigError(where, f"holds a value of the wrong type ({e})") from None
+    if name in ("opt_g", "opt_d"):
+        section.validate(name)
 
 
 # -- configs in a URL ---------------------------------------------------------------------------
@@ -361,19 +463,7 @@ def decode_config(text: str, base: Experiment) -> Experiment:
         raise ConfigError("cfg", "is not a ganlab config (the link may be cut short)") from None
     if not isinstance(diff, dict) or diff.get("task") != base.task:
         raise ConfigError("cfg", f"is not a config for the {base.task} page")
-    merged = base.to_dict()
-    for section, values in diff.items():
-        if section == "task":
-            continue
-        if section not in merged or not isinstance(values, dict):
-            raise ConfigError(f"cfg.{section}", "is not a known section")
-        for name in values:
-            if (section, name) in SERVER_PATHS:
-                raise ConfigError(f"{section}.{name}", "names a path on the server; a link cannot set it")
-        merged[section].update(values)
-    try:
-        return Experiment.from_dict(merged)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError, AttributeError) as e:   # a value of the wrong type
-        raise ConfigError("cfg", f"holds a value of the wrong type ({e})") from None
+    for section, name in SERVER_PATHS:
+        if name in (diff.get(section) if isinstance(diff.get(section), dict) else ()):
+            raise ConfigError(f"{section}.{name}", "names a path on the server; a link cannot set it")
+    return apply_changes(base, diff)

@@ -5,7 +5,7 @@ records, so the run machinery is the same for every family.
 """
 from __future__ import annotations
 
-from ganlab.meters import meter
+from ganlab.meters import CONFIDENT, DIVERSITY, FID, MODES_COVERED, RECON_MSE_TEST, meter
 from ganlab.models import AUTOENCODERS
 
 FAMILIES = {"gan": "GAN", "ae": "AE", "vae": "VAE"}   # name -> what a table calls it
@@ -41,7 +41,7 @@ def metric_names(cfg) -> tuple[str, ...]:
 
 # The comparison table's meters, each column headed by its words on MNIST (ganlab.meters).
 # Every family's samples are judged by the same classifier; only the autoencoders reconstruct.
-TABLE_METERS = ("fid", "modes_covered", "confident", "diversity", "recon_mse_test")
+TABLE_METERS = (FID.name, MODES_COVERED.name, CONFIDENT.name, DIVERSITY.name, RECON_MSE_TEST.name)
 
 
 def table_columns(task: str = "mnist") -> dict[str, str]:

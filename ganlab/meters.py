@@ -80,26 +80,25 @@ for _spec in (
     register_meter(_spec)
 
 # -- per-probe meters: the tasks' (ganlab.tasks, ganlab.classifier, ganlab.autoencoders) -----------
-# The summary ones come first, in the order the table of runs shows them.
-for _spec in (
-    MeterSpec("w1", "W1 to the target", False, 0.0, summary=True, quality=True),
-    MeterSpec("ks", "KS statistic", False, 0.0, summary=True),
-    MeterSpec("fid", "Fréchet distance", False, 0.0, summary=True, quality=True),
-    MeterSpec("modes_covered", "modes covered", True, fmt="{:.0f}", summary=True,
-              task_words=(("mnist", "digits covered (of 10)"),)),
-    MeterSpec("fake_mean", "mean of the fakes", None),
-    MeterSpec("fake_std", "std of the fakes", None),
-    MeterSpec("modes_captured", "modes captured (PacGAN's rule)", True, fmt="{:.0f}"),
-    MeterSpec("confident", "confident share (clearly a digit)", True, 1.0, fmt="{:.0%}"),
-    MeterSpec("energy", "energy distance", False, 0.0, quality=True),
-    MeterSpec("high_quality", "high-quality share", True, 1.0, fmt="{:.0%}"),
-    MeterSpec("kl_uniform", "KL of the digit histogram to uniform", False, 0.0),
-    MeterSpec("diversity", "sample diversity", True),
-    MeterSpec("label_accuracy", "CGAN: asked-for digit drawn", True, 1.0, fmt="{:.0%}"),
-    MeterSpec("d_real_test", "D on held-out real", None),
-    MeterSpec("d_fake_test", "D on fakes", None),
-    MeterSpec("recon_mse_test", "reconstruction MSE (held out)", False, 0.0),
-    MeterSpec("fid_recon", "Fréchet distance of reconstructions", False, 0.0),
-):
-    register_meter(_spec)
+# The summary ones come first, in the order the table of runs shows them. Code that looks a meter
+# up ("is there a FID in this snapshot?") names it by its spec here: MODES_COVERED.name. Its words
+# are read with meter(name), which a later registration (a test's, say) may change.
+W1 = register_meter(MeterSpec("w1", "W1 to the target", False, 0.0, summary=True, quality=True))
+KS = register_meter(MeterSpec("ks", "KS statistic", False, 0.0, summary=True))
+FID = register_meter(MeterSpec("fid", "Fréchet distance", False, 0.0, summary=True, quality=True))
+MODES_COVERED = register_meter(MeterSpec("modes_covered", "modes covered", True, fmt="{:.0f}", summary=True,
+                                         task_words=(("mnist", "digits covered (of 10)"),)))
+FAKE_MEAN = register_meter(MeterSpec("fake_mean", "mean of the fakes", None))
+FAKE_STD = register_meter(MeterSpec("fake_std", "std of the fakes", None))
+MODES_CAPTURED = register_meter(MeterSpec("modes_captured", "modes captured (PacGAN's rule)", True, fmt="{:.0f}"))
+CONFIDENT = register_meter(MeterSpec("confident", "confident share (clearly a digit)", True, 1.0, fmt="{:.0%}"))
+ENERGY = register_meter(MeterSpec("energy", "energy distance", False, 0.0, quality=True))
+HIGH_QUALITY = register_meter(MeterSpec("high_quality", "high-quality share", True, 1.0, fmt="{:.0%}"))
+KL_UNIFORM = register_meter(MeterSpec("kl_uniform", "KL of the digit histogram to uniform", False, 0.0))
+DIVERSITY = register_meter(MeterSpec("diversity", "sample diversity", True))
+LABEL_ACCURACY = register_meter(MeterSpec("label_accuracy", "CGAN: asked-for digit drawn", True, 1.0, fmt="{:.0%}"))
+D_REAL_TEST = register_meter(MeterSpec("d_real_test", "D on held-out real", None))
+D_FAKE_TEST = register_meter(MeterSpec("d_fake_test", "D on fakes", None))
+RECON_MSE_TEST = register_meter(MeterSpec("recon_mse_test", "reconstruction MSE (held out)", False, 0.0))
+FID_RECON = register_meter(MeterSpec("fid_recon", "Fréchet distance of reconstructions", False, 0.0))
 del _spec

@@ -5,9 +5,10 @@ and what to expect (including an expected failure, for faithful seed copies).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ganlab.config import Experiment, Loss, Model, Noise, Optim, Target1D, Target2D, Train
+from ganlab.meters import meter, words
 
 
 @dataclass(frozen=True)
@@ -15,20 +16,31 @@ class Promise:
     """What a preset's run reaches by the end of its budget, on one quality meter.
 
     `python -m ganlab check-presets` trains the preset on fresh seeds and sets
-    each promise beside what it measured, so the words in a preset's note stay true.
+    each promise beside what it measured, so the words in a preset's note stay true;
+    ganlab.verdict sets each run that ends beside it.
     """
     meter: str                # a meter the task records: "w1", "modes_covered", "confident", ...
     bound: float
-    higher_is_better: bool = False
-    words: str = ""           # the meter in words, e.g. "W1 to the target"
+    higher_is_better: bool | None = None   # None: the way the meter's spec says is better (ganlab.meters)
+    words: str = ""           # the meter in other words than its spec's; "": the spec's
+    steps: int = 0            # kept by this step; 0 until register() sets the preset's budget
+
+    def __post_init__(self):
+        if self.higher_is_better is None:
+            object.__setattr__(self, "higher_is_better", bool(meter(self.meter).higher_is_better))
 
     def kept(self, value: float | None) -> bool:
         if value is None or value != value:   # missing or NaN: not kept
             return False
         return value >= self.bound if self.higher_is_better else value < self.bound
 
+    @property
+    def side(self) -> str:
+        return "at least" if self.higher_is_better else "below"
+
     def __str__(self) -> str:
-        return f"{self.words or self.meter} {'at least' if self.higher_is_better else 'below'} {self.bound:g}"
+        by = f" by step {self.steps:,}" if self.steps else ""
+        return f"{self.words or words(self.meter)} {self.side} {self.bound:g}{by}"
 
 
 @dataclass(frozen=True)
@@ -39,12 +51,17 @@ class Preset:
     about: str
     expect: str = ""          # a warning shown on the page, e.g. "does not converge"
     promises: tuple[Promise, ...] = ()   # kept by the end of the default budget on most seeds
+    alarm_warmup: int = 0     # steps at the start where the note calls collapse or D winning normal:
+                              # the alarms say "expected at this stage" there (ganlab.alarms)
 
 
 PRESETS: dict[str, Preset] = {}
 
 
 def register(preset: Preset) -> Preset:
+    # A promise is for the preset's own budget unless it names a step.
+    promises = tuple(p if p.steps else replace(p, steps=preset.config.train.steps) for p in preset.promises)
+    preset = replace(preset, promises=promises)
     PRESETS[preset.slug] = preset
     return preset
 
@@ -76,7 +93,7 @@ register(Preset(
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
         train=Train(steps=6000, batch_size=512, d_steps=2, lr_decay=True, snapshot_every=100),
     ),
-    promises=(Promise("w1", 0.1, words="W1 to the target"),),
+    promises=(Promise("w1", 0.1),),
     about="Target N(4, 1.25²). A per-sample discriminator, non-saturating BCE and Adam, two D steps "
           "per G step, and the learning rates decayed to 2% over the run so the last oscillations die "
           "out. Measured on 10 seeds nobody tuned on: W1 to the target 0.047 (median), 0.069 at worst, "
@@ -150,7 +167,8 @@ register(Preset(
         opt_d=Optim("adam", lr=2e-4, beta1=0.9, beta2=0.999),
         train=Train(steps=20000, batch_size=200, d_steps=1, snapshot_every=200),
     ),
-    promises=(Promise("modes_covered", 9, True, "digits covered"),),
+    promises=(Promise("modes_covered", 9),),
+    alarm_warmup=5000,
     about="yunjey's tutorial: G 100→256→256→784 (ReLU, Dropout 0.1, Tanh), D 784→256→256→1 "
           "(LeakyReLU 0.01, Dropout 0.1), Xavier-normal weights and U(0.1, 0.2) biases, Adam 2e-4 "
           "with PyTorch's default betas, batch 200. The seed writes out the paper's D loss and "
@@ -201,8 +219,7 @@ register(Preset(
         opt_d=Optim("adam", lr=2e-4, beta1=0.5, beta2=0.999),
         train=Train(steps=5000, batch_size=128, d_steps=1, snapshot_every=100),
     ),
-    promises=(Promise("modes_covered", 10, True, "digits covered"),
-              Promise("confident", 0.65, True, "confident share")),
+    promises=(Promise("modes_covered", 10), Promise("confident", 0.65)),
     about="Strided convolutions and transposed convolutions, no pooling: G grows z from 1×1 to "
           "7×7, 14×14 and 28×28; D mirrors it. BatchNorm in G and in D (except its first layer), "
           "LeakyReLU 0.2 in D, weights N(0, 0.02), Adam 2e-4 with β1 = 0.5 (pytorch/examples). "
@@ -308,8 +325,7 @@ register(Preset(
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
         train=Train(steps=8000, batch_size=512, d_steps=1, lr_decay=True, snapshot_every=100),
     ),
-    promises=(Promise("modes_captured", 8, True, "modes captured (PacGAN's rule)"),
-              Promise("high_quality", 0.9, True, "high-quality share")),
+    promises=(Promise("modes_captured", 8), Promise("high_quality", 0.9)),
     about="The classic mode-collapse test. G (2→128→128→128→2) must cover 8 tight Gaussians on a "
           "circle. With BCE, G tends to hop: it piles onto a few modes, D learns to reject them "
           "(the blue and red behind the points), and G jumps to others. Watch the arrows: each "

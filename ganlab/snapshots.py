@@ -111,13 +111,16 @@ class AlarmWatch:
         self.sounding: tuple = ()
 
     def check(self, trainer, metrics: History, meters: History) -> list:
-        """The alarms that started sounding since the last check."""
+        """The alarms that started sounding since the last check; one the run's preset expects at
+        this stage (its warm-up) is shown, but never counts as new, so it pauses nothing."""
+        from ganlab.verdict import alarm_warmup
         if family_of(trainer.cfg) != "gan":
             return []   # the alarms name GAN failures; an autoencoder's divergence ends the run anyway
         options = getattr(trainer.task, "alarm_options", dict)()
-        sounding = tuple(alarms.check(metrics.frame(), meters.frame(),
-                                      d_is_probability=trainer.loss.mode_alarm, **options))
-        new = [a for a in sounding if a.kind not in {b.kind for b in self.sounding}]
+        sounding = tuple(alarms.check(metrics.frame(), meters.frame(), d_is_probability=trainer.loss.mode_alarm,
+                                      cfg=trainer.cfg, warmup=alarm_warmup(trainer.cfg), **options))
+        before = {b.kind for b in self.sounding if not b.expected}
+        new = [a for a in sounding if not a.expected and a.kind not in before]
         self.sounding = sounding
         return new
 
@@ -135,7 +138,7 @@ class Publisher:
         self.events: collections.deque = collections.deque(maxlen=EVENTS_KEPT)
         self.alarms = AlarmWatch()
         self.train_seconds = 0.0
-        self.rate = (0.0, 0.0)      # steps/s and samples/s, over the latest stretch of free running
+        self.rate = (0.0, 0.0)      # steps/s and samples/s, over a recent window of free running (ganlab.speed)
 
     def resume_from(self, ckpt) -> None:
         """Start from a checkpoint's curves and events."""

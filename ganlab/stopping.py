@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Callable
 
 import torch
+from torch import nn
 
 _local = threading.local()
 
@@ -57,3 +58,30 @@ def _check_per_layer(module, name, param):
 
 
 torch.nn.modules.module.register_module_parameter_registration_hook(_check_per_layer)
+
+
+def inside_passes(nets: list[nn.Module], may_stop: Callable[[], bool], why: Callable[[], str]) -> None:
+    """Stop points before every layer's forward and backward pass in `nets`.
+
+    Stop is read between a step's stages; one stage (D's forward and backward pass
+    on a large batch) can itself take a second on a CPU. These points let a stop
+    through layer by layer, when may_stop() says the step is old enough to be cut
+    short; the exception unwinds out of backward() before any optimizer step.
+    Each costs a Python call per layer, so a trainer adds them only for slow updates.
+    """
+    def before_backward(grad_outputs):
+        if may_stop() and requested():
+            raise Stopped(why())
+
+    def before_forward(module, inputs):
+        before_backward(None)
+
+    def after_forward(module, inputs, output):
+        if isinstance(output, torch.Tensor) and output.grad_fn is not None:
+            output.grad_fn.register_prehook(before_backward)
+
+    for net in nets:
+        for layer in net.modules():
+            if not list(layer.children()) and any(True for _ in layer.parameters(recurse=False)):
+                layer.register_forward_pre_hook(before_forward)
+                layer.register_forward_hook(after_forward)

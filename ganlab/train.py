@@ -9,6 +9,7 @@ loop never waits for the GPU.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from ganlab.models.layers import use_generator
 
 MODEL_STREAM = 2   # seed + 1 is the probes' stream (tasks), seed + 2 the models'
 CUT_SHORT_AFTER = 0.2   # seconds: an iteration this old may stop between two of its stages
+SLOW_UPDATE = 0.05      # seconds (measured): updates this slow get stop points inside their passes too
 METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "g_grad_norm", "gp_grad_norm")
 
 
@@ -163,6 +165,9 @@ class Trainer:
         zero = torch.zeros((), device=self.device)
         self.last = {name: zero for name in METRICS}   # train_iteration leaves each step's metrics here
         self._rows: list[Tensor] = []
+        self._cut_from = math.inf          # perf_counter time from which this step may stop halfway
+        self._made = 0                     # D updates made in the step under way
+        self._stops_inside = False         # stop points inside the passes, once the updates prove slow
 
     # -- one iteration -------------------------------------------------------------
     # The iteration itself is ganlab.iteration.train_iteration, written once for this
@@ -205,14 +210,26 @@ class Trainer:
         # may also end between two of its stages, once it has run for CUT_SHORT_AFTER seconds:
         # no optimizer step is ever half made, but the step is. A fast iteration is let to end,
         # so that a run stopped in the usual way rests between two steps, where a save resumes exactly.
-        started, made = time.perf_counter(), 0
-        for stage, _, _ in train_iteration(self, what):
-            made += stage == "d_update"
-            if (stoppable and stage != "g_update" and time.perf_counter() - started > CUT_SHORT_AFTER
-                    and stopping.requested()):
-                self.d_updates += made      # the updates made count; the step does not
-                raise stopping.Stopped(f"stopped at step {self.step:,}, partway through the next one "
-                                       f"({made} of its {self.cfg.train.d_steps} D updates made)")
+        self._made = 0
+        self._cut_from = time.perf_counter() + CUT_SHORT_AFTER if stoppable else math.inf
+        started = time.perf_counter()
+        try:
+            for stage, _, _ in train_iteration(self, what):
+                self._made += stage == "d_update"
+                if stage != "g_update" and time.perf_counter() > self._cut_from and stopping.requested():
+                    raise stopping.Stopped(self._stopped_partway())
+        finally:
+            self._cut_from = math.inf
+        updates = self._made + (what != "d")
+        if not self._stops_inside and time.perf_counter() - started > SLOW_UPDATE * updates:
+            stopping.inside_passes([self.G, self.D], lambda: time.perf_counter() > self._cut_from,
+                                   self._stopped_partway)
+            self._stops_inside = True
+
+    def _stopped_partway(self) -> str:
+        self.d_updates += self._made      # the updates made count; the step does not
+        return (f"stopped at step {self.step:,}, partway through the next one "
+                f"({self._made} of its {self.cfg.train.d_steps} D updates made)")
 
     def _set_lrs(self, scale: float = 1.0) -> None:
         set_lr(self.opt_g, self.cfg.opt_g.lr * scale)
@@ -250,6 +267,13 @@ class Trainer:
         if self._capture_at is not None:
             # The graph has k and the loss baked in: record a new one at the next step.
             self._graph, self._capture_at = None, self.step
+
+    def give_back(self) -> None:
+        """The run has ended: drop what only training needs (the task's data, MNIST's digits
+        resident on the device, and a captured graph's buffers). The models and optimizers
+        stay, for Save and Explore; they are a small part of a run's memory."""
+        self.task, self._graph, self._capture_at, self._rows = None, None, None, []
+        self.opt_g.zero_grad(set_to_none=True), self.opt_d.zero_grad(set_to_none=True)
 
     def d_output(self, scores: Tensor) -> Tensor:
         """What the charts show of D: a probability for the BCE losses, else the raw score."""

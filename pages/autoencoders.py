@@ -1,6 +1,4 @@
 """The AE & VAE lab: seed 002's autoencoder and variational autoencoder, baselines beside the GANs."""
-import dataclasses
-
 import streamlit as st
 
 from ganlab import charts
@@ -24,7 +22,7 @@ if not splits:
     st.stop()
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for("mnist", families=("ae", "vae")), "ae")
+preset, base = ui.preset_picker(PAGE, presets_for("mnist", families=("ae", "vae")), "ae")
 vae = base.model.name == "vae"
 
 
@@ -32,24 +30,26 @@ def settings() -> Experiment:
     with st.expander("Settings", expanded=False):
         c1, c2, c3 = st.columns(3)
         with c1:
-            latent = st.number_input("code size (latent dims)", value=base.noise.dim, step=1, key=k + "z")
-            model = base.model
+            latent = ui.setting(st.number_input, "code size (latent dims)", "noise.dim", value=base.noise.dim, step=1)
+            model = {}
             if vae:
-                hidden = st.number_input("hidden width", value=model.g_hidden, step=50, key=k + "hidden")
-                recon = st.selectbox("reconstruction loss", ("bce", "mse"), index=("bce", "mse").index(
-                    model.recon_loss), key=k + "recon", help="bce: a Bernoulli decoder (Kingma & Welling); "
-                                                             "mse: the seed's summed squared error")
-                model = dataclasses.replace(model, g_hidden=int(hidden), recon_loss=recon)
+                hidden = ui.setting(st.number_input, "hidden width", "model.g_hidden", value=base.model.g_hidden,
+                                    step=50)
+                recon = ui.setting(st.selectbox, "reconstruction loss", "model.recon_loss", ("bce", "mse"),
+                                   index=("bce", "mse").index(base.model.recon_loss),
+                                   help="bce: a Bernoulli decoder (Kingma & Welling); "
+                                        "mse: the seed's summed squared error")
+                model = {"g_hidden": int(hidden), "recon_loss": recon}
             else:
                 st.caption("The autoencoder's loss is the MSE on pixels in [−1, 1], as in the seed.")
         with c2:
-            opt = ui.optimizer_inputs("Optimizer", base.opt_g, k + "opt")
+            opt = ui.optimizer_inputs("Optimizer", base.opt_g, "opt_g")
         with c3:
             tr = base.train
-            batch = st.number_input("batch size", value=tr.batch_size, step=32, key=k + "batch")
-            steps = st.number_input("steps", value=tr.steps, step=500, key=k + "steps")
-            seed = st.number_input("seed", value=tr.seed, step=1, key=k + "seed")
-            device = st.selectbox("device", DEVICES, index=DEVICES.index(tr.device), key=k + "device")
+            batch = ui.setting(st.number_input, "batch size", "train.batch_size", value=tr.batch_size, step=32)
+            steps = ui.setting(st.number_input, "steps", "train.steps", value=tr.steps, step=500)
+            seed = ui.setting(st.number_input, "seed", "train.seed", value=tr.seed, step=1)
+            device = ui.setting(st.selectbox, "device", "train.device", DEVICES, index=DEVICES.index(tr.device))
     # replace(), not a new Experiment: every field this page shows no widget for keeps the preset's value.
     return base.replace(noise={"dim": int(latent)}, model=model, opt_g=opt,
                         train={"steps": int(steps), "batch_size": int(batch), "seed": int(seed), "device": device})
@@ -57,7 +57,7 @@ def settings() -> Experiment:
 
 cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Model** {preset.title}")
 if problem:
-    st.error(f"Fix this setting to start: {problem}")
+    st.error(problem)
 ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=preset.slug, one_network=True)   # no D and G: one Step
 

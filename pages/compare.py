@@ -4,6 +4,7 @@ from contextlib import nullcontext
 import streamlit as st
 
 from ganlab import charts, charts2d, compare
+from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.config import Experiment
 from ganlab.data.mnist import available_splits, data_root, missing_message
 from ganlab.losses import LOSSES
@@ -82,29 +83,30 @@ losses = st.multiselect("Losses to compare", list(LOSSES), default=DEFAULT_LOSSE
 same = st.toggle("Same settings for all", False, key="cmp-same",
                  help="Off: each loss trains with its reference k and optimizers (and WGAN-GP its λ). On: every loss trains "
                       "with this preset's, so only the loss differs.")
-k = f"cmp-{slug}-"
+KEYS = "cmp:"   # before each setting's key: the page shows its shared settings and each loss's own
+ui.fresh_settings("cmp-settings-from", slug, prefix=KEYS)
 
 
 def settings() -> Experiment:
     with st.expander("Shared settings", expanded=False):
         c1, c2, c3, c4, c5, c6 = st.columns(6)
-        steps = c1.number_input("steps (each run)", value=base.train.steps, step=500, key=k + "steps",
-                                help="The shared budget: every run trains this many G steps.")
-        seed = c2.number_input("seed", value=base.train.seed, step=1, key=k + "seed")
+        steps = ui.setting(c1.number_input, "steps (each run)", "train.steps", value=base.train.steps, step=500,
+                           help="The shared budget: every run trains this many G steps.")
+        seed = ui.setting(c2.number_input, "seed", "train.seed", value=base.train.seed, step=1)
         d_steps = base.train.d_steps
         if same:   # otherwise each loss brings its own k
-            d_steps = c3.number_input("k (D steps per G step)", value=base.train.d_steps, step=1, key=k + "k",
-                                      help="A larger k makes D stronger, which starves the saturating loss.")
+            d_steps = ui.setting(c3.number_input, "k (D steps per G step)", "train.d_steps", value=base.train.d_steps,
+                                 step=1, help="A larger k makes D stronger, which starves the saturating loss.")
         # A loss setting that a picked loss's reference sets (WGAN-GP's λ) comes from the reference
         # while "same settings" is off: its widget would have no effect, so it is greyed out.
         fixed = set() if same else compare.reference_loss_fields(base.task, losses)
         why = "Set by the loss's reference settings (the table below); turn on \"Same settings for all\" to change it."
-        clip = c4.number_input("clip c (WGAN)", value=base.loss.clip, format="%.3f", key=k + "clip",
-                               disabled="clip" in fixed, help=why if "clip" in fixed else None)
-        gp = c5.number_input("GP λ (WGAN-GP)", value=base.loss.gp_lambda, key=k + "gp",
-                             disabled="gp_lambda" in fixed, help=why if "gp_lambda" in fixed else None)
-        r1 = c6.number_input("R1 γ (BCE + R1)", value=base.loss.r1_gamma, key=k + "r1",
-                             disabled="r1_gamma" in fixed, help=why if "r1_gamma" in fixed else None)
+        clip = ui.setting(c4.number_input, "clip c (WGAN)", "loss.clip", value=base.loss.clip, format="%.3f",
+                          disabled="clip" in fixed, help=why if "clip" in fixed else None)
+        gp = ui.setting(c5.number_input, "GP λ (WGAN-GP)", "loss.gp_lambda", value=base.loss.gp_lambda,
+                        disabled="gp_lambda" in fixed, help=why if "gp_lambda" in fixed else None)
+        r1 = ui.setting(c6.number_input, "R1 γ (BCE + R1)", "loss.r1_gamma", value=base.loss.r1_gamma,
+                        disabled="r1_gamma" in fixed, help=why if "r1_gamma" in fixed else None)
         if same:
             st.caption(f"Everything else comes from the preset: {base.opt_g.name} at lr {base.opt_g.lr:g} "
                        f"for G and {base.opt_d.lr:g} for D, batch {base.train.batch_size}.")
@@ -116,9 +118,10 @@ def settings() -> Experiment:
                         train={"steps": int(steps), "seed": int(seed), "d_steps": int(d_steps)})
 
 
-cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {preset.title}", loss=False, optim=same)
+cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {preset.title}", loss=False, optim=same,
+                                 prefix=KEYS)
 if problem:
-    st.error(f"Fix this setting to start: {problem}")
+    st.error(problem)
 if base.task == "mnist" and not available_splits(data_root()):
     st.warning(missing_message(data_root()) + " The MNIST lab page can download it.", icon="📂")
     cfg = None
@@ -207,9 +210,9 @@ def draw_1d(snaps: dict, x_max: int) -> None:
     c1, c2 = st.columns(2)
     c1.plotly_chart(fit(charts.w1_by_loss_figure(meters, x_max)), key="cmp-w1")
     c2.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
-    if any("modes_covered" in m for m in meters.values()):   # mixtures: does each run find every mode?
-        title = charts.better_title("modes_covered", "Modes covered")
-        st.plotly_chart(fit(charts.by_loss_figure(meters, "modes_covered", title, x_max=x_max)), key="cmp-modes")
+    if any(MODES_COVERED.name in m for m in meters.values()):   # mixtures: does each run find every mode?
+        title = charts.better_title(MODES_COVERED.name, "Modes covered")
+        st.plotly_chart(fit(charts.by_loss_figure(meters, MODES_COVERED.name, title, x_max=x_max)), key="cmp-modes")
     st.plotly_chart(fit(charts.d_and_critic_figure(views)), key="cmp-d-critic")
     st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
 
@@ -222,8 +225,8 @@ def draw_mnist(snaps: dict, x_max: int) -> None:
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     classifier = {name: charts.better_title(name, text) for name, text in (
-        ("fid", "Fréchet distance to real digits"), ("modes_covered", "Digits covered, of 10"),
-        ("confident", "Confident share: clearly a digit"))}
+        (FID.name, "Fréchet distance to real digits"), (MODES_COVERED.name, "Digits covered, of 10"),
+        (CONFIDENT.name, "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
         col.plotly_chart(fit(charts.by_loss_figure(meters, name, classifier[name], x_max=x_max)), key=f"cmp-{name}")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from ganlab import charts
 from ganlab.config import ConfigError, Experiment, Target1D
+from ganlab.meters import MODES_COVERED
 from ganlab.presets import presets_for
 from ganlab.tasks import TASKS
 from pages import ui
@@ -18,7 +19,7 @@ st.caption("A generator learns a 1D distribution. Watch its density move onto th
            "discriminator's D(x) beside the optimal D*(x) = p_data / (p_data + p_g).")
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for(TASK), "g1d")
+preset, base = ui.preset_picker(PAGE, presets_for(TASK), "g1d")
 
 
 def settings() -> Experiment:
@@ -29,49 +30,48 @@ def settings() -> Experiment:
             t = base.target
             typos = []   # raised once every widget is drawn, so that none disappears
             kinds = ("gaussian", "mixture", "uniform")
-            kind = st.selectbox("distribution", kinds, index=kinds.index(t.kind), key=k + "kind")
+            kind = ui.setting(st.selectbox, "distribution", "target.kind", kinds, index=kinds.index(t.kind))
             target_args = {"kind": kind}
             if kind == "gaussian":
-                target_args["mean"] = st.number_input("mean μ", value=t.mean, key=k + "mu")
-                target_args["std"] = st.number_input("std σ", value=t.std, key=k + "sigma")
+                target_args["mean"] = ui.setting(st.number_input, "mean μ", "target.mean", value=t.mean)
+                target_args["std"] = ui.setting(st.number_input, "std σ", "target.std", value=t.std)
             elif kind == "mixture":
-                target_args["means"] = _numbers("means", t.means, k + "mus", typos)
-                target_args["stds"] = _numbers("stds", t.stds, k + "sigmas", typos)
-                target_args["weights"] = _numbers("weights", t.weights, k + "weights", typos, "weights (sum to 1)")
+                target_args["means"] = _numbers("means", t.means, typos)
+                target_args["stds"] = _numbers("stds", t.stds, typos)
+                target_args["weights"] = _numbers("weights", t.weights, typos, "weights (sum to 1)")
             else:
-                target_args["low"] = st.number_input("low", value=t.low, key=k + "low")
-                target_args["high"] = st.number_input("high", value=t.high, key=k + "high")
+                target_args["low"] = ui.setting(st.number_input, "low", "target.low", value=t.low)
+                target_args["high"] = ui.setting(st.number_input, "high", "target.high", value=t.high)
             st.markdown("**Noise z**")
-            nk = st.selectbox("noise", ("normal", "uniform"), index=("normal", "uniform").index(base.noise.kind),
-                              key=k + "nk")
-            nd = st.number_input("z dimension", value=base.noise.dim, step=1, key=k + "nd")
+            nk = ui.setting(st.selectbox, "noise", "noise.kind", ("normal", "uniform"),
+                            index=("normal", "uniform").index(base.noise.kind))
+            nd = ui.setting(st.number_input, "z dimension", "noise.dim", value=base.noise.dim, step=1)
         with c2:
             st.markdown("**Models**")
-            m = ui.model_picker(TASK, base, k)
-            mk = k if m.name == base.model.name else f"{k}{m.name}-"   # another model's widgets start afresh
-            mlp = ui.mlp_inputs(m, mk)
-            minibatch = st.toggle("Minibatch D (seed 000's \"data and variances\")", m.minibatch_d, key=mk + "mb",
-                                  help="D sees a whole group of samples and their squared deviations. "
-                                       "It fights collapse but hides per-sample errors.")
+            m = ui.model_picker(TASK, base)
+            mlp = ui.mlp_inputs(m)
+            minibatch = ui.setting(st.toggle, "Minibatch D (seed 000's \"data and variances\")", "model.minibatch_d",
+                                   m.minibatch_d, help="D sees a whole group of samples and their squared "
+                                                       "deviations. It fights collapse but hides per-sample errors.")
             st.markdown("**Loss**")
-            loss = ui.loss_inputs(base.loss, k)
+            loss = ui.loss_inputs(base.loss)
         with c3:
-            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
-            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
-        train = ui.toy_train_inputs(base.train, k)
-    if typos:
-        raise typos[0]
+            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, "opt_g")
+            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, "opt_d")
+        train = ui.toy_train_inputs(base.train)
     # replace(), not a new Experiment: every field this page shows no widget for (D's dropout, the
-    # leaky slope, the minibatch group, ...) keeps the preset's value.
-    return base.replace(target=target_args, noise={"kind": nk, "dim": int(nd)},
-                        model=dataclasses.replace(m, **mlp, minibatch_d=minibatch), loss=loss,
-                        opt_g=opt_g, opt_d=opt_d, train=train)
+    # leaky slope, the minibatch group, ...) keeps the preset's value. A list with a typo keeps
+    # the preset's target, so the typo is named rather than a length mismatch.
+    return ui.replace_checked(base, typos, target=base.target if typos else target_args,
+                              noise={"kind": nk, "dim": int(nd)},
+                              model={**dataclasses.asdict(m), **mlp, "minibatch_d": minibatch}, loss=loss,
+                              opt_g=opt_g, opt_d=opt_d, train=train)
 
 
-def _numbers(field: str, values: tuple[float, ...], key: str, typos: list, label: str = "") -> tuple[float, ...]:
+def _numbers(field: str, values: tuple[float, ...], typos: list, label: str = "") -> tuple[float, ...]:
     """A comma-separated list of numbers. A typo goes into `typos`, named, rather than surfacing
     later as a length mismatch."""
-    text = st.text_input(label or field, ", ".join(f"{v:g}" for v in values), key=key)
+    text = ui.setting(st.text_input, label or field, f"target.{field}", ", ".join(f"{v:g}" for v in values))
     numbers = []
     for item in text.replace(";", ",").split(","):
         if item.strip():
@@ -89,7 +89,7 @@ def _target_text(t: Target1D) -> str:
 
 cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {_target_text(cfg.target)}")
 if problem:
-    st.error(f"Fix this setting to start: {problem}")
+    st.error(problem)
 ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=preset.slug)
 ui.slow_motion_button(run, cfg, PAGE)
@@ -109,7 +109,7 @@ def draw(snap):
     c2.plotly_chart(fit(charts.d_outputs_figure(snap.metrics, snap.views, x_max)), key="g1d-dout")
     c1.plotly_chart(fit(charts.quality_figure(snap.meters, x_max)), key="g1d-quality")
     c2.plotly_chart(fit(charts.grad_norm_figure(snap.metrics, x_max)), key="g1d-grad")
-    if "modes_covered" in snap.meters:
+    if MODES_COVERED.name in snap.meters:
         c1.plotly_chart(fit(charts.modes_figure(snap.meters, x_max)), key="g1d-modes")
 
 

@@ -5,6 +5,7 @@ from ganlab import charts, explore
 from ganlab.config import DEVICES, ConfigError, Experiment
 from ganlab.data.mnist import available_splits, data_root, download_mnist, missing_message
 from ganlab.images import make_grid_image
+from ganlab.meters import CONFIDENT
 from ganlab.models import is_conditional
 from ganlab.presets import presets_for
 from ganlab.tasks import TASKS
@@ -32,7 +33,7 @@ if not splits:
 st.caption(f"Training on the MNIST {' and '.join(splits)} split(s) in `{root.resolve()}`.")
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for(TASK), "mn")
+preset, base = ui.preset_picker(PAGE, presets_for(TASK), "mn")
 
 
 def settings() -> Experiment:
@@ -40,40 +41,44 @@ def settings() -> Experiment:
         c1, c2, c3 = st.columns(3)
         with c1:
             st.markdown("**Model**")
-            model = ui.model_picker(TASK, base, k, help="Another model takes its settings from its own "
-                                                        "preset, or the defaults where it has none.")
-            latent = st.number_input("latent size (z dims)", value=base.noise.dim, step=10, key=k + "z")
+            model = ui.model_picker(TASK, base, help="Another model takes its settings from its own "
+                                                     "preset, or the defaults where it has none.")
+            latent = ui.setting(st.number_input, "latent size (z dims)", "noise.dim", value=base.noise.dim, step=10)
             st.markdown("**Loss**")
-            loss = ui.loss_inputs(base.loss, k)
+            loss = ui.loss_inputs(base.loss)
         with c2:
-            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
+            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, "opt_g")
         with c3:
-            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
+            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, "opt_d")
         tr = base.train
         c1, c2, c3, c4, c5 = st.columns(5)
-        batch = int(c1.number_input("batch size", value=tr.batch_size, step=32, key=k + "batch"))
-        n_critic = c2.number_input("n_critic (D steps per G step)", value=tr.d_steps, step=1, key=k + "k")
-        unit = c3.radio("budget in", ("steps", "epochs"), horizontal=True, key=k + "unit")
+        batch = int(ui.setting(c1.number_input, "batch size", "train.batch_size", value=tr.batch_size, step=32))
+        n_critic = ui.setting(c2.number_input, "n_critic (D steps per G step)", "train.d_steps", value=tr.d_steps,
+                              step=1)
+        unit = c3.radio("budget in", ("steps", "epochs"), horizontal=True, key="mn-budget-unit")
         n_images = _training_images()
         if unit == "steps":
-            steps = int(c3.number_input("steps", value=tr.steps, step=500, key=k + "steps"))
+            steps = int(ui.setting(c3.number_input, "steps", "train.steps", value=tr.steps, step=500))
         else:
-            epochs = c3.number_input("epochs", value=round(tr.steps * tr.batch_size / n_images, 1),
-                                     step=1.0, key=k + "epochs")
+            epochs = ui.setting(c3.number_input, "epochs", "train.steps#epochs",
+                                value=round(tr.steps * tr.batch_size / n_images, 1), step=1.0)
             steps = max(1, round(epochs * n_images / max(batch, 1)))
             if epochs > 0:
                 c3.caption(f"= {steps:,} step{'s' if steps != 1 else ''} of {batch} on {n_images:,} images")
-        seed = c4.number_input("seed", value=tr.seed, step=1, key=k + "seed")
-        device = c5.selectbox("device", DEVICES, index=DEVICES.index(tr.device), key=k + "device")
-        pause_on_alarm = st.toggle("Pause when an alarm sounds", tr.pause_on_alarm, key=k + "alarm-pause")
-        speed = ui.speed_inputs(tr, k)
-    if unit == "epochs" and not epochs > 0:   # checked once every widget is drawn, so none disappears
-        raise ConfigError("epochs", f"must be > 0, got {epochs:g}")
+        seed = ui.setting(c4.number_input, "seed", "train.seed", value=tr.seed, step=1)
+        device = ui.setting(c5.selectbox, "device", "train.device", DEVICES, index=DEVICES.index(tr.device))
+        pause_on_alarm = ui.setting(st.toggle, "Pause when an alarm sounds", "train.pause_on_alarm",
+                                    tr.pause_on_alarm)
+        speed = ui.speed_inputs(tr)
+    # Checked once every widget is drawn, so none disappears.
+    problems = [ConfigError("train.steps", f"epochs must be > 0, got {epochs:g}")] \
+        if unit == "epochs" and not epochs > 0 else []
     # replace(), not a new Experiment: every field this page shows no widget for (lr decay,
     # autosave, history sizes, ...) keeps the preset's value.
-    return base.replace(noise={"dim": int(latent)}, model=model, loss=loss, opt_g=opt_g, opt_d=opt_d,
-                        train={"steps": steps, "batch_size": batch, "d_steps": int(n_critic), "seed": int(seed),
-                               "device": device, "pause_on_alarm": pause_on_alarm, **speed})
+    return ui.replace_checked(base, problems, noise={"dim": int(latent)}, model=model, loss=loss, opt_g=opt_g,
+                              opt_d=opt_d, train={"steps": steps, "batch_size": batch, "d_steps": int(n_critic),
+                                                  "seed": int(seed), "device": device,
+                                                  "pause_on_alarm": pause_on_alarm, **speed})
 
 
 @st.cache_data(show_spinner=False)
@@ -88,7 +93,7 @@ def _training_images() -> int:
 
 cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Model** {preset.title}")
 if problem:
-    st.error(f"Fix this setting to start: {problem}")
+    st.error(problem)
 ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=preset.slug)
 
@@ -122,7 +127,7 @@ def draw(snap):
         st.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="mn-loss")
         st.plotly_chart(fit(charts.d_test_figure(snap.meters, snap.views, x_max)), key="mn-dtest")
     ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
-    if "confident" in snap.meters:
+    if CONFIDENT.name in snap.meters:
         ui.meter_calibration(root)
 
 

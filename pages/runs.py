@@ -6,7 +6,8 @@ import streamlit as st
 
 from ganlab import charts, compare
 from ganlab.meters import summary_meters
-from ganlab.runs import ACTIVE
+from ganlab.runs import ACTIVE, RUNNING
+from ganlab.speed import duration, time_left
 from pages import ui
 
 # A run's page is named after its file: pages/<page>.py.
@@ -39,17 +40,18 @@ def table(runs) -> pd.DataFrame:
         rows.append({
             "name": s["name"], "page": s["page"], "model": s["model"], "loss": s["loss"], "status": s["status"],
             "step / budget": f"{s['step']:,} / {s['budget']:,}", "steps/s": s["steps_per_s"],
+            "time left": time_left(s["step"], s["budget"], s["steps_per_s"]) if s["status"] == RUNNING else None,
             "device": s["device"], "GPU memory": gpu, "wall time": duration(s["wall_s"]),
-            **{m: s.get(m) for m in summary_meters()}, "id": s["id"],
+            **{m: s.get(m) for m in summary_meters()}, "verdict": verdict_words(run), "id": s["id"],
         })
     frame = pd.DataFrame(rows)
     return frame.dropna(axis=1, how="all")   # meters no run has yet
 
 
-def duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+def verdict_words(run) -> str | None:
+    """How an ended run did against its preset's promise (ganlab.verdict); None (a dash) while it trains."""
+    ended = ui.run_verdict(run, run.snapshot())
+    return ended.text if ended is not None else None
 
 
 def draw_table() -> None:

@@ -5,10 +5,12 @@ from pathlib import Path
 import streamlit as st
 
 from ganlab import charts, checkpoints
+from ganlab.meters import FID
 from ganlab.config import ConfigError
 from ganlab.families import family_of
 from ganlab.models import is_conditional
-from ganlab.runs import RunError, describe_error
+from ganlab.runs import RunError
+from ganlab.worker import describe_error
 from pages import ui
 
 ui.require_frame()
@@ -121,6 +123,6 @@ if st.toggle("Explore the saved generator", key="saved-explore",
             left.plotly_chart(charts.kl_figure(ckpt.metrics), key="saved-kl")
     if cfg.task == "gauss1d" and ckpt.meters:
         right.plotly_chart(charts.quality_figure(ckpt.meters), key="saved-quality")
-    elif "fid" in ckpt.meters:
+    elif FID.name in ckpt.meters:
         quality = charts.mnist_quality_figure if family == "gan" else charts.autoencoder_quality_figure
         right.plotly_chart(quality(ckpt.meters), key="saved-quality")

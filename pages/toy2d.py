@@ -7,6 +7,7 @@ import streamlit as st
 from ganlab import charts, charts2d
 from ganlab.config import TARGETS_2D, ConfigError, Experiment, Target2D
 from ganlab.data.toy2d import PointsFileError, default_points_dir, read_points_csv, save_points
+from ganlab.meters import HIGH_QUALITY, MODES_COVERED
 from ganlab.presets import presets_for
 from ganlab.tasks import TASKS
 from pages import ui
@@ -24,7 +25,7 @@ st.caption("A generator learns a set of points in the plane. Behind the points, 
            "mesh is a regular grid of z values as G maps it into the plane.")
 
 run = ui.attached_run(PAGE)
-preset, base, k = ui.preset_picker(PAGE, presets_for(TASK), "t2d")
+preset, base = ui.preset_picker(PAGE, presets_for(TASK), "t2d")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -39,26 +40,27 @@ def target_inputs(t: Target2D) -> tuple[dict, str]:
 
     The target is built after every widget is drawn, so one bad value does not hide the rest.
     """
-    kind = st.selectbox("target", TARGETS_2D, index=TARGETS_2D.index(t.kind), format_func=TARGET_LABELS.get,
-                        key=k + "kind")
+    kind = ui.setting(st.selectbox, "target", "toy2d.kind", TARGETS_2D, index=TARGETS_2D.index(t.kind),
+                      format_func=TARGET_LABELS.get)
     args = {"kind": kind}
     if kind == "ring":
-        args["modes"] = int(st.number_input("Gaussians", value=t.modes, step=1, key=k + "modes"))
-        args["radius"] = st.number_input("radius", value=t.radius, key=k + "radius")
+        args["modes"] = int(ui.setting(st.number_input, "Gaussians", "toy2d.modes", value=t.modes, step=1))
+        args["radius"] = ui.setting(st.number_input, "radius", "toy2d.radius", value=t.radius)
     elif kind == "grid":
-        args["grid_size"] = int(st.number_input("Gaussians per side", value=t.grid_size, step=1, key=k + "side"))
-        args["spacing"] = st.number_input("spacing", value=t.spacing, key=k + "spacing")
+        args["grid_size"] = int(ui.setting(st.number_input, "Gaussians per side", "toy2d.grid_size",
+                                           value=t.grid_size, step=1))
+        args["spacing"] = ui.setting(st.number_input, "spacing", "toy2d.spacing", value=t.spacing)
     elif kind == "line":
-        args["length"] = st.number_input("length", value=t.length, key=k + "length")
-        args["angle"] = st.number_input("angle (degrees)", value=t.angle, key=k + "angle")
+        args["length"] = ui.setting(st.number_input, "length", "toy2d.length", value=t.length)
+        args["angle"] = ui.setting(st.number_input, "angle (degrees)", "toy2d.angle", value=t.angle)
     elif kind == "moons":
-        args["radius"] = st.number_input("moon radius", value=t.radius, key=k + "radius")
+        args["radius"] = ui.setting(st.number_input, "moon radius", "toy2d.radius", value=t.radius)
     if kind != "csv":
-        args["std"] = st.number_input("std σ (of each Gaussian, or around the curve)", value=t.std,
-                                      format="%.3f", step=0.01, key=k + "std")
+        args["std"] = ui.setting(st.number_input, "std σ (of each Gaussian, or around the curve)", "toy2d.std",
+                                 value=t.std, format="%.3f", step=0.01)
         return args, ""
-    upload = st.file_uploader("CSV of points: two numeric columns (x, y), an optional header row",
-                              type=["csv", "txt"], key=k + "csv")
+    upload = ui.setting(st.file_uploader, "CSV of points: two numeric columns (x, y), an optional header row",
+                        "toy2d.csv_path", type=["csv", "txt"])
     if upload is None:
         return args, NO_UPLOAD
     try:
@@ -83,33 +85,34 @@ def settings() -> Experiment:
             st.markdown("**Target**")
             target_args, csv_problem = target_inputs(base.toy2d)
             st.markdown("**Noise z**")
-            nk = st.selectbox("noise", ("normal", "uniform"), index=("normal", "uniform").index(base.noise.kind),
-                              key=k + "nk")
-            nd = st.number_input("z dimension", value=base.noise.dim, step=1, key=k + "nd",
-                                 help="2 lets the manifold chart show all of z; with more, it varies the "
-                                      "first two and holds the rest at their middle.")
+            nk = ui.setting(st.selectbox, "noise", "noise.kind", ("normal", "uniform"),
+                            index=("normal", "uniform").index(base.noise.kind))
+            nd = ui.setting(st.number_input, "z dimension", "noise.dim", value=base.noise.dim, step=1,
+                            help="2 lets the manifold chart show all of z; with more, it varies the "
+                                 "first two and holds the rest at their middle.")
         with c2:
             st.markdown("**Models**")
-            m = ui.model_picker(TASK, base, k)
-            mlp = ui.mlp_inputs(m, k if m.name == base.model.name else f"{k}{m.name}-")
+            m = ui.model_picker(TASK, base)
+            mlp = ui.mlp_inputs(m)
             st.markdown("**Loss**")
-            loss = ui.loss_inputs(base.loss, k)
+            loss = ui.loss_inputs(base.loss)
         with c3:
-            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, k + "G optimizer")
-            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, k + "D optimizer")
-        train = ui.toy_train_inputs(base.train, k)
-    if csv_problem:
-        raise ConfigError("toy2d.csv_path", csv_problem)
+            opt_g = ui.optimizer_inputs("G optimizer", base.opt_g, "opt_g")
+            opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, "opt_d")
+        train = ui.toy_train_inputs(base.train)
     # replace(), not a new Experiment: every field this page shows no widget for keeps the preset's value.
-    return base.replace(toy2d=target_args, noise={"kind": nk, "dim": int(nd)}, model=dataclasses.replace(m, **mlp),
-                        loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
+    # A CSV that cannot be used keeps the preset's target, so the CSV's problem is the one named.
+    problems = [ConfigError("toy2d.csv_path", csv_problem)] if csv_problem else []
+    return ui.replace_checked(base, problems, toy2d=base.toy2d if problems else target_args,
+                              noise={"kind": nk, "dim": int(nd)}, model={**dataclasses.asdict(m), **mlp},
+                              loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
 cfg, problem = ui.settings_panel(settings, lambda cfg: f"**Target** {TARGET_LABELS[cfg.toy2d.kind]}")
 if problem and problem.endswith(NO_UPLOAD):   # a prompt, not a mistake
     st.info("Upload a CSV of points under **Settings → Target** to start.", icon=":material/upload_file:")
 elif problem:
-    st.error(f"Fix this setting to start: {problem}")
+    st.error(problem)
 ui.set_url_config(cfg, preset)
 run = ui.controls(run, cfg, PAGE, name=preset.slug)
 ui.slow_motion_button(run, cfg, PAGE)
@@ -133,9 +136,9 @@ def draw(snap):
     c1, c2 = st.columns(2)
     x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
     c1.plotly_chart(fit(charts2d.energy_figure(meters, views.get("energy_floor"), x_max)), key="t2d-energy")
-    if "modes_covered" in meters:
+    if MODES_COVERED.name in meters:
         c2.plotly_chart(fit(charts2d.coverage_figure(meters, views.get("num_modes", 0), x_max)), key="t2d-modes")
-    if "high_quality" in meters:
+    if HIGH_QUALITY.name in meters:
         c1.plotly_chart(fit(charts2d.quality_figure(meters, x_max)), key="t2d-quality")
     c2.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="t2d-loss")
     c1.plotly_chart(fit(charts.d_outputs_figure(snap.metrics, views, x_max)), key="t2d-dout")

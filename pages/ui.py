@@ -15,9 +15,12 @@ import time
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ganlab.config import OPTIMIZERS, ConfigError, Experiment, Optim, decode_config, encode_config
+from ganlab.config import OPTIMIZERS, SECTIONS, ConfigError, ConfigErrors, Experiment, Optim, decode_config, \
+    encode_config
+from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
     RunRegistry, Snapshot
+from ganlab.speed import time_left
 from ganlab.tasks import TASKS
 
 REFRESH_SECONDS = 1.0
@@ -194,9 +197,9 @@ def attach(run: Run | None) -> None:
 def preset_picker(page: str, presets: list, prefix: str):
     """The preset selectbox, its notes, and the settings to start the widgets from.
 
-    Returns (preset, base config, widget key prefix). The base is a shared
-    link's settings when the page was opened from one, else the preset's; the
-    keys differ per preset (and per link), so switching back restores values.
+    Returns (preset, base config). The base is a shared link's settings when the
+    page was opened from one, else the preset's; the settings widgets start from
+    it afresh whenever it changes (fresh_settings).
     """
     from contextlib import nullcontext
 
@@ -213,7 +216,8 @@ def preset_picker(page: str, presets: list, prefix: str):
         if preset.expect:
             st.warning(preset.expect, icon="⚠️")
     base, tag = url_config(page, preset)
-    return preset, base, f"{prefix}-{slug}-{tag}"
+    fresh_settings(f"{page}-settings-from", (slug, tag))
+    return preset, base
 
 
 def folded(label: str, icon: str | None = None):
@@ -258,11 +262,9 @@ def url_config_init(page: str, presets: dict, preset_key: str) -> None:
 
 
 def url_config(page: str, preset) -> tuple[Experiment, str]:
-    """The settings to draw the widgets with, and a tag for their keys.
-
-    The tag differs per link, so widgets made for a link start from its values
-    rather than from what an earlier run of the page left in their state.
-    """
+    """The settings to draw the widgets with, and a tag that differs per link, so that widgets
+    drawn for a link start from its values rather than from what an earlier run of the page
+    left in their state (fresh_settings)."""
     kept = st.session_state.get(f"{page}-url-config")
     if kept and kept[0] == preset.slug:
         return kept[1], kept[2] + "-"
@@ -348,36 +350,89 @@ def refresh_while(draw, active) -> None:
     _refresh()
 
 
-# A config field's words as the settings show them, for messages: "opt_g.lr" -> "G optimizer: learning rate".
+# -- settings widgets: each keyed by the config field it sets, so that its error can point at it ---
+
 SECTION_WORDS = {"opt_g": "G optimizer", "opt_d": "D optimizer", "noise": "noise z", "target": "target",
                  "toy2d": "target"}
-FIELD_WORDS = {
-    "lr": "learning rate", "beta1": "β1", "beta2": "β2", "weight_decay": "weight decay", "batch_size": "batch size",
-    "d_steps": "k (D steps per G step)", "dim": "z dimension", "g_hidden": "G width", "d_hidden": "D width",
-    "g_depth": "G hidden layers", "d_depth": "D hidden layers", "clip": "clip c", "gp_lambda": "GP λ",
-    "snapshot_every": "snapshot every N steps", "save_every": "save every N steps", "csv_path": "CSV of points",
-    "mean": "mean μ", "std": "std σ", "g_activation": "G activation(s)", "d_activation": "D activation(s)",
-    "maxout_k": "maxout pieces", "dropout": "D dropout", "g_dropout": "G dropout", "grid_size": "grid size",
-}
+_drawing = threading.local()   # the settings being drawn: their keys' prefix, and each field's widget
 
 
-def field_words(field: str) -> str:
+def setting(widget, label: str, field: str, *args, **kwargs):
+    """`widget(label, *args, **kwargs)`, keyed by the config field it sets ("opt_g.lr"; with the
+    prefix of a page that shows two configs, "cmp:opt_g.lr"), with a place under it where
+    build_config shows that field's error. A second widget for one field (the MNIST lab's budget
+    in epochs) names itself after a "#": "train.steps#epochs"."""
+    value = widget(label, *args, key=getattr(_drawing, "prefix", "") + field, **kwargs)
+    drawn = getattr(_drawing, "widgets", None)
+    if drawn is not None:
+        # widget.__self__ is the container it was called on (st's main one follows `with column:`)
+        drawn[field.partition("#")[0]] = (label, widget.__self__.empty(), value is None)
+    return value
+
+
+def fresh_settings(mark: str, drawn_from, prefix: str = "", section: str | None = None,
+                   keep: tuple = ()) -> None:
+    """Settings widgets keep what was typed into them across reruns, whatever value= says. When
+    what they are drawn from changes (another preset, a link, another model: `drawn_from`), forget
+    them, so that they start from the new values: all of them, or those of one `section`."""
+    if st.session_state.get(mark) == drawn_from:
+        return
+    st.session_state[mark] = drawn_from
+    for key in list(st.session_state):
+        field = key[len(prefix):] if isinstance(key, str) and key.startswith(prefix) else ""
+        if field.partition(".")[0] in SECTIONS and section in (None, field.partition(".")[0]) and field not in keep:
+            del st.session_state[key]
+
+
+def setting_words(field: str, label: str | None) -> str:
+    """A field as the page shows it: "opt_g.lr" with its widget's label -> "G optimizer: learning rate"."""
     section, _, name = field.rpartition(".")
-    words = FIELD_WORDS.get(name, name.replace("_", " "))
+    words = label or name.replace("_", " ")
     return f"{SECTION_WORDS[section]}: {words}" if section in SECTION_WORDS else words
 
 
-def build_config(make) -> tuple[Experiment | None, str | None]:
-    """Call make() -> Experiment; a bad value becomes a message, not a traceback. The message
-    names the setting as the page shows it, then the config field (as a link's cfg= and the
+def replace_checked(base: Experiment, problems: list[ConfigError], **sections) -> Experiment:
+    """base.replace(**sections), its errors raised together with `problems` the page found while
+    drawing the widgets (a typo in a list, a missing upload), so that all of them show at once."""
+    try:
+        cfg = base.replace(**sections)
+    except ConfigError as e:
+        raise ConfigErrors(problems + e.errors) from None
+    if problems:
+        raise ConfigErrors(problems)
+    return cfg
+
+
+def build_config(make, prefix: str = "") -> tuple[Experiment | None, str | None]:
+    """Call make() -> Experiment, which draws its widgets with setting(); a bad value becomes a
+    message, not a traceback. Every bad field shows at once, under its widget, and in the
+    message returned: by its widget's label, then the config field (as a link's cfg= and the
     command line know it)."""
+    _drawing.prefix, _drawing.widgets = prefix, {}
     try:
         return make(), None
     except ConfigError as e:
-        # The field and the message may carry a link's or an upload's text: escaped (plain).
-        # Inside a code span nothing renders but a backtick, which would end it.
-        return None, f"**{plain(field_words(e.field))}** (`{e.field.replace('`', '')[:100]}`) " \
-                     f"{plain(str(e).split(': ', 1)[-1])}"
+        drawn, under, lines = _drawing.widgets, {}, []
+        for error in e.errors:
+            field = re.sub(r"\[\d+\]$", "", error.field)   # target.stds[1]: the stds widget
+            label, place, empty = drawn.get(field, (None, None, False))
+            if place is not None:
+                under.setdefault(field, (place, empty, []))[2].append(plain(error.message))
+            # The field and the message may carry a link's or an upload's text: escaped (plain).
+            # Inside a code span nothing renders but a backtick, which would end it.
+            lines.append(f"**{plain(setting_words(field, label))}** (`{error.field.replace('`', '')[:100]}`) "
+                         f"{plain(error.message)}")
+        for place, empty, messages in under.values():
+            # A widget still empty (no file uploaded yet) is asked for, not told it is wrong.
+            if empty:
+                place.info(" ".join(messages), icon=":material/info:")
+            else:
+                place.error(" ".join(messages), icon=":material/error:")
+        if len(lines) == 1:
+            return None, f"Fix this setting to start: {lines[0]}"
+        return None, f"Fix these {len(lines)} settings to start:\n" + "".join(f"\n- {line}" for line in lines)
+    finally:
+        _drawing.prefix, _drawing.widgets = "", None
 
 
 def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
@@ -462,35 +517,39 @@ def _carry_out(intent: str, run: Run | None, cfg: Experiment | None, page: str, 
     return run
 
 
-def optimizer_inputs(label: str, opt: Optim, key: str) -> Optim:
+def optimizer_inputs(label: str, opt: Optim, section: str) -> dict:
+    """An optimizer's fields (section: opt_g or opt_d)."""
     st.markdown(f"**{label}**")
-    name = st.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(opt.name), key=key + "opt")
-    lr = st.number_input("learning rate", value=opt.lr, format="%g", step=1e-4, key=key + "lr")
-    b1 = st.number_input("β1 (momentum for SGD)", value=opt.beta1, step=0.05, key=key + "b1")
-    b2 = st.number_input("β2", value=opt.beta2, step=0.001, format="%.3f", key=key + "b2")
-    decay = st.number_input("weight decay", value=opt.weight_decay, min_value=0.0, step=1e-5, format="%g",
-                            key=key + "wd", help="An L2 penalty on the weights, added to the gradients.")
-    return Optim(name, lr, b1, b2, decay)
+    return {
+        "name": setting(st.selectbox, "optimizer", f"{section}.name", OPTIMIZERS, index=OPTIMIZERS.index(opt.name)),
+        "lr": setting(st.number_input, "learning rate", f"{section}.lr", value=opt.lr, format="%g", step=1e-4),
+        "beta1": setting(st.number_input, "β1 (momentum for SGD)", f"{section}.beta1", value=opt.beta1, step=0.05),
+        "beta2": setting(st.number_input, "β2", f"{section}.beta2", value=opt.beta2, step=0.001, format="%.3f"),
+        "weight_decay": setting(st.number_input, "weight decay", f"{section}.weight_decay", value=opt.weight_decay,
+                                min_value=0.0, step=1e-5, format="%g",
+                                help="An L2 penalty on the weights, added to the gradients."),
+    }
 
 
-def loss_inputs(base, key: str):
-    """Loss name, clip value, GP λ and R1 γ."""
-    from ganlab.config import Loss
+def loss_inputs(base) -> dict:
+    """Loss name, clip value, GP λ and R1 γ: Loss fields."""
     from ganlab.losses import LOSSES
-    name = st.selectbox("loss", list(LOSSES), index=list(LOSSES).index(base.name),
-                        format_func=lambda n: LOSSES[n].label, key=key + "loss")
-    clip = st.number_input("clip c (WGAN)", value=base.clip, format="%.3f", key=key + "clip")
-    gp = st.number_input("GP λ (WGAN-GP)", value=base.gp_lambda, key=key + "gp")
-    r1 = st.number_input("R1 γ (BCE + R1)", value=base.r1_gamma, key=key + "r1",
-                         help="The R1 penalty is γ/2 times D's squared gradient norm on real data.")
-    return Loss(name, clip=clip, gp_lambda=gp, r1_gamma=r1)
+    return {
+        "name": setting(st.selectbox, "loss", "loss.name", list(LOSSES), index=list(LOSSES).index(base.name),
+                        format_func=lambda n: LOSSES[n].label),
+        "clip": setting(st.number_input, "clip c (WGAN)", "loss.clip", value=base.clip, format="%.3f"),
+        "gp_lambda": setting(st.number_input, "GP λ (WGAN-GP)", "loss.gp_lambda", value=base.gp_lambda),
+        "r1_gamma": setting(st.number_input, "R1 γ (BCE + R1)", "loss.r1_gamma", value=base.r1_gamma,
+                            help="The R1 penalty is γ/2 times D's squared gradient norm on real data."),
+    }
 
 
-def model_picker(task: str, base: Experiment, key: str, help: str | None = None):
+def model_picker(task: str, base: Experiment, help: str | None = None):
     """The task's models, from the model registry, shown by their labels: a Model.
 
     The preset's model keeps the preset's settings. Another model takes its section from that
-    model's own preset, or the defaults where it has none (a newly registered model, say).
+    model's own preset, or the defaults where it has none (a newly registered model, say), and
+    the model's other widgets start afresh from it.
     """
     from ganlab.config import Model
     from ganlab.models import models_for
@@ -498,55 +557,57 @@ def model_picker(task: str, base: Experiment, key: str, help: str | None = None)
     labels = {spec.name: spec.label for spec in models_for(task)}
     names = list(labels)
     current = base.model.name
-    name = st.selectbox("model", names, index=names.index(current) if current in names else 0,
-                        format_func=lambda n: labels[n], key=key + "model", help=help)
+    name = setting(st.selectbox, "model", "model.name", names, index=names.index(current) if current in names else 0,
+                   format_func=lambda n: labels[n], help=help)
+    fresh_settings(f"{task}-model-settings-from", name, section="model", keep=("model.name",))
     if name == current:
         return base.model
     return next((p.config.model for p in presets_for(task) if p.config.model.name == name), Model(name))
 
 
-def mlp_inputs(model, key: str) -> dict:
+def mlp_inputs(model) -> dict:
     """Widths, depths and activations of an MLP G and D: Model fields."""
     from ganlab.config import ACTIVATIONS
-    g_hidden = st.number_input("G width", value=model.g_hidden, step=8, key=key + "gw")
-    g_depth = st.number_input("G hidden layers", value=model.g_depth, step=1, key=key + "gd")
-    g_act = st.text_input("G activation(s)", model.g_activation, key=key + "ga",
-                          help="one of " + ", ".join(ACTIVATIONS) + ", or one per hidden layer")
-    d_hidden = st.number_input("D width", value=model.d_hidden, step=8, key=key + "dw")
-    d_depth = st.number_input("D hidden layers", value=model.d_depth, step=1, key=key + "dd")
-    d_act = st.text_input("D activation(s)", model.d_activation, key=key + "da")
-    return {"g_hidden": int(g_hidden), "g_depth": int(g_depth), "g_activation": g_act,
-            "d_hidden": int(d_hidden), "d_depth": int(d_depth), "d_activation": d_act}
+    return {
+        "g_hidden": int(setting(st.number_input, "G width", "model.g_hidden", value=model.g_hidden, step=8)),
+        "g_depth": int(setting(st.number_input, "G hidden layers", "model.g_depth", value=model.g_depth, step=1)),
+        "g_activation": setting(st.text_input, "G activation(s)", "model.g_activation", model.g_activation,
+                                help="one of " + ", ".join(ACTIVATIONS) + ", or one per hidden layer"),
+        "d_hidden": int(setting(st.number_input, "D width", "model.d_hidden", value=model.d_hidden, step=8)),
+        "d_depth": int(setting(st.number_input, "D hidden layers", "model.d_depth", value=model.d_depth, step=1)),
+        "d_activation": setting(st.text_input, "D activation(s)", "model.d_activation", model.d_activation),
+    }
 
 
-def toy_train_inputs(train, key: str):
-    """Steps, batch, k, seed, device and the run's switches, for the toy labs: a Train
-    (raising ConfigError for a value out of range); other fields keep `train`'s values."""
-    import dataclasses
+def toy_train_inputs(train) -> dict:
+    """Steps, batch, k, seed, device and the run's switches, for the toy labs: Train fields
+    (the others keep `train`'s values)."""
     from ganlab.config import DEVICES
     c1, c2, c3, c4, c5 = st.columns(5)
-    fields = {
-        "steps": int(c1.number_input("steps", value=train.steps, step=500, key=key + "steps")),
-        "batch_size": int(c2.number_input("batch size", value=train.batch_size, step=32, key=key + "batch")),
-        "d_steps": int(c3.number_input("k (D steps per G step)", value=train.d_steps, step=1, key=key + "k")),
-        "seed": int(c4.number_input("seed", value=train.seed, step=1, key=key + "seed")),
-        "device": c5.selectbox("device", DEVICES, index=DEVICES.index(train.device), key=key + "device"),
-        "lr_decay": st.toggle("Decay learning rates to 2% over the run", train.lr_decay, key=key + "decay"),
-        "pause_on_alarm": st.toggle("Pause when an alarm sounds", train.pause_on_alarm, key=key + "alarm-pause"),
+    return {
+        "steps": int(setting(c1.number_input, "steps", "train.steps", value=train.steps, step=500)),
+        "batch_size": int(setting(c2.number_input, "batch size", "train.batch_size", value=train.batch_size, step=32)),
+        "d_steps": int(setting(c3.number_input, "k (D steps per G step)", "train.d_steps", value=train.d_steps,
+                               step=1)),
+        "seed": int(setting(c4.number_input, "seed", "train.seed", value=train.seed, step=1)),
+        "device": setting(c5.selectbox, "device", "train.device", DEVICES, index=DEVICES.index(train.device)),
+        "lr_decay": setting(st.toggle, "Decay learning rates to 2% over the run", "train.lr_decay", train.lr_decay),
+        "pause_on_alarm": setting(st.toggle, "Pause when an alarm sounds", "train.pause_on_alarm",
+                                  train.pause_on_alarm),
+        **speed_inputs(train),
     }
-    return dataclasses.replace(train, **fields, **speed_inputs(train, key))
 
 
-def speed_inputs(train, key: str) -> dict:
+def speed_inputs(train) -> dict:
     """The fast-path switch, and how often the run publishes a snapshot: Train fields."""
     c1, c2 = st.columns(2)
-    fast = c1.toggle("Fast path", train.fast, key=key + "fast",
-                     help="Fused Adam, fewer passes over D and, on a CUDA GPU, the whole iteration replayed "
-                          "as one CUDA graph. Off: the plain PyTorch step, to debug or compare.")
-    every = c2.number_input("Publish a snapshot every N steps", value=train.snapshot_every, step=10,
-                            key=key + "every",
-                            help="Charts and meters update at each snapshot, and the meters cost training "
-                                 "time. The page's own refresh costs the run nothing.")
+    fast = setting(c1.toggle, "Fast path", "train.fast", train.fast,
+                   help="Fused Adam, fewer passes over D and, on a CUDA GPU, the whole iteration replayed "
+                        "as one CUDA graph. Off: the plain PyTorch step, to debug or compare.")
+    every = setting(c2.number_input, "Publish a snapshot every N steps", "train.snapshot_every",
+                    value=train.snapshot_every, step=10,
+                    help="Charts and meters update at each snapshot, and the meters cost training "
+                         "time. The page's own refresh costs the run nothing.")
     return {"fast": fast, "snapshot_every": int(every)}
 
 
@@ -566,25 +627,40 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
         rate = f" · {snap.steps_per_s:,.0f} steps/s"
         if images:
             rate += f" · {snap.samples_per_s:,.0f} images/s"
-    st.markdown(f":{color}-badge[{word}] step **{snap.step:,}** of {snap.total_steps:,}{rate}"
+        left = time_left(snap.step, snap.total_steps, snap.steps_per_s)
+        rate += f" · {left}" if left else ""
+    ended = run_verdict(run, snap)
+    badge = f":{color}-badge[{word}]"
+    if ended is not None and ended.headline:   # so that a run far from its target never reads "Finished" alone
+        badge += f" :{ended.color}-badge[{ended.headline}]"
+    st.markdown(f"{badge} step **{snap.step:,}** of {snap.total_steps:,}{rate}"
                 f" · {snap.elapsed:,.1f} s training")
     st.progress(snap.progress)
     if snap.path and not teaching():   # a detail for the curious, not for a class's screen
         st.caption(f"Training path: {snap.path}")
     for alarm in snap.alarms:
-        st.markdown(f":red-badge[:material/warning: {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
+        color, icon = ("gray", ":material/schedule:") if alarm.expected else ("red", ":material/warning:")
+        st.markdown(f":{color}-badge[{icon} {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
     if snap.status == FAILED:
         st.error(f"The run failed: {plain(snap.message)}")
     elif snap.status == DIVERGED:
         st.error(f"The run diverged: {plain(snap.message)}")
+    elif ended is not None:
+        st.caption(plain(ended.text))
     elif snap.status in (FINISHED, STOPPED) and snap.message:
         st.caption(plain(snap.message.capitalize()) + ".")
+
+
+def run_verdict(run: Run | None, snap: Snapshot):
+    """How the run ended, against its preset's promise (ganlab.verdict); None while it trains."""
+    from ganlab.verdict import of_snapshot
+    return of_snapshot(run.cfg, snap) if run is not None else None
 
 
 def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
     """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram."""
     from ganlab import charts
-    if "fid" in snap.meters:
+    if FID.name in snap.meters:
         c1, c2, c3 = st.columns(3)
         c1.plotly_chart(projected(quality_figure(snap.meters, snap.step)), key=f"{prefix}-fid")
         c2.plotly_chart(projected(charts.mnist_modes_figure(snap.meters, snap.step)), key=f"{prefix}-modes")
@@ -615,7 +691,7 @@ def meter_calibration(root) -> None:
                      on_change="rerun"):
         import pandas as pd
         from ganlab.meters import meter
-        columns = {meter(name).words_for("mnist"): name for name in ("modes_covered", "confident", "fid")}
+        columns = {meter(name).words_for("mnist"): name for name in (MODES_COVERED.name, CONFIDENT.name, FID.name)}
         rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
@@ -757,8 +833,10 @@ def hidden_when(hide: bool):
     return _hidden() if hide else nullcontext()
 
 
-def settings_panel(make, subject, *, loss: bool = True, optim: bool = True) -> tuple[Experiment | None, str | None]:
-    """The page's settings, drawn by make() -> Experiment (see build_config).
+def settings_panel(make, subject, *, loss: bool = True, optim: bool = True,
+                   prefix: str = "") -> tuple[Experiment | None, str | None]:
+    """The page's settings, drawn by make() -> Experiment (see build_config; `prefix` goes before
+    their keys, on a page that shows two configs).
 
     In teaching mode they are hidden, keeping their values, and one line says what they
     are: `subject(cfg)` names what is learnt, or what learns ("**Target** N(4, 1.25²)");
@@ -767,7 +845,7 @@ def settings_panel(make, subject, *, loss: bool = True, optim: bool = True) -> t
     """
     hide = teaching()
     with hidden_when(hide):
-        cfg, problem = build_config(make)
+        cfg, problem = build_config(make, prefix)
     if hide and cfg is not None:
         from ganlab.families import family_of
         from ganlab.losses import LOSSES

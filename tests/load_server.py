@@ -1,9 +1,10 @@
 """A class on one server: N browser tabs each train a 1D run, one more tab clicks, and the
 figures a shared server is judged by are printed. A benchmark, not a test (figures, not asserts):
 
-    python tests/load_server.py [--runs 8] [--seconds 40]
+    python tests/load_server.py [--runs 8] [--seconds 40] [--lab gauss1d|mnist]
 
-It starts `streamlit run app.py` on a free port, opens N tabs of the 1D lab in Debian's
+It starts `streamlit run app.py` on a free port, opens N tabs of the lab (the 1D lab, or the
+MNIST lab on its DCGAN preset: a step 50 times the 1D one's) in Debian's
 Chromium (Playwright), presses Start in each, then for --seconds measures
   * the server's health endpoint (/_stcore/health), polled four times a second;
   * click to answer in one more tab: Pause, until its button reads Resume (a full round trip
@@ -53,11 +54,15 @@ def start_server(port: int, env: dict) -> subprocess.Popen:
     raise SystemExit("streamlit did not come up")
 
 
-def long_run_link(port: int, steps: int) -> str:
+LABS = {"gauss1d": "gauss1d", "mnist": "mnist-dcgan"}     # lab page: the preset its tabs train
+
+
+def long_run_link(port: int, lab: str, steps: int) -> str:
     from ganlab.config import encode_config
     from ganlab.presets import get_preset
-    base = get_preset("gauss1d").config
-    return f"http://127.0.0.1:{port}/gauss1d?preset=gauss1d&cfg={encode_config(base.replace(train={'steps': steps}), base)}"
+    base = get_preset(LABS[lab]).config
+    return (f"http://127.0.0.1:{port}/{lab}?preset={LABS[lab]}"
+            f"&cfg={encode_config(base.replace(train={'steps': steps}), base)}")
 
 
 def figures(name: str, seconds: list[float]) -> str:
@@ -72,12 +77,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=40)
+    parser.add_argument("--lab", choices=sorted(LABS), default="gauss1d")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="MNIST folder (GANLAB_DATA)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     port = free_port()
     saves = tempfile.mkdtemp(prefix="ganlab-load-")
-    env = dict(os.environ, GANLAB_SAVES=saves, GANLAB_MAX_RUNS=str(args.runs + 1))   # and the clicking tab's own
+    env = dict(os.environ, GANLAB_SAVES=saves, GANLAB_DATA=args.data,
+               GANLAB_MAX_RUNS=str(args.runs + 1), GANLAB_MAX_RUNS_PER_SESSION=str(args.runs + 1))
     server = start_server(port, env)
     health: list[float] = []
     clicks: list[float] = []
@@ -99,23 +107,24 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"),
                                         args=["--no-sandbox", "--headless", "--disable-gpu"])
-            link = long_run_link(port, 200_000)
+            link = long_run_link(port, args.lab, 200_000)
+            start, pause = f".st-key-{args.lab}-start button", f".st-key-{args.lab}-pause button"
             tabs = []
             for i in range(args.runs + 1):
                 tab = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
                 tab.goto(link)
-                tab.locator(".st-key-gauss1d-start button").first.wait_for(timeout=120_000)
+                tab.locator(start).first.wait_for(timeout=120_000)
                 tabs.append(tab)
             for tab in tabs[:args.runs]:
                 t = time.perf_counter()
-                tab.locator(".st-key-gauss1d-start button").first.click()
+                tab.locator(start).first.click()
                 tab.get_by_text("Training", exact=True).first.wait_for(timeout=300_000)
                 started.append(time.perf_counter() - t)
             print(figures(f"Start to 'Training', runs 1 to {args.runs}", started), flush=True)
             watcher = threading.Thread(target=poll_health, daemon=True)
             watcher.start()
             me = tabs[-1]
-            me.locator(".st-key-gauss1d-start button").first.click()
+            me.locator(start).first.click()
             me.get_by_text("Training", exact=True).first.wait_for(timeout=300_000)
             end = time.monotonic() + args.seconds
             while time.monotonic() < end:
@@ -123,8 +132,8 @@ def main() -> None:
                     # Answered: the button has turned over (one full rerun of the page). The status
                     # badge follows at the charts' next refresh, timed separately.
                     t = time.perf_counter()
-                    me.locator(".st-key-gauss1d-pause button", has_text=now).first.click()
-                    me.locator(".st-key-gauss1d-pause button", has_text=then).first.wait_for(timeout=300_000)
+                    me.locator(pause, has_text=now).first.click()
+                    me.locator(pause, has_text=then).first.wait_for(timeout=300_000)
                     clicks.append(time.perf_counter() - t)
                     me.get_by_text(badge, exact=True).first.wait_for(timeout=300_000)
                     statuses.append(time.perf_counter() - t)
@@ -138,7 +147,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
         shutil.rmtree(saves, ignore_errors=True)
-    print(f"{args.runs} runs training on {os.cpu_count()} cores, one more tab clicking:")
+    print(f"{args.runs} runs of {LABS[args.lab]} training on {os.cpu_count()} cores, one more tab clicking:")
     print(figures("  click to answer (Pause or Resume: the button turns over)", clicks))
     print(figures("  click to the status badge's change", statuses))
     print(figures("  health endpoint", health))

@@ -31,15 +31,15 @@ def test_without_data_the_page_says_where_to_put_it(monkeypatch, tmp_path):
 @needs_mnist
 def test_a_bad_setting_is_a_message_and_start_waits(monkeypatch):
     at = open_page(monkeypatch, SHARED_DATA)
-    at.number_input(key="ae-mnist-ae-seed002-batch").set_value(0).run()
+    at.number_input(key="train.batch_size").set_value(0).run()
     assert any("train.batch_size" in e.value for e in at.error)
     assert at.button(key="autoencoders-start").disabled
-    at.number_input(key="ae-mnist-ae-seed002-batch").set_value(32).run()
+    at.number_input(key="train.batch_size").set_value(32).run()
     assert not at.error and not at.button(key="autoencoders-start").disabled
-    decay = at.number_input(key="ae-mnist-ae-seed002-optwd")
+    decay = at.number_input(key="opt_g.weight_decay")
     assert decay.value == 1e-5                                   # the seed's weight decay
     decay.set_value(-1e-3).run()                                 # the widget's floor is 0
-    assert not at.exception and at.number_input(key="ae-mnist-ae-seed002-optwd").value >= 0
+    assert not at.exception and at.number_input(key="opt_g.weight_decay").value >= 0
 
 
 @needs_mnist
@@ -47,9 +47,8 @@ def test_a_bad_setting_is_a_message_and_start_waits(monkeypatch):
 def test_a_tiny_run_draws_losses_grids_and_the_latent_space(monkeypatch, preset):
     at = open_page(monkeypatch, SHARED_DATA)
     at.selectbox(key="ae-preset").set_value(preset).run()
-    k = f"ae-{preset}-"
-    at.number_input(key=k + "steps").set_value(40)
-    at.number_input(key=k + "batch").set_value(32)
+    at.number_input(key="train.steps").set_value(40)
+    at.number_input(key="train.batch_size").set_value(32)
     at.button(key="autoencoders-start").click().run()
     assert "run" in at.query_params
     text = run_until_ended(at, 180)
@@ -86,9 +85,8 @@ def test_a_finished_run_saves_a_checkpoint_for_the_saved_runs_page(monkeypatch, 
     monkeypatch.setenv("GANLAB_SAVES", str(saves))
     at = open_page(monkeypatch, mnist_dir)
     at.selectbox(key="ae-preset").set_value("mnist-vae-seed002").run()
-    k = "ae-mnist-vae-seed002-"
-    at.number_input(key=k + "steps").set_value(20)
-    at.number_input(key=k + "batch").set_value(16)
+    at.number_input(key="train.steps").set_value(20)
+    at.number_input(key="train.batch_size").set_value(16)
     at.button(key="autoencoders-start").click().run()
     assert "[Finished]" in run_until_ended(at, 120)
     [save] = [b for b in at.button if b.label == "Save a checkpoint"]

@@ -55,7 +55,7 @@ def test_four_tiny_runs_train_side_by_side_and_the_charts_compare_them():
     at = open_page()
     assert "Four copies of one GAN" in text_of(at)                     # what to look for
     assert "How the losses differ" in [h.value for h in at.subheader]
-    at.number_input(key="cmp-gauss1d-steps").set_value(60)
+    at.number_input(key="cmp:train.steps").set_value(60)
     at.button(key="cmp-start").click().run()
     assert not at.exception, at.exception
     text = rerun_until(at, lambda t: t.count("[Finished]") == 4)
@@ -76,7 +76,7 @@ def test_four_tiny_runs_train_side_by_side_and_the_charts_compare_them():
 
 def test_a_reload_reattaches_to_the_comparison_in_the_url():
     at = open_page()
-    at.number_input(key="cmp-gauss1d-steps").set_value(30)
+    at.number_input(key="cmp:train.steps").set_value(30)
     at.multiselect(key="cmp-losses").set_value(["bce-ns", "wgan-gp"])
     at.button(key="cmp-start").click().run()
     group = group_of(at)
@@ -99,7 +99,7 @@ def test_a_link_to_a_comparison_this_server_no_longer_has_says_so():
 def test_pausing_one_run_leaves_the_others_training_and_stop_all_ends_them():
     from pages.ui import registry
     at = open_page()
-    at.number_input(key="cmp-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="cmp:train.steps").set_value(1_000_000)
     at.button(key="cmp-start").click().run()
     runs = group_runs(registry(), group_of(at))
     assert len(runs) == 4
@@ -124,14 +124,14 @@ def test_start_needs_two_losses():
 
 def test_the_gp_lambda_widget_is_greyed_out_while_wgan_gps_reference_sets_it():
     at = open_page()
-    assert at.number_input(key="cmp-gauss1d-gp").disabled                 # WGAN-GP is picked by default
-    assert not at.number_input(key="cmp-gauss1d-clip").disabled            # WGAN clip's c is the preset's
+    assert at.number_input(key="cmp:loss.gp_lambda").disabled                 # WGAN-GP is picked by default
+    assert not at.number_input(key="cmp:loss.clip").disabled            # WGAN clip's c is the preset's
     assert any("λ 0.1" in str(v) for v in at.dataframe[0].value["loss settings"])
     at.toggle(key="cmp-same").set_value(True).run()
-    assert not at.number_input(key="cmp-gauss1d-gp").disabled              # same settings: the widget's λ
+    assert not at.number_input(key="cmp:loss.gp_lambda").disabled              # same settings: the widget's λ
     at.toggle(key="cmp-same").set_value(False).run()
     at.multiselect(key="cmp-losses").set_value(["bce-ns", "hinge"]).run()
-    assert not at.number_input(key="cmp-gauss1d-gp").disabled
+    assert not at.number_input(key="cmp:loss.gp_lambda").disabled
 
 
 def test_an_mnist_target_without_data_says_where_to_put_it(monkeypatch, tmp_path):
@@ -146,7 +146,7 @@ def test_an_mnist_target_without_data_says_where_to_put_it(monkeypatch, tmp_path
 def test_tiny_mnist_runs_draw_a_grid_per_loss(monkeypatch):
     at = open_page(monkeypatch, SHARED_DATA)
     at.selectbox(key="cmp-target").set_value("mnist-mlp-seed003").run()
-    at.number_input(key="cmp-mnist-mlp-seed003-steps").set_value(10)
+    at.number_input(key="cmp:train.steps").set_value(10)
     at.multiselect(key="cmp-losses").set_value(["bce-sat", "wgan-gp"])   # two: MNIST runs are slow on a CPU
     at.button(key="cmp-start").click().run()
     rerun_until(at, lambda t: t.count("[Finished]") == 2, timeout=150)
@@ -161,7 +161,7 @@ def test_tiny_mnist_runs_draw_a_grid_per_loss(monkeypatch):
 def test_a_mixture_target_adds_a_modes_chart_with_a_line_per_loss():
     at = open_page()
     at.selectbox(key="cmp-target").set_value("gauss1d-bimodal").run()
-    at.number_input(key="cmp-gauss1d-bimodal-steps").set_value(20)
+    at.number_input(key="cmp:train.steps").set_value(20)
     at.multiselect(key="cmp-losses").set_value(["bce-ns", "wgan-clip"])
     at.button(key="cmp-start").click().run()
     rerun_until(at, lambda t: t.count("[Finished]") == 2)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 from conftest import chart_specs, plotly_array, run_until_ended, shown
+from ganlab.presets import get_preset
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -37,7 +38,7 @@ def test_page_shows_controls_and_sidebar(app):
 
 
 def test_start_trains_in_the_background_and_draws_the_charts(app):
-    app.number_input(key="g1d-gauss1d-steps").set_value(300)
+    app.number_input(key="train.steps").set_value(300)
     app.button(key="gauss1d-start").click().run()
     assert "run" in app.query_params
     text = run_until_ended(app)
@@ -54,7 +55,7 @@ def test_start_trains_in_the_background_and_draws_the_charts(app):
 
 
 def test_a_reload_reattaches_to_the_run_in_the_url(app):
-    app.number_input(key="g1d-gauss1d-steps").set_value(200)
+    app.number_input(key="train.steps").set_value(200)
     app.button(key="gauss1d-start").click().run()
     run_id = app.query_params["run"][0] if isinstance(app.query_params["run"], list) else app.query_params["run"]
     run_until_ended(app)
@@ -68,7 +69,7 @@ def test_a_reload_reattaches_to_the_run_in_the_url(app):
 
 def test_the_pause_button_shows_what_a_click_will_do_at_once(app):
     # The buttons are drawn in the click's own rerun, before the training thread has seen it.
-    app.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    app.number_input(key="train.steps").set_value(1_000_000)
     app.button(key="gauss1d-step-d").click().run()      # stepping starts a paused run
     assert app.button(key="gauss1d-pause").label == "Resume"
     app.button(key="gauss1d-pause").click().run()
@@ -89,24 +90,76 @@ def test_a_link_to_a_run_this_server_no_longer_has_says_so():
 
 
 def test_bad_settings_show_a_message_and_disable_start(app):
-    app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(-0.001).run()
+    app.number_input(key="opt_g.lr").set_value(-0.001).run()
     errors = shown(app.error)
     assert "**G optimizer: learning rate** (`opt_g.lr`)" in errors and "(0, 10]" in errors   # as the page says it
-    app.number_input(key="g1d-gauss1d-G optimizerlr").set_value(0.0002)
-    app.number_input(key="g1d-gauss1d-seed").set_value(-1).run()
+    app.number_input(key="opt_g.lr").set_value(0.0002)
+    app.number_input(key="train.seed").set_value(-1).run()
     assert "**seed** (`train.seed`) must be in [0, 2⁶³ − 1], got -1" in shown(app.error)
     assert app.button(key="gauss1d-start").disabled
     assert not app.exception
 
 
+def message_under(at, key):
+    """What is drawn right under the widget with this key, in its column: an error's or a
+    prompt's text, or None when nothing is."""
+    def walk(block):
+        nodes = list(block.children.values())
+        for node, after in zip(nodes, nodes[1:] + [None]):
+            if getattr(node, "key", None) == key:
+                return after.value if after is not None and after.type in ("alert", "error", "info") else None
+            if hasattr(node, "children"):
+                found = walk(node)
+                if found != "":
+                    return found
+        return ""
+    found = walk(at._tree)
+    assert found != "", f"no widget with key {key!r}"
+    return found
+
+
+def test_every_bad_setting_shows_at_once_each_under_its_widget(app):
+    app.number_input(key="opt_g.lr").set_value(-0.001)
+    app.number_input(key="train.seed").set_value(-1)
+    app.number_input(key="model.g_hidden").set_value(0).run()
+    errors = shown(app.error)
+    assert "Fix these 3 settings to start" in errors
+    for named in ("**G optimizer: learning rate** (`opt_g.lr`)", "**seed** (`train.seed`)",
+                  "**G width** (`model.g_hidden`)"):   # each by its widget's label
+        assert named in errors
+    assert "must be in (0, 10" in message_under(app, "opt_g.lr") and "got -0.001" in message_under(app, "opt_g.lr")
+    assert "got -1" in message_under(app, "train.seed")
+    assert "got 0" in message_under(app, "model.g_hidden")
+    assert message_under(app, "opt_d.lr") is None and message_under(app, "train.steps") is None
+    assert app.button(key="gauss1d-start").disabled and not app.exception
+    app.number_input(key="model.g_hidden").set_value(64).run()
+    assert "Fix these 2 settings" in shown(app.error) and message_under(app, "model.g_hidden") is None
+
+
+def test_another_preset_or_model_starts_its_widgets_afresh(app, monkeypatch):
+    from ganlab.models import MODELS, ModelSpec, mlp1d
+    monkeypatch.setitem(MODELS, "throwaway1d", ModelSpec("throwaway1d", "gauss1d", "Throwaway", mlp1d.build))
+    app.number_input(key="train.steps").set_value(777)
+    app.number_input(key="model.g_hidden").set_value(24).run()
+    app.selectbox(key="g1d-preset").set_value("gauss1d-wgan-gp").run()
+    wgan = get_preset("gauss1d-wgan-gp").config
+    assert app.number_input(key="train.steps").value == wgan.train.steps
+    assert app.number_input(key="model.g_hidden").value == wgan.model.g_hidden
+    assert "cfg" not in app.query_params                       # the page shows that preset, as it is
+    app.number_input(key="opt_g.lr").set_value(3e-4)          # a field outside the model section stays
+    app.number_input(key="model.d_hidden").set_value(7).run()
+    app.selectbox(key="model.name").set_value("throwaway1d").run()   # no preset: the model's defaults
+    assert app.number_input(key="model.d_hidden").value == 64 and app.number_input(key="opt_g.lr").value == 3e-4
+
+
 def test_a_typo_in_a_mixture_list_is_named(app):
-    app.selectbox(key="g1d-gauss1d-kind").set_value("mixture").run()
-    assert app.text_input(key="g1d-gauss1d-mus").value == "-2, 2"      # numbers as typed, not "-3.0"
-    app.text_input(key="g1d-gauss1d-mus").set_value("abc, 3").run()
+    app.selectbox(key="target.kind").set_value("mixture").run()
+    assert app.text_input(key="target.means").value == "-2, 2"      # numbers as typed, not "-3.0"
+    app.text_input(key="target.means").set_value("abc, 3").run()
     errors = shown(app.error)
     assert "target.means" in errors and "'abc' is not a number" in errors and "length" not in errors
     assert app.button(key="gauss1d-start").disabled
-    assert app.number_input(key="g1d-gauss1d-seed")                  # the settings after it are still drawn
+    assert app.number_input(key="train.seed")                  # the settings after it are still drawn
 
 
 def test_seed000_preset_warns_that_it_does_not_converge(app):

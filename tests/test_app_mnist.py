@@ -29,9 +29,8 @@ def test_without_data_the_page_says_where_to_put_it(monkeypatch, tmp_path):
 def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     at = open_mnist_page(monkeypatch, SHARED_DATA)
     at.selectbox(key="mn-preset").set_value(preset).run()
-    k = f"mn-{preset}-"
-    at.number_input(key=k + "steps").set_value(30)
-    at.number_input(key=k + "batch").set_value(32)
+    at.number_input(key="train.steps").set_value(30)
+    at.number_input(key="train.batch_size").set_value(32)
     at.button(key="mnist-start").click().run()
     text = run_until_ended(at, timeout=180)
     assert "[Finished]" in text and "step **30** of 30" in text
@@ -69,13 +68,12 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
                     reason=f"the real MNIST test split is not at {SHARED_DATA}")
 def test_a_budget_in_epochs_must_be_positive(monkeypatch):
     at = open_mnist_page(monkeypatch, SHARED_DATA)
-    k = "mn-mnist-mlp-seed003-"
-    at.radio(key=k + "unit").set_value("epochs").run()
+    at.radio(key="mn-budget-unit").set_value("epochs").run()
     for bad in (0.0, -3.0):
-        at.number_input(key=k + "epochs").set_value(bad).run()
+        at.number_input(key="train.steps#epochs").set_value(bad).run()
         assert "epochs" in shown(at.error) and "must be > 0" in shown(at.error)
         assert at.button(key="mnist-start").disabled and at.button(key="mnist-step-d").disabled
-        assert at.number_input(key=k + "seed").value == 0   # the settings after it are still drawn
-    at.number_input(key=k + "epochs").set_value(2.0).run()
+        assert at.number_input(key="train.seed").value == 0   # the settings after it are still drawn
+    at.number_input(key="train.steps#epochs").set_value(2.0).run()
     assert not at.error and not at.button(key="mnist-start").disabled
     assert any("= 100 steps of 200 on 10,000 images" in c.value for c in at.caption)

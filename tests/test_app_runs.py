@@ -209,8 +209,8 @@ def test_a_link_opens_the_1d_page_with_its_settings_and_start_uses_them(registry
 def test_changing_a_setting_writes_it_into_the_url():
     at = open_page("pages/gauss1d.py")
     assert query(at, "preset") == "gauss1d" and query(at, "cfg") is None   # the preset as it is
-    at.number_input(key="g1d-gauss1d-steps").set_value(777).run()
-    at.number_input(key="g1d-gauss1d-seed").set_value(3).run()
+    at.number_input(key="train.steps").set_value(777).run()
+    at.number_input(key="train.seed").set_value(3).run()
     linked = decode_config(query(at, "cfg"), get_preset("gauss1d").config)
     assert (linked.train.steps, linked.train.seed) == (777, 3)
     # Opening that URL in a fresh session shows the same settings.

@@ -133,7 +133,7 @@ def test_the_1d_page_saves_a_run_and_offers_its_files(saves):
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("pages/gauss1d.py")
     at.run()
-    at.number_input(key="g1d-gauss1d-steps").set_value(100)
+    at.number_input(key="train.steps").set_value(100)
     at.button(key="gauss1d-start").click().run()
     run_until(at, "[Finished]")
     assert [n.value for n in at.number_input if n.label.startswith("Save automatically")] == [0]

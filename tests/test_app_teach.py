@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-ADVANCED = ("g1d-gauss1d-batch", "g1d-gauss1d-k", "g1d-gauss1d-G optimizerlr", "g1d-gauss1d-gw")
+ADVANCED = ("train.batch_size", "train.d_steps", "opt_g.lr", "model.g_hidden")
 
 
 def text_of(at):
@@ -47,7 +47,7 @@ def app():
 
 
 def test_teaching_mode_hides_the_advanced_settings_and_keeps_their_values(app):
-    app.number_input(key="g1d-gauss1d-batch").set_value(32).run()     # set up before class
+    app.number_input(key="train.batch_size").set_value(32).run()     # set up before class
     app.toggle(key="teaching-mode").set_value(True).run()
     assert not app.exception
     keys = {w.key for w in app.number_input} | {w.key for w in app.selectbox}
@@ -59,7 +59,7 @@ def test_teaching_mode_hides_the_advanced_settings_and_keeps_their_values(app):
         assert label in labels
     assert "**Target** N(4, 1.25²)" in text_of(app) and "**6,000 steps**" in text_of(app)
     app.toggle(key="teaching-mode").set_value(False).run()
-    assert app.number_input(key="g1d-gauss1d-batch").value == 32            # nothing was lost
+    assert app.number_input(key="train.batch_size").value == 32            # nothing was lost
 
 
 def param(at, name):
@@ -147,11 +147,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.mark.skipif(not (SHARED_DATA / "MNIST" / "raw").is_dir(),
                     reason=f"the real MNIST test split is not at {SHARED_DATA}")
 @pytest.mark.parametrize("page, expander, kept, summary", [
-    ("mnist", "Settings", "mn-mnist-mlp-seed003-batch", ["**Model** MNIST, MLP GAN (seed 003)",
+    ("mnist", "Settings", "train.batch_size", ["**Model** MNIST, MLP GAN (seed 003)",
                                                          "BCE, non-saturating"]),
-    ("autoencoders", "Settings", "ae-mnist-ae-seed002-batch", ["**Model** MNIST, autoencoder (seed 002)",
+    ("autoencoders", "Settings", "train.batch_size", ["**Model** MNIST, autoencoder (seed 002)",
                                                                 "lr 0.001"]),
-    ("compare", "Shared settings", "cmp-gauss1d-seed", ["**Target** 1D Gaussian (converges)", "**6,000 steps**"]),
+    ("compare", "Shared settings", "cmp:train.seed", ["**Target** 1D Gaussian (converges)", "**6,000 steps**"]),
 ])
 def test_teaching_mode_folds_every_labs_settings_into_one_line(monkeypatch, page, expander, kept, summary):
     monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))

@@ -8,7 +8,6 @@ from streamlit.testing.v1 import AppTest
 from conftest import chart_specs, open_app, plotly_array, run_until_ended
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-K = "t2d-toy2d-ring-"   # the ring preset's widget keys
 
 
 @pytest.fixture
@@ -24,10 +23,10 @@ def trace_names(spec):
 
 def shrink(at, steps=100):
     """A run small enough for a test: few steps, small models."""
-    at.number_input(key=K + "steps").set_value(steps)
-    at.number_input(key=K + "gw").set_value(32)
-    at.number_input(key=K + "dw").set_value(32)
-    at.selectbox(key=K + "device").set_value("cpu")
+    at.number_input(key="train.steps").set_value(steps)
+    at.number_input(key="model.g_hidden").set_value(32)
+    at.number_input(key="model.d_hidden").set_value(32)
+    at.selectbox(key="train.device").set_value("cpu")
 
 
 def test_start_draws_the_plane_with_every_layer_and_the_meters(app):
@@ -78,17 +77,17 @@ def test_step_both_starts_a_paused_run_on_this_page(app):
 
 
 def test_a_bad_csv_gets_a_message_and_a_good_one_is_kept(app, tmp_path):
-    app.selectbox(key=K + "kind").set_value("csv").run()
+    app.selectbox(key="toy2d.kind").set_value("csv").run()
     assert not app.error and any("Upload a CSV of points" in i.value for i in app.info)   # a prompt, not an error
     assert app.button(key="toy2d-start").disabled
 
-    app.file_uploader(key=K + "csv").set_value(("pts.csv", b"x,y\n1,2\n3,four\n", "text/csv")).run()
+    app.file_uploader(key="toy2d.csv_path").set_value(("pts.csv", b"x,y\n1,2\n3,four\n", "text/csv")).run()
     errors = " ".join(e.value for e in app.error)
     assert "pts.csv cannot be used" in errors and "line 3, column 2 is not a number" in errors and "four" not in errors
     assert app.button(key="toy2d-start").disabled and not app.exception
 
     good = "x,y\n" + "".join(f"{i % 7},{i % 5 - 2}\n" for i in range(40))
-    app.file_uploader(key=K + "csv").set_value(("pts.csv", good.encode(), "text/csv")).run()
+    app.file_uploader(key="toy2d.csv_path").set_value(("pts.csv", good.encode(), "text/csv")).run()
     assert not app.error and not app.exception
     kept = list((tmp_path / "ganlab" / "points").glob("points-*.csv"))
     assert len(kept) == 1
@@ -97,12 +96,12 @@ def test_a_bad_csv_gets_a_message_and_a_good_one_is_kept(app, tmp_path):
 
 
 def test_bad_settings_show_a_message_and_disable_start(app):
-    app.number_input(key=K + "std").set_value(0.0).run()
+    app.number_input(key="toy2d.std").set_value(0.0).run()
     errors = " ".join(e.value for e in app.error)
     assert "toy2d.std" in errors
     assert app.button(key="toy2d-start").disabled
-    app.number_input(key=K + "std").set_value(0.02)
-    app.number_input(key=K + "D optimizerlr").set_value(-1.0).run()
+    app.number_input(key="toy2d.std").set_value(0.02)
+    app.number_input(key="opt_d.lr").set_value(-1.0).run()
     assert "opt_d.lr" in " ".join(e.value for e in app.error)
     assert not app.exception
 
@@ -119,7 +118,7 @@ def test_the_loss_lab_runs_the_losses_on_a_2d_target_and_shows_the_2d_meters():
     at.run()
     at.selectbox(key="cmp-target").set_value("toy2d-ring").run()
     assert "the same points" in " ".join(m.value for m in at.markdown)     # the 2D reading notes
-    at.number_input(key="cmp-toy2d-ring-steps").set_value(20)
+    at.number_input(key="cmp:train.steps").set_value(20)
     at.multiselect(key="cmp-losses").set_value(["bce-ns", "wgan-gp"])
     at.button(key="cmp-start").click().run()
     assert not at.exception, at.exception

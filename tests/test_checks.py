@@ -19,7 +19,11 @@ def test_a_promise_is_kept_on_the_right_side_of_its_bound():
     at_least = Promise("modes_covered", 9, higher_is_better=True, words="digits covered")
     assert at_least.kept(9) and at_least.kept(10) and not at_least.kept(8)
     assert not below.kept(None) and not below.kept(float("nan")) and not at_least.kept(float("nan"))
-    assert str(at_least) == "digits covered at least 9" and str(below) == "w1 below 0.1"
+    assert str(at_least) == "digits covered at least 9" and str(below) == "W1 to the target below 0.1"
+    # Its direction and words come from the meter's spec (ganlab.meters) unless given; its step from
+    # the preset's budget.
+    assert Promise("high_quality", 0.9).higher_is_better and not Promise("fid", 50).higher_is_better
+    assert str(PRESETS["gauss1d"].promises[0]) == "W1 to the target below 0.1 by step 6,000"
 
 
 def test_judge_counts_seeds_and_reports_the_median_and_the_worst():

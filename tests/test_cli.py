@@ -93,3 +93,12 @@ def test_a_bad_set_exits_2_naming_the_field(override, field):
     out = ganlab("train", "--preset", "gauss1d", "--steps", "5", "--set", override, timeout=120)
     assert out.returncode == 2
     assert f"error: {field}:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_every_bad_set_is_named_on_a_line_of_its_own(capsys):
+    from ganlab.__main__ import main
+    assert main(["train", "--preset", "gauss1d", "--steps", "5", "--set", "opt_d.lr=-1",
+                 "--set", "train.seed=-2", "--set", "loss.nme=hinge"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("error: ") for line in lines)
+    assert sorted(line.split(":")[1].strip() for line in lines) == ["loss.nme", "opt_d.lr", "train.seed"]

@@ -68,3 +68,38 @@ def test_cpu_threads_never_exceed_the_machines_cores(monkeypatch):
         Train(cpu_threads=5)
     with pytest.raises(ConfigError, match=r"train\.cpu_threads"):
         Experiment.from_dict({"train": {"cpu_threads": 64}})
+
+
+def test_every_bad_field_of_every_section_is_named_at_once():
+    from ganlab.config import ConfigErrors
+    with pytest.raises(ConfigErrors) as info:
+        Experiment().replace(train={"batch_size": 0, "seed": -1}, opt_g={"lr": -1.0}, loss={"clip": 0.0},
+                             noise={"dim": 0})
+    assert {e.field for e in info.value.errors} == {"train.batch_size", "train.seed", "opt_g.lr", "loss.clip",
+                                                    "noise.dim"}
+    assert isinstance(info.value, ConfigError) and info.value.field == info.value.errors[0].field
+    # One bad field is one ConfigError, as before.
+    with pytest.raises(ConfigError) as one:
+        Experiment().replace(train={"seed": -1})
+    assert one.value.errors == [one.value] and one.value.message.startswith("must be in [0,")
+
+
+def test_a_link_and_the_command_line_check_settings_the_same_way():
+    import base64
+    import json
+
+    from ganlab.__main__ import apply_overrides
+    from ganlab.config import decode_config
+    base = PRESETS["gauss1d"].config
+    text = json.dumps({"task": "gauss1d", "train": {"stepz": 1, "seed": -1}, "nope": {"x": 1},
+                       "opt_d": {"lr": "fast"}})
+    link = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    expected = {"train.stepz", "train.seed", "nope", "opt_d.lr"}
+    with pytest.raises(ConfigError) as from_link:
+        decode_config(link, base)
+    with pytest.raises(ConfigError) as from_cli:
+        apply_overrides(base, ["train.stepz=1", "train.seed=-1", "nope.x=1", "opt_d.lr=fast"])
+    for error in (from_link.value, from_cli.value):
+        assert {e.field for e in error.errors} == expected
+    assert [str(e) for e in from_link.value.errors] == [str(e) for e in from_cli.value.errors]
+    assert apply_overrides(base, ["opt_d.lr=4e-4", "opt_d.lr=5e-4"]).opt_d.lr == 5e-4   # the last one wins

@@ -265,6 +265,20 @@ def test_a_config_over_the_budget_is_refused_with_its_cost_before_a_run_exists(c
     assert isinstance(caught.value, ConfigError)
 
 
+def test_a_config_whose_one_update_outlasts_a_stop_is_refused(monkeypatch):
+    # Stop is read between two D or G updates, so one update longer than a second would
+    # hold Stop past its second even though the whole step (5 s) and the memory fit.
+    from ganlab.presets import PRESETS
+    monkeypatch.setattr(cost.os, "cpu_count", lambda: 2)            # this machine, wherever CI runs
+    cfg = PRESETS["mnist-dcgan"].config.replace(train={"batch_size": 1024, "device": "cpu"})
+    spent = cost.estimate(cfg)
+    assert spent.seconds("cpu") < cost.MAX_STEP_SECONDS and spent.memory < cost.budget("cpu")[0]
+    with pytest.raises(cost.BudgetError, match=r"s an update\)") as caught:
+        cost.check(cfg)
+    assert caught.value.field == "train.batch_size"
+    cost.check(cfg.replace(train={"batch_size": 256}))               # the preset's own scale fits
+
+
 def test_every_preset_fits_the_budget_of_a_small_machine(monkeypatch):
     from ganlab.presets import PRESETS
     monkeypatch.setattr(cost, "budget", lambda device: (2 * 2**30, cost.MAX_STEP_SECONDS))   # a 16 GB laptop

@@ -185,3 +185,17 @@ def test_the_registry_modules_import_no_streamlit():
     code = ("import sys, ganlab.models, ganlab.tasks, ganlab.meters, ganlab.charts, ganlab.charts2d; "
             "assert 'streamlit' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_benchmarks_list_their_models_from_the_registry(monkeypatch, capsys):
+    from ganlab import bench
+    from ganlab.__main__ import main
+    assert bench.mnist_models() == [m.name for m in models_for("mnist")]
+    assert "cgan" not in bench.mnist_models(conditional=False)   # the seed's loop feeds no labels
+    monkeypatch.setitem(MODELS, "throwaway", ModelSpec("throwaway", "mnist", "Throwaway MNIST model", mlp_mnist.build))
+    assert "throwaway" in bench.mnist_models() and "throwaway" in bench.mnist_models(conditional=False)
+    what, cfg = bench.mnist_config("throwaway")                  # no preset: the model's own defaults
+    assert cfg.model == Model("throwaway") and cfg.task == "mnist" and "throwaway" in what
+    assert bench.mnist_config("dcgan")[0] == "mnist-dcgan"
+    assert main(["bench", "mnist", "--model", "nothing-such"]) == 2
+    assert "throwaway" in capsys.readouterr().out                # offered with the others

@@ -16,7 +16,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ganlab.runs as runs_module
+import ganlab.worker as worker_module
 from conftest import tiny, wait_for
 from ganlab.config import Experiment, Model, Train
 from ganlab.runs import EVENTS_KEPT, Run, RunRegistry
@@ -126,6 +126,26 @@ def test_stop_during_a_step_of_1000_d_updates_ends_the_thread_between_two_of_the
     assert "D updates" in run.snapshot().message
 
 
+def test_a_slow_update_stops_inside_its_backward_pass_before_its_optimizer_step(monkeypatch):
+    # One D update on a large batch is a forward and a backward pass that take a second on a
+    # CPU; Stop is let through between two layers of either, never after half an update.
+    import ganlab.train as train_module
+    from ganlab import stopping
+    monkeypatch.setattr(train_module, "SLOW_UPDATE", 0.0)       # every update counts as slow here
+    monkeypatch.setattr(train_module, "CUT_SHORT_AFTER", 0.0)   # and old enough to be cut short
+    trainer = Trainer(tiny(10))
+    trainer.train_step()                                        # slow, as measured: stop points go in
+    asked = threading.Event()
+    # Stop is pressed once D's backward pass has begun: its last layer's gradient is computed.
+    last = [m for m in trainer.D.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last.weight.register_hook(lambda grad: asked.set())
+    before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    with stopping.stoppable(asked.is_set), pytest.raises(stopping.Stopped, match="partway"):
+        trainer.train_step()
+    assert trainer.step == 1 and trainer.d_updates == 1
+    assert all(torch.equal(before[k], v) for k, v in trainer.D.state_dict().items()), "D was updated"
+
+
 def test_stop_while_running_ends_the_thread_within_a_second():
     run = Run(tiny(steps=10_000_000)).start()
     assert wait_for(lambda: run.snapshot().step >= 50)
@@ -207,9 +227,9 @@ def test_out_of_gpu_memory_fails_the_run_frees_the_cache_and_others_go_on(monkey
             super().train_step(what)
 
     freed = []
-    real_free = runs_module.free_gpu_cache
-    monkeypatch.setattr(runs_module, "make_trainer", OneRunRunsOutOfMemory)
-    monkeypatch.setattr(runs_module, "free_gpu_cache", lambda: (freed.append(True), real_free()))
+    real_free = worker_module.free_gpu_cache
+    monkeypatch.setattr(worker_module, "make_trainer", OneRunRunsOutOfMemory)
+    monkeypatch.setattr(worker_module, "free_gpu_cache", lambda: (freed.append(True), real_free()))
     registry = RunRegistry(max_active=3)
     other = registry.create(tiny(steps=10_000_000, seed=1), name="other")
     huge = registry.create(tiny(steps=10_000_000, seed=13), name="huge batch")
@@ -286,7 +306,7 @@ def page_text(at) -> str:
 
 def test_start_twice_makes_one_run(registry):
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     first = run_id(at)
     assert at.button(key="gauss1d-start").disabled
@@ -298,7 +318,7 @@ def test_start_twice_makes_one_run(registry):
 
 def test_stop_pause_and_resume_on_a_finished_run_do_nothing(registry):
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(30)
+    at.number_input(key="train.steps").set_value(30)
     at.button(key="gauss1d-start").click().run()
     run = registry().get(run_id(at))
     assert run.join(60)
@@ -311,7 +331,7 @@ def test_stop_pause_and_resume_on_a_finished_run_do_nothing(registry):
 
 def test_a_reload_mid_run_reattaches_and_controls_the_same_run(registry):
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     run = registry().get(run_id(at))
     assert wait_for(lambda: run.status == "running")
@@ -329,7 +349,7 @@ def test_start_past_the_limit_waits_its_turn_and_says_its_place(registry, monkey
     ui.registry.clear()
     busy = registry().create(tiny(steps=10_000_000), name="elsewhere")
     at = page()
-    at.number_input(key="g1d-gauss1d-steps").set_value(1_000_000)
+    at.number_input(key="train.steps").set_value(1_000_000)
     at.button(key="gauss1d-start").click().run()
     assert not at.exception and not at.warning
     assert any("number 1 in line" in i.value for i in at.info) and "[Queued]" in page_text(at)
@@ -346,6 +366,7 @@ def test_start_past_the_limit_waits_its_turn_and_says_its_place(registry, monkey
 
 def test_a_page_watches_another_browsers_run_but_does_not_steer_it(registry):
     theirs = registry().create(tiny(steps=10_000_000), name="theirs", page="gauss1d", owner="another browser")
+    assert wait_for(lambda: theirs.status == "running", 60)     # a loaded machine takes a while to start it
     at = page(run=theirs.id)
     assert "[Training]" in page_text(at)                       # shown live...
     assert at.button(key="gauss1d-stop").disabled and at.button(key="gauss1d-pause").disabled

@@ -247,7 +247,7 @@ def test_training_threads_give_way_to_the_threads_that_answer_pages():
 
 
 def test_training_steps_hold_back_while_a_page_answers_and_never_for_long(monkeypatch):
-    from ganlab.runs import Foreground
+    from ganlab.worker import Foreground
     gate = Foreground()
     released = threading.Event()
     with gate.serving():
@@ -258,3 +258,27 @@ def test_training_steps_hold_back_while_a_page_answers_and_never_for_long(monkey
     monkeypatch.setattr(Foreground, "MAX_WAIT", 0.05)
     with gate.serving():
         gate.wait_turn()                           # a page that never ends cannot stall training
+
+
+def test_an_ended_run_gives_back_its_digits_and_keeps_what_save_and_the_page_need(mnist_dir, tmp_path):
+    # A class's server holds dozens of ended runs; an MNIST run's digits on the device are
+    # most of its memory, and nothing needs them once training is over.
+    import gc
+    import weakref
+
+    from ganlab import checkpoints
+    from ganlab.presets import PRESETS
+    cfg = PRESETS["mnist-mlp-seed003"].config.replace(
+        train={"steps": 4, "batch_size": 16, "snapshot_every": 2, "data_dir": str(mnist_dir), "device": "cpu"})
+    run = RunRegistry().create(cfg, name="digits", paused=True)
+    assert wait_for(lambda: run.status == "paused", 60)
+    with run.borrow() as trainer:
+        digits = weakref.ref(trainer.task.images)
+    run.resume()
+    assert run.join(60) and run.status == "finished"
+    gc.collect()
+    assert digits() is None, "an ended run still holds its training digits"
+    assert run.snapshot().images[-1][0] == 4                                         # the page still draws it
+    saved = checkpoints.load(checkpoints.save(run, tmp_path / "saved"))                     # and Save still works
+    assert saved.step == 4
+    assert run.generator_copy() is not None                                           # and so does Explore
