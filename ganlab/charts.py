@@ -201,13 +201,15 @@ def line_traces(steps, values, name: str, color: str, smooth_alpha: float | None
     Not smoothed: a line, with markers for sparse meters. `common` goes on every trace
     (axes, legend group)."""
     values = np.asarray(values, dtype=np.float64)
+    # `meta` tells ganlab.chartview which traces are curves over steps, and which smoothed line
+    # belongs to which raw one, so that a reader's smoothing, log y and wall-time x apply to them.
     if smooth_alpha:
         return [{**common, "type": "scatter", "x": steps, "y": values, "mode": "lines", "name": f"{name} (raw)",
-                 "line": dict(color=color, width=1), "opacity": 0.3, "showlegend": False},
+                 "line": dict(color=color, width=1), "opacity": 0.3, "showlegend": False, "meta": "raw"},
                 {"showlegend": True, **common, "type": "scatter", "x": steps, "y": smooth(values, smooth_alpha),
-                 "mode": "lines", "name": name, "line": dict(color=color, width=2)}]
+                 "mode": "lines", "name": name, "line": dict(color=color, width=2), "meta": "smoothed"}]
     return [{**common, "type": "scatter", "x": steps, "y": values, "mode": "lines+markers" if markers else "lines",
-             "name": name, "line": dict(color=color, width=2), "marker": dict(size=4)}]
+             "name": name, "line": dict(color=color, width=2), "marker": dict(size=4), "meta": "curve"}]
 
 
 def _has(steps, values) -> bool:

@@ -104,7 +104,7 @@ class Summary:
     name: str = ""
     task: str = ""
     model: str = ""
-    loss: str = ""
+    loss: str = ""                                 # in words (ganlab.labels.loss_words)
     step: int = 0
     saved_at: float = 0.0
     error: str = ""                                # why the folder is not a usable checkpoint
@@ -416,8 +416,9 @@ def summary(folder: str | Path) -> Summary:
         return Summary(folder, name=folder.name, error=str(e))
     except Exception as e:  # noqa: BLE001 - one bad folder must never break the list of saves
         return Summary(folder, name=folder.name, error=f"cannot be read ({type(e).__name__})")
+    from ganlab.labels import loss_words
     return Summary(folder, name=str(header.get("name", folder.name)), task=cfg.task, model=cfg.model.name,
-                   loss=cfg.loss.name, step=header["step"], saved_at=float(header.get("saved_at", 0.0)))
+                   loss=loss_words(cfg), step=header["step"], saved_at=float(header.get("saved_at", 0.0)))
 
 
 def list_saved(root: str | Path | None = None) -> list[Summary]:

@@ -9,6 +9,7 @@ run's thread writes to a Publisher.
 from __future__ import annotations
 
 import collections
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +80,7 @@ class Snapshot:
     events: tuple = ()                            # (step, kind, text) worth showing
     alarms: tuple = ()                            # alarms.Alarm sounding now
     path: str = ""                                # which training path runs: fast (how) or eager (why)
+    clock: dict = field(default_factory=dict)     # step, and wall: time.time() when that step was recorded
 
     @property
     def progress(self) -> float:
@@ -94,6 +96,16 @@ class Snapshot:
             if col is not None and len(col):
                 return float(col[-1])
         return None
+
+    def wall_seconds(self, steps) -> np.ndarray:
+        """Seconds from the run's first recorded step to each of `steps` (TensorBoard's relative
+        time), pauses included. Between two records a step's time is interpolated; a step from
+        before the first record (a resumed run's earlier life) is NaN."""
+        steps = np.asarray(steps, dtype=np.float64)
+        if not len(self.clock.get("step", ())):
+            return np.full(steps.shape, np.nan)
+        wall = self.clock["wall"] - self.clock["wall"][0]
+        return np.interp(steps, self.clock["step"], wall, left=np.nan, right=np.nan)
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(steps, values) of one metric or meter, or None if this run has none."""
@@ -132,6 +144,7 @@ class Publisher:
         self.run_id, self.name = run_id, name
         self.history_cap = cfg.train.history_cap
         self.metrics = History(metric_names(cfg), cfg.train.history_cap)
+        self.clock = History(("wall",), cfg.train.history_cap)   # when each record was made
         self.meters: History | None = None
         self.images: collections.deque = collections.deque(maxlen=cfg.train.image_history)
         self.views: dict = {}
@@ -160,6 +173,7 @@ class Publisher:
         """
         steps, values = trainer.flush()
         self.metrics.extend(steps, values)
+        self.clock.append(trainer.step, {"wall": time.time()})
         if not probe:
             return []
         views, meters = trainer.probe()
@@ -182,4 +196,4 @@ class Publisher:
             steps_per_s=self.rate[0], samples_per_s=self.rate[1],
             metrics=self.metrics.frame(), meters=self.meters.frame() if self.meters else {},
             views=dict(self.views), images=tuple(self.images), events=tuple(self.events),
-            alarms=self.alarms.sounding, path=path)
+            alarms=self.alarms.sounding, path=path, clock=self.clock.frame())

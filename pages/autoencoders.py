@@ -66,21 +66,21 @@ def draw(snap):
     family = run.cfg.model.name
     step = snap.views.get("step", 0)
     ui.status_line(snap, images=True)
+    view = ui.curve_view("ae")
     left, right = st.columns(2)
-    left.plotly_chart(charts.reconstruction_figure(snap.metrics, family), key="ae-recon-loss")
+    ui.chart(left, charts.reconstruction_figure(snap.metrics, family), "ae-recon-loss", view, snap)
     if family == "vae":
-        left.plotly_chart(charts.kl_figure(snap.metrics), key="ae-kl")
+        ui.chart(left, charts.kl_figure(snap.metrics), "ae-kl", view, snap)
     latent = "The AE's code" if family == "ae" else "The VAE's mean code μ"
-    right.plotly_chart(charts.latent_figure(snap.views.get("latent"), f"{latent}, step {step}"), key="ae-latent")
+    ui.chart(right, charts.latent_figure(snap.views.get("latent"), f"{latent}, step {step}"), "ae-latent")
     left, right = st.columns(2)
-    left.plotly_chart(charts.image_figure(snap.views.get("recon_grid"), f"Held-out digits over their reconstructions, "
-                                          f"step {step}", height=300),
-                      key="ae-recon-grid")
+    ui.chart(left, charts.image_figure(snap.views.get("recon_grid"), f"Held-out digits over their reconstructions, "
+                                       f"step {step}", height=300), "ae-recon-grid")
     what = ("Samples: a fixed z from N(0, I), decoded" if family == "vae" else
             "Random z from N(0, I), decoded: not a generator")
     grid_step, grid = snap.images[-1] if snap.images else (step, None)
-    right.plotly_chart(charts.image_figure(grid, f"{what}, step {grid_step}", height=300), key="ae-samples")
-    ui.digit_meters(snap, charts.autoencoder_quality_figure, "ae")
+    ui.chart(right, charts.image_figure(grid, f"{what}, step {grid_step}", height=300), "ae-samples")
+    ui.digit_meters(snap, charts.autoencoder_quality_figure, "ae", view)
 
 
 ui.live(draw, run)

@@ -199,29 +199,28 @@ if runs:
         b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run.status not in ACTIVE, on_click=ask("stop", run.id))
 
 
-fit = ui.projected   # large chart text in teaching mode
-
-
-def draw_1d(snaps: dict, x_max: int) -> None:
+def draw_1d(snaps: dict, clock, x_max: int) -> None:
     views = {loss: s.views for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     meters = {loss: s.meters for loss, s in snaps.items()}
-    st.plotly_chart(fit(charts.densities_by_loss_figure(views)), key="cmp-densities")
+    ui.chart(st, charts.densities_by_loss_figure(views), "cmp-densities")
+    view = ui.curve_view("cmp")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(fit(charts.w1_by_loss_figure(meters, x_max)), key="cmp-w1")
-    c2.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
+    ui.chart(c1, charts.w1_by_loss_figure(meters, x_max), "cmp-w1", view, clock)
+    ui.chart(c2, charts.grad_norm_by_loss_figure(metrics, x_max), "cmp-grad", view, clock)
     if any(MODES_COVERED.name in m for m in meters.values()):   # mixtures: does each run find every mode?
         title = charts.better_title(MODES_COVERED.name, "Modes covered")
-        st.plotly_chart(fit(charts.by_loss_figure(meters, MODES_COVERED.name, title, x_max=x_max)), key="cmp-modes")
-    st.plotly_chart(fit(charts.d_and_critic_figure(views)), key="cmp-d-critic")
-    st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
+        ui.chart(st, charts.by_loss_figure(meters, MODES_COVERED.name, title, x_max=x_max), "cmp-modes", view, clock)
+    ui.chart(st, charts.d_and_critic_figure(views), "cmp-d-critic")
+    ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw_mnist(snaps: dict, x_max: int) -> None:
+def draw_mnist(snaps: dict, clock, x_max: int) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         step, grid = snap.images[-1] if snap.images else (0, None)
-        col.plotly_chart(fit(charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300)),
-                         key=f"cmp-grid-{loss}")
+        ui.chart(col, charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
+                 f"cmp-grid-{loss}")
+    view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     classifier = {name: charts.better_title(name, text) for name, text in (
@@ -229,24 +228,25 @@ def draw_mnist(snaps: dict, x_max: int) -> None:
         (CONFIDENT.name, "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
-        col.plotly_chart(fit(charts.by_loss_figure(meters, name, classifier[name], x_max=x_max)), key=f"cmp-{name}")
+        ui.chart(col, charts.by_loss_figure(meters, name, classifier[name], x_max=x_max), f"cmp-{name}", view, clock)
     if not shown:
-        st.plotly_chart(fit(charts.d_test_panels_figure(meters, x_max)), key="cmp-d-test")
-    st.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
-    st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
+        ui.chart(st, charts.d_test_panels_figure(meters, x_max), "cmp-d-test", view, clock)
+    ui.chart(st, charts.grad_norm_by_loss_figure(metrics, x_max), "cmp-grad", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw_2d(snaps: dict, x_max: int) -> None:
+def draw_2d(snaps: dict, clock, x_max: int) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
-        col.plotly_chart(fit(charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
-                                                   title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}")),
-                         key=f"cmp-plane-{loss}")
+        ui.chart(col, charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
+                                            title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
+                 f"cmp-plane-{loss}")
+    view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
     for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters, x_max))):
-        col.plotly_chart(fit(fig), key=f"cmp-2d-meter-{i}")
+        ui.chart(col, fig, f"cmp-2d-meter-{i}", view, clock)
     metrics = {loss: s.metrics for loss, s in snaps.items()}
-    st.plotly_chart(fit(charts.grad_norm_by_loss_figure(metrics, x_max)), key="cmp-grad")
-    st.plotly_chart(fit(charts.loss_panels_figure(metrics, x_max)), key="cmp-loss-panels")
+    ui.chart(st, charts.grad_norm_by_loss_figure(metrics, x_max), "cmp-grad", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
 def draw() -> None:
@@ -255,13 +255,11 @@ def draw() -> None:
     for col, snap in zip(st.columns(len(snaps)), snaps.values()):
         with col:
             ui.status_line(snap, images=mnist)   # with the run's alarms, if any sound
-    x_max = max(snap.step for snap in snaps.values())   # the runs' curves share one step range
-    if mnist:
-        draw_mnist(snaps, x_max)
-    elif runs[0].cfg.task == "toy2d":
-        draw_2d(snaps, x_max)
-    else:
-        draw_1d(snaps, x_max)
+    # The runs train in lockstep, so step s of each came at about the same moment: the clock of
+    # the run that got furthest gives every run's wall time.
+    clock = max(snaps.values(), key=lambda snap: snap.step)
+    draw_task = draw_mnist if mnist else draw_2d if runs[0].cfg.task == "toy2d" else draw_1d
+    draw_task(snaps, clock, clock.step)   # the runs' curves share one step range
 
 
 if not runs:
@@ -280,7 +278,7 @@ with st.expander("What to look for (to read aloud)", expanded=True):
         copies=copies, settings=SETTINGS[same]))
 
 st.subheader("How the losses differ")
-st.plotly_chart(fit(charts.g_loss_explainer_figure()), key="cmp-explainer")
+ui.chart(st, charts.g_loss_explainer_figure(), "cmp-explainer")
 st.markdown("""
 - **Saturating BCE, log(1 − D(G(z)))**: the loss of the 2014 paper's minimax game. Its slope with
   respect to D's score is −D(G(z)), so when D confidently rejects a fake the curve (right) is flat and

@@ -98,19 +98,19 @@ ui.change_panel(run, PAGE)
 
 def draw(snap):
     ui.status_line(snap)
-    fit = ui.projected   # large chart text in teaching mode
     if "stage" in snap.views:
         ui.stage_caption(snap.views["stage"])
-        st.plotly_chart(fit(charts.stage_figure_1d(snap.views["stage"], snap.views)), key="g1d-stage")
-    st.plotly_chart(fit(charts.density_figure(snap.views)), key="g1d-density")
+        ui.chart(st, charts.stage_figure_1d(snap.views["stage"], snap.views), "g1d-stage")
+    ui.chart(st, charts.density_figure(snap.views), "g1d-density")
+    view = ui.curve_view("g1d")
     c1, c2 = st.columns(2)
     x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
-    c1.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="g1d-loss")
-    c2.plotly_chart(fit(charts.d_outputs_figure(snap.metrics, snap.views, x_max)), key="g1d-dout")
-    c1.plotly_chart(fit(charts.quality_figure(snap.meters, x_max)), key="g1d-quality")
-    c2.plotly_chart(fit(charts.grad_norm_figure(snap.metrics, x_max)), key="g1d-grad")
+    ui.chart(c1, charts.loss_figure(snap.metrics, x_max), "g1d-loss", view, snap)
+    ui.chart(c2, charts.d_outputs_figure(snap.metrics, snap.views, x_max), "g1d-dout", view, snap)
+    ui.chart(c1, charts.quality_figure(snap.meters, x_max), "g1d-quality", view, snap)
+    ui.chart(c2, charts.grad_norm_figure(snap.metrics, x_max), "g1d-grad", view, snap)
     if MODES_COVERED.name in snap.meters:
-        c1.plotly_chart(fit(charts.modes_figure(snap.meters, x_max)), key="g1d-modes")
+        ui.chart(c1, charts.modes_figure(snap.meters, x_max), "g1d-modes", view, snap)
 
 
 ui.live(draw, run)

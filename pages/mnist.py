@@ -103,7 +103,6 @@ conditional_run = run is not None and is_conditional(run.cfg.model.name)
 
 def draw(snap):
     ui.status_line(snap, images=True)
-    fit = ui.projected   # large chart text in teaching mode
     # In teaching mode the grid takes more of the width, and is tall enough to fill it.
     left, right = st.columns([3, 2] if ui.teaching() else [1, 1])
     grid_height = 560 if ui.teaching() else 420
@@ -120,13 +119,14 @@ def draw(snap):
             title = f"Samples from a fixed z, step {step}"
             if conditional_run:
                 title += " · row r asks for digit r"
-            st.plotly_chart(fit(charts.image_figure(grid, title, grid_height)), key="mn-grid")
+            ui.chart(st, charts.image_figure(grid, title, grid_height), "mn-grid")
         else:
-            st.plotly_chart(fit(charts.image_figure(None, "Samples", grid_height)), key="mn-grid")
+            ui.chart(st, charts.image_figure(None, "Samples", grid_height), "mn-grid")
     with right:
-        st.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="mn-loss")
-        st.plotly_chart(fit(charts.d_test_figure(snap.meters, snap.views, x_max)), key="mn-dtest")
-    ui.digit_meters(snap, charts.mnist_quality_figure, "mn")
+        view = ui.curve_view("mn")
+        ui.chart(st, charts.loss_figure(snap.metrics, x_max), "mn-loss", view, snap)
+        ui.chart(st, charts.d_test_figure(snap.meters, snap.views, x_max), "mn-dtest", view, snap)
+    ui.digit_meters(snap, charts.mnist_quality_figure, "mn", view)
     if CONFIDENT.name in snap.meters:
         ui.meter_calibration(root)
 
@@ -145,12 +145,12 @@ if run is not None and run.has_model:
     digit = c3.selectbox("digit", range(10), key="mn-digit") if conditional else None
     if st.button("Interpolate A → B", icon=":material/linear_scale:", key="mn-interp"):
         images = explore.walk(run.generator_copy(), run.cfg.noise, int(seed_a), int(seed_b), label=digit)
-        st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), "From z A to z B", height=160),
-                        key="mn-interp-chart")
+        ui.chart(st, charts.image_figure(make_grid_image(images, nrow=10), "From z A to z B", height=160),
+                 "mn-interp-chart")
     if conditional and st.button(f"Generate the digit {digit}", icon=":material/draw:", key="mn-gen-digit"):
         images = explore.generate_digit(run.generator_copy(), int(digit), 20, run.cfg.noise, int(seed_a))
-        st.plotly_chart(charts.image_figure(make_grid_image(images, nrow=10), f"Twenty {digit}s", height=220),
-                        key="mn-digit-grid")
+        ui.chart(st, charts.image_figure(make_grid_image(images, nrow=10), f"Twenty {digit}s", height=220),
+                 "mn-digit-grid")
 
 ui.mnist_runs_table(run, "GANs beside the autoencoders",
                     "The latest meters of each MNIST run. Train an AE or a VAE on the AE & VAE lab page.",

@@ -5,7 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from ganlab import charts, compare
-from ganlab.meters import summary_meters
+from ganlab.chartview import X_AXES, apply_view
+from ganlab.labels import loss_words, run_labels
+from ganlab.meters import meter, summary_meters
 from ganlab.runs import ACTIVE, RUNNING
 from ganlab.speed import duration, time_left
 from pages import ui
@@ -27,25 +29,41 @@ if not runs:
 by_id = {r.id: r for r in runs}
 
 
-def label(run) -> str:
-    # Nothing that changes (the status, say): a multiselect keeps a pick by its label.
-    return f"{run.name} · {run.id[:6]}"
+# Labels tell the runs apart: the start time and what each changed from its preset (ganlab.labels).
+# Nothing that changes (the status, say): a multiselect keeps a pick by its label.
+labels = run_labels(runs)
 
 
 def table(runs) -> pd.DataFrame:
+    """One row per run, headed in words: a meter's column by its words (ganlab.meters).
+
+    Few columns, so that the table fits a projector's 1280 px: the label names the preset and any
+    model or loss changed from it, the device shows only where the runs differ in it, and the speed
+    is on each run's own page.
+    """
+    names = run_labels(runs)   # the runs now: another tab may have started one since the page ran
     rows = []
     for run in runs:
         s = run.summary()
-        gpu = "—" if s["gpu_memory"] is None else f"{s['gpu_memory'] / 2**20:,.0f} MiB"
+        device = s["device"] if s["gpu_memory"] is None else f"{s['device']} · {s['gpu_memory'] / 2**20:,.0f} MiB"
         rows.append({
-            "name": s["name"], "page": s["page"], "model": s["model"], "loss": s["loss"], "status": s["status"],
-            "step / budget": f"{s['step']:,} / {s['budget']:,}", "steps/s": s["steps_per_s"],
-            "time left": time_left(s["step"], s["budget"], s["steps_per_s"]) if s["status"] == RUNNING else None,
-            "device": s["device"], "GPU memory": gpu, "wall time": duration(s["wall_s"]),
-            **{m: s.get(m) for m in summary_meters()}, "verdict": verdict_words(run), "id": s["id"],
+            "run": names[run.id], "status": status_words(s),
+            "loss": loss_words(run.cfg), "steps": f"{s['step']:,} / {s['budget']:,}",
+            "time": duration(s["wall_s"]), "device": device,
+            **{meter(m).words: s.get(m) for m in summary_meters()},
+            "verdict": verdict_words(run),
         })
     frame = pd.DataFrame(rows)
+    if frame["device"].nunique() == 1 and not frame["device"].iloc[0].startswith("cuda"):
+        frame = frame.drop(columns="device")
     return frame.dropna(axis=1, how="all")   # meters no run has yet
+
+
+def status_words(s: dict) -> str:
+    """The status in words; a training run's with its time left (one column: the table fits 1280 px)."""
+    words = ui.STATUS_WORDS.get(s["status"], ("", s["status"]))[1]
+    left = time_left(s["step"], s["budget"], s["steps_per_s"]) if s["status"] == RUNNING else None
+    return f"{words} · {left}" if left else words
 
 
 def verdict_words(run) -> str | None:
@@ -55,8 +73,12 @@ def verdict_words(run) -> str | None:
 
 
 def draw_table() -> None:
-    shown = ui.meters_table(table(registry.list()), summary_meters(), {"steps/s": "{:.1f}"})
-    st.dataframe(shown, hide_index=True, key="runs-table")
+    meters = {meter(m).words: m for m in summary_meters()}
+    shown = ui.meters_table(table(registry.list()), meters)
+    # A meter's heading says which way is better when pointed at.
+    config = {column: st.column_config.Column(help=meter(name).better) for column, name in meters.items()
+              if meter(name).better}
+    st.dataframe(shown, hide_index=True, key="runs-table", column_config=config, placeholder=ui.MISSING)
 
 
 def any_active() -> bool:
@@ -99,7 +121,7 @@ def act(what: str, confirmed: bool = False) -> None:
         "Pick one or more runs first."
 
 
-chosen_ids = st.multiselect("Pick runs", list(by_id), format_func=lambda i: label(by_id[i]), key="runs-chosen",
+chosen_ids = st.multiselect("Pick runs", list(by_id), format_func=lambda i: labels[i], key="runs-chosen",
                             placeholder="Pick runs to control, open or overlay")
 chosen = [by_id[i] for i in chosen_ids]
 cols = st.columns(5)
@@ -123,7 +145,7 @@ if "runs-notice" in st.session_state:
 for run in chosen:
     if run.page in PAGES:
         query = {"group": run.lockstep.group} if run.lockstep is not None else {"run": run.id}
-        st.page_link(f"pages/{run.page}.py", label=f"Open {ui.plain(run.name)} · {run.id[:6]} on its page",
+        st.page_link(f"pages/{run.page}.py", label=f"Open {ui.plain(labels[run.id])} on its page",
                      icon=":material/open_in_new:", query_params=query)
 
 # -- the overlay: one metric, the picked runs (all runs when none is picked) -----------------------
@@ -135,6 +157,7 @@ if st.session_state.get("runs-metric") not in columns:
     st.session_state.pop("runs-metric", None)
 metric = st.selectbox("Metric to overlay", columns, key="runs-metric",
                       format_func=lambda c: f"{charts.metric_words(c)} ({c})") if columns else None
+view = ui.curve_view("runs")
 
 
 def draw_overlay() -> None:
@@ -143,11 +166,16 @@ def draw_overlay() -> None:
         return
     series = {}
     for run in shown:
-        s = run.snapshot().series(metric)
+        snap = run.snapshot()
+        s = snap.series(metric)
         if s is not None:
-            series[f"{run.name} · {run.id[:6]}"] = s
-    st.plotly_chart(charts.overlay_figure(series, metric, smooth_alpha=0.05 if metric in per_step else None,
-                                          log_y=metric in LOG_SCALE), key="runs-overlay")
+            steps, values = s
+            series[labels[run.id]] = (snap.wall_seconds(steps) if view.x == "wall" else steps, values)
+    fig = charts.overlay_figure(series, metric, smooth_alpha=0.05 if metric in per_step else None,
+                                log_y=metric in LOG_SCALE)
+    apply_view(fig, view)   # each run's x is its own wall time already
+    fig.update_xaxes(title_text=X_AXES[view.x])
+    ui.chart(st, fig, "runs-overlay")
 
 
 ui.refresh_while(draw_overlay, any_active)

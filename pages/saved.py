@@ -8,6 +8,7 @@ from ganlab import charts, checkpoints
 from ganlab.meters import FID
 from ganlab.config import ConfigError
 from ganlab.families import family_of
+from ganlab.labels import loss_words
 from ganlab.models import is_conditional
 from ganlab.runs import RunError
 from ganlab.worker import describe_error
@@ -36,8 +37,10 @@ def _stamp(folder: Path) -> tuple:
     return tuple(p.stat().st_mtime_ns for p in sorted(folder.iterdir()))
 
 
-upload = st.file_uploader("Upload a zipped checkpoint", type=["zip"], key="saved-upload",
-                          help="A zip from **Save & download**: config.json, weights.pt and the CSVs.")
+# No type= filter: the browser would list a file of another type with its own error and keep it
+# beside the next upload. Any file comes here, is checked (import_zip), and gets one message.
+upload = st.file_uploader("Upload a zipped checkpoint", key="saved-upload",
+                          help="A .zip from **Save & download**: config.json, weights.pt and the CSVs.")
 if upload is not None:
     imported = st.session_state.setdefault("saved-imported", {})   # once per upload, not per rerun
     if upload.file_id not in imported:
@@ -57,11 +60,13 @@ saves = checkpoints.list_saved(root)
 if not saves:
     st.info("No checkpoints yet.")
     st.stop()
+# A dash where a folder could not be read, never "None" or a blank.
 st.dataframe(
-    [{"name": s.name, "task": s.task, "model": s.model, "loss": s.loss, "step": s.step,
-      "saved": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.saved_at)) if s.saved_at else "",
-      "folder": s.folder.name, "problem": s.error} for s in saves],
-    hide_index=True, key="saved-table")
+    [{"name": s.name, "task": s.task or None, "model": s.model or None, "loss": s.loss or None,
+      "step": None if s.error else s.step,
+      "saved": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.saved_at)) if s.saved_at else None,
+      "folder": s.folder.name, "problem": s.error or None} for s in saves],
+    hide_index=True, key="saved-table", placeholder=ui.MISSING)
 
 names = [s.folder.name for s in saves]
 if st.session_state.get("saved-pick") not in names:
@@ -76,7 +81,7 @@ except (checkpoints.CheckpointError, OSError) as e:   # OSError: deleted since t
     st.stop()
 
 cfg = ckpt.cfg
-st.markdown(f"**{ui.plain(ckpt.name)}** · {cfg.task} · {cfg.model.name} · {cfg.loss.name} · step **{ckpt.step:,}** "
+st.markdown(f"**{ui.plain(ckpt.name)}** · {cfg.task} · {cfg.model.name} · {loss_words(cfg)} · step **{ckpt.step:,}** "
             f"of {cfg.train.steps:,}")
 c1, c2, c3 = st.columns([1, 1, 2])
 until = c1.number_input("Train until step", min_value=ckpt.step + 1, step=100, key=f"saved-until-{pick}",
@@ -110,19 +115,21 @@ if st.toggle("Explore the saved generator", key="saved-explore",
                  }[family]
         if is_conditional(cfg.model.name):
             title += " · row r asks for digit r"
-        st.plotly_chart(charts.image_figure(views["grid"], title), key="saved-grid")
+        ui.chart(st, charts.image_figure(views["grid"], title), "saved-grid")
     elif cfg.task == "gauss1d":
-        st.plotly_chart(charts.density_figure(views), key="saved-density")
+        ui.chart(st, charts.density_figure(views), "saved-density")
         st.caption(f"W1 to the target {meters['w1']:.3f} · KS {meters['ks']:.3f} (10,000 samples)")
+    # A checkpoint keeps its curves over steps, not when each was recorded: no wall time here.
+    view = ui.curve_view("saved", wall=False)
     left, right = st.columns(2)
     if family == "gan":
-        left.plotly_chart(charts.loss_figure(ckpt.metrics), key="saved-loss")
+        ui.chart(left, charts.loss_figure(ckpt.metrics), "saved-loss", view)
     else:   # an autoencoder has no D and G losses: its reconstruction term (and the VAE's KL)
-        left.plotly_chart(charts.reconstruction_figure(ckpt.metrics, family), key="saved-loss")
+        ui.chart(left, charts.reconstruction_figure(ckpt.metrics, family), "saved-loss", view)
         if family == "vae":
-            left.plotly_chart(charts.kl_figure(ckpt.metrics), key="saved-kl")
+            ui.chart(left, charts.kl_figure(ckpt.metrics), "saved-kl", view)
     if cfg.task == "gauss1d" and ckpt.meters:
-        right.plotly_chart(charts.quality_figure(ckpt.meters), key="saved-quality")
+        ui.chart(right, charts.quality_figure(ckpt.meters), "saved-quality", view)
     elif FID.name in ckpt.meters:
         quality = charts.mnist_quality_figure if family == "gan" else charts.autoencoder_quality_figure
-        right.plotly_chart(quality(ckpt.meters), key="saved-quality")
+        ui.chart(right, quality(ckpt.meters), "saved-quality", view)

@@ -59,8 +59,10 @@ def target_inputs(t: Target2D) -> tuple[dict, str]:
         args["std"] = ui.setting(st.number_input, "std σ (of each Gaussian, or around the curve)", "toy2d.std",
                                  value=t.std, format="%.3f", step=0.01)
         return args, ""
+    # No type= filter: the browser would keep a refused file listed beside the next one; every file
+    # comes here and gets one message (read_points_csv checks it).
     upload = ui.setting(st.file_uploader, "CSV of points: two numeric columns (x, y), an optional header row",
-                        "toy2d.csv_path", type=["csv", "txt"])
+                        "toy2d.csv_path")
     if upload is None:
         return args, NO_UPLOAD
     try:
@@ -126,23 +128,24 @@ shown = {name: col.toggle(label, True, key=f"t2d-layer-{name}")
 def draw(snap):
     ui.status_line(snap)
     views, meters = snap.views, snap.meters
-    fit = ui.projected   # large chart text in teaching mode
     # In teaching mode the plane is as tall as a projector's screen, so that it fills the page's width.
     height = 700 if ui.teaching() else 560
     if "stage" in views:
         ui.stage_caption(views["stage"])
-        st.plotly_chart(fit(charts2d.stage_figure_2d(views["stage"], views, height=height)), key="t2d-stage")
-    st.plotly_chart(fit(charts2d.plane_figure(views, **shown, height=height)), key="t2d-plane")
+        ui.chart(st, charts2d.stage_figure_2d(views["stage"], views, height=height), "t2d-stage")
+    ui.chart(st, charts2d.plane_figure(views, **shown, height=height), "t2d-plane")
+    view = ui.curve_view("t2d")
     c1, c2 = st.columns(2)
     x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
-    c1.plotly_chart(fit(charts2d.energy_figure(meters, views.get("energy_floor"), x_max)), key="t2d-energy")
+    ui.chart(c1, charts2d.energy_figure(meters, views.get("energy_floor"), x_max), "t2d-energy", view, snap)
     if MODES_COVERED.name in meters:
-        c2.plotly_chart(fit(charts2d.coverage_figure(meters, views.get("num_modes", 0), x_max)), key="t2d-modes")
+        ui.chart(c2, charts2d.coverage_figure(meters, views.get("num_modes", 0), x_max), "t2d-modes", view, snap)
     if HIGH_QUALITY.name in meters:
-        c1.plotly_chart(fit(charts2d.quality_figure(meters, x_max)), key="t2d-quality")
-    c2.plotly_chart(fit(charts.loss_figure(snap.metrics, x_max)), key="t2d-loss")
-    c1.plotly_chart(fit(charts.d_outputs_figure(snap.metrics, views, x_max)), key="t2d-dout")
-    c2.plotly_chart(fit(charts.grad_norm_figure(snap.metrics, x_max)), key="t2d-grad")
+        ui.chart(c1, charts2d.quality_figure(meters, x_max), "t2d-quality", view, snap)
+    ui.chart(c2, charts.loss_figure(snap.metrics, x_max), "t2d-loss", view, snap)
+    ui.chart(c1, charts.d_outputs_figure(snap.metrics, views, x_max), "t2d-dout", view, snap)
+    ui.chart(c2, charts.grad_norm_figure(snap.metrics, x_max), "t2d-grad", view, snap)
 
 
 ui.live(draw, run)
+ui.checkpoint_panel(run)

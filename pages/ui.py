@@ -657,14 +657,15 @@ def run_verdict(run: Run | None, snap: Snapshot):
     return of_snapshot(run.cfg, snap) if run is not None else None
 
 
-def digit_meters(snap: Snapshot, quality_figure, prefix: str) -> None:
-    """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram."""
+def digit_meters(snap: Snapshot, quality_figure, prefix: str, view=None) -> None:
+    """The classifier meters' row on an MNIST page: quality over steps, digits covered, the histogram.
+    `view`: the reader's view of the curves (curve_view)."""
     from ganlab import charts
     if FID.name in snap.meters:
         c1, c2, c3 = st.columns(3)
-        c1.plotly_chart(projected(quality_figure(snap.meters, snap.step)), key=f"{prefix}-fid")
-        c2.plotly_chart(projected(charts.mnist_modes_figure(snap.meters, snap.step)), key=f"{prefix}-modes")
-        c3.plotly_chart(projected(charts.digit_histogram_figure(snap.meters)), key=f"{prefix}-hist")
+        chart(c1, quality_figure(snap.meters, snap.step), f"{prefix}-fid", view, snap)
+        chart(c2, charts.mnist_modes_figure(snap.meters, snap.step), f"{prefix}-modes", view, snap)
+        chart(c3, charts.digit_histogram_figure(snap.meters), f"{prefix}-hist")
     elif snap.status == "starting":
         st.info("Loading MNIST. The first MNIST run also trains the small digit classifier behind the "
                 "quality meters (about a minute on a CPU); it is cached for every run after.")
@@ -695,9 +696,49 @@ def meter_calibration(root) -> None:
         rows = [{"images": CALIBRATION_CASES[case], **{column: r[name] for column, name in columns.items()}}
                 for case, r in readings.items()]
         frame = pd.DataFrame(rows).set_index("images")
-        st.dataframe(meters_table(frame, columns))
+        st.dataframe(meters_table(frame, columns), placeholder=MISSING)
         st.caption(f"Each row is {meters.n:,} images. Real digits are held out from the CNN's training and "
                    "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
+
+
+# -- charts: the reader's view of the curves (as in TensorBoard), and every chart's data as CSV ----
+
+def curve_view(prefix: str, wall: bool = True):
+    """Smoothing, log y, and step or wall time on x, for a page's curves: a chartview.CurveView.
+    Without `wall` (a checkpoint's curves, which keep no clock), x is the step."""
+    from ganlab.chartview import MAX_SMOOTHING, X_AXES, CurveView
+    c1, c2, c3 = st.columns([2, 1, 1.4], vertical_alignment="bottom")
+    weight = c1.slider("Smoothing", 0.0, MAX_SMOOTHING, CurveView.smoothing, 0.01, key=f"{prefix}-smoothing",
+                       help="TensorBoard's exponential moving average, over the per-step curves (losses, D's "
+                            "outputs, gradient norms); the raw values stay faint behind. 0 draws them raw. "
+                            "Meters are drawn as measured.")
+    log_y = c2.toggle("Log y", key=f"{prefix}-log-y",
+                      help="A log scale, so that one spike does not flatten the rest. Values at or below 0 "
+                           "(a Wasserstein loss, say) are not drawn on it.")
+    x = c3.segmented_control("x axis", list(X_AXES), format_func=X_AXES.get, default="step", required=True,
+                             key=f"{prefix}-x", help="Wall time counts seconds from the run's first step, "
+                                                     "pauses included.") if wall else "step"
+    return CurveView(float(weight), bool(log_y), x or "step")
+
+
+def chart(where, fig, key: str, view=None, snap: Snapshot | None = None) -> None:
+    """Draw a chart in `where` (st, or a column) with a CSV of its data below it; with `view`, the
+    reader's view of its curves (see curve_view), the run's clock from `snap` for wall time."""
+    from ganlab.chartview import apply_view
+    if view is not None:
+        if view.x == "wall" and snap is not None:   # a shared step range (x_max) means nothing in seconds
+            fig.for_each_xaxis(lambda axis: axis.update(range=None) if axis.title.text == "step" else None)
+        apply_view(fig, view, snap.wall_seconds if snap is not None else None)
+    where.plotly_chart(projected(fig), key=key)   # large chart text in teaching mode
+    csv_download(where, fig, key)
+
+
+def csv_download(where, fig, key: str) -> None:
+    """A small button that downloads the figure's data as CSV (made only when it is pressed)."""
+    from ganlab.chartview import figure_csv
+    where.download_button("CSV", lambda: figure_csv(fig), file_name=f"{key}.csv", mime="text/csv",
+                          key=f"{key}-csv", on_click="ignore", icon=":material/download:", type="tertiary",
+                          help="This chart's data, one row per point")
 
 
 def live(draw, run: Run | None) -> None:
@@ -709,9 +750,15 @@ def live(draw, run: Run | None) -> None:
     refresh_while(lambda: draw(run.snapshot()), lambda: run.snapshot().status in ACTIVE or waiting(run) is not None)
 
 
+# What a table shows where a value is missing (a FID for a 1D run, say), never "None". Pass it to
+# st.dataframe as placeholder=MISSING as well: the browser draws a missing number as "None" whatever
+# a Styler's na_rep says.
+MISSING = "—"
+
+
 def meters_table(frame, columns, formats: dict | None = None):
-    """A table for st.dataframe with each meter column in its meter's format (ganlab.meters), and
-    a dash, not "None", where a meter does not apply to a run (a FID for a 1D run, say).
+    """A table for st.dataframe(..., placeholder=MISSING) with each meter column in its meter's
+    format (ganlab.meters), and a dash where a meter does not apply to a run.
 
     columns: meter names that head their own columns, or {column header: meter name}.
     All formats go in one Styler.format call: a second call resets the columns it does not name.
@@ -719,7 +766,7 @@ def meters_table(frame, columns, formats: dict | None = None):
     from ganlab.meters import meter
     named = columns if isinstance(columns, dict) else {name: name for name in columns}
     meter_formats = {column: meter(name).fmt for column, name in named.items() if column in frame}
-    return frame.style.format({**meter_formats, **(formats or {})}, na_rep="—")
+    return frame.style.format({**meter_formats, **(formats or {})}, na_rep=MISSING)
 
 
 def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> None:
@@ -733,7 +780,8 @@ def mnist_runs_table(run: Run | None, heading: str, caption: str, key: str) -> N
         if rows:
             st.subheader(heading)
             st.caption(caption)
-            st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key)
+            st.dataframe(meters_table(pd.DataFrame(rows), table_columns()), hide_index=True, key=key,
+                         placeholder=MISSING)
 
     refresh_while(draw, lambda: run is not None and (run.snapshot().status in ACTIVE or waiting(run) is not None))
 

@@ -78,6 +78,8 @@ def test_a_tiny_run_draws_losses_grids_and_the_latent_space(monkeypatch, preset)
     at.switch_page("pages/mnist.py").run()
     assert not at.exception
     assert family in set(at.dataframe[0].value["family"])
+    # A meter a run does not have (a GAN's reconstruction error, say) is drawn as a dash, never None.
+    assert {df.proto.placeholder for df in at.dataframe} == {"—"}
 
 
 def test_a_finished_run_saves_a_checkpoint_for_the_saved_runs_page(monkeypatch, mnist_dir, tmp_path):

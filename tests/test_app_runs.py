@@ -5,6 +5,7 @@ reach the same one through pages.ui.registry() to make runs and check them.
 """
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import plotly_array, tiny, wait_for
 from ganlab.config import ConfigError, decode_config, encode_config
+from ganlab.labels import run_labels
 from ganlab.presets import PRESETS, get_preset
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -61,18 +63,18 @@ def test_the_table_lists_every_run_with_its_state_and_meters(registry):
     waiting = registry.create(tiny(steps=5000), name="paused one", page="gauss1d", paused=True)
     assert wait_for(lambda: waiting.status == "paused")
     table = open_page().dataframe[0].value
-    assert list(table["name"]) == ["finished one", "paused one"]
-    rows = table.set_index("name")
-    assert rows.loc["finished one", "status"] == "finished"
-    assert rows.loc["finished one", "step / budget"] == "100 / 100"
-    assert rows.loc["paused one", "step / budget"] == "0 / 5,000"
-    assert rows.loc["finished one", "steps/s"] > 0
-    assert set(rows["model"]) == {"mlp1d"} and set(rows["loss"]) == {"bce-ns"} and set(rows["page"]) == {"gauss1d"}
-    assert set(rows["device"]) == {"cpu"} and set(rows["GPU memory"]) == {"—"}
-    # The latest W1 and KS of the finished run, as its snapshot has them.
-    assert rows.loc["finished one", "w1"] == pytest.approx(done.snapshot().latest("w1"))
-    assert 0 <= rows.loc["finished one", "ks"] <= 1
-    assert rows.loc["finished one", "wall time"].endswith("s")
+    labels = run_labels([done, waiting])
+    assert list(table["run"]) == [labels[done.id], labels[waiting.id]]
+    rows = table.set_index("run")
+    assert rows.loc[labels[done.id], "status"] == "Finished"
+    assert rows.loc[labels[done.id], "steps"] == "100 / 100"
+    assert rows.loc[labels[waiting.id], "steps"] == "0 / 5,000"
+    assert set(rows["loss"]) == {"BCE non-saturating"}
+    assert "device" not in rows           # every run on the same CPU: nothing to tell apart
+    # The latest W1 and KS of the finished run, as its snapshot has them, under the meters' words.
+    assert rows.loc[labels[done.id], "W1 to the target"] == pytest.approx(done.snapshot().latest("w1"))
+    assert 0 <= rows.loc[labels[done.id], "KS statistic"] <= 1
+    assert rows.loc[labels[done.id], "time"].endswith("s")
 
 
 def shown_cells(at, index=0):
@@ -81,15 +83,42 @@ def shown_cells(at, index=0):
     return pa.ipc.open_stream(at.dataframe[index].proto.arrow_data.styler.display_values).read_pandas()
 
 
-def test_the_table_shows_a_dash_where_a_meter_does_not_apply(registry):
-    from ganlab.presets import get_preset
+def test_the_table_reads_in_words_with_a_dash_where_a_meter_does_not_apply(registry):
+    from ganlab.meters import summary_meters
     one_d = registry.create(tiny(steps=50), name="1d")
     two_d = registry.create(get_preset("toy2d-ring").config.replace(train={"steps": 20}), name="2d", page="toy2d")
+    ae = registry.create(get_preset("mnist-ae-seed002").config, name="ae", start=False)
     assert one_d.join(60) and two_d.join(60)
-    cells = shown_cells(open_page()).set_index("name")
-    assert cells.loc["2d", "w1"] == "—" and cells.loc["1d", "w1"] not in ("—", "None", "")
-    assert float(cells.loc["1d", "w1"]) == pytest.approx(one_d.snapshot().latest("w1"), rel=1e-3)
-    assert cells.loc["1d", "steps/s"].count(".") == 1 and len(cells.loc["1d", "steps/s"].split(".")[1]) == 1
+    at = open_page()
+    cells = shown_cells(at)
+    # Headings are words, never a column's field name (w1, ks, fid, modes_covered, ...).
+    assert not set(cells.columns) & (set(summary_meters()) | {"id", "page", "name", "wall_s", "gpu_memory"})
+    assert {"run", "status", "loss", "W1 to the target", "KS statistic"} <= set(cells.columns)
+    # No cell says None (or nan): a meter that does not apply is a dash, in the values sent and in
+    # what the browser draws for a missing number (which ignores the values sent for it).
+    assert not any(str(v).strip() in ("None", "nan", "NaN", "") for v in cells.to_numpy().ravel())
+    assert at.dataframe[0].proto.placeholder == "—"
+    cells = cells.set_index("run")
+    labels = run_labels([one_d, two_d, ae])
+    assert cells.loc[labels[two_d.id], "W1 to the target"] == "—"
+    assert float(cells.loc[labels[one_d.id], "W1 to the target"]) == pytest.approx(one_d.snapshot().latest("w1"),
+                                                                                  rel=1e-3)
+    # An autoencoder's loss is its reconstruction, not the GAN loss its config carries unused.
+    assert cells.loc[labels[ae.id], "loss"] == "MSE reconstruction"
+
+
+def test_two_runs_of_one_preset_are_told_apart_by_what_they_changed(registry):
+    preset = get_preset("gauss1d")
+    plain = registry.create(preset.config, name="gauss1d", page="gauss1d", start=False)
+    tuned = registry.create(preset.config.replace(train={"d_steps": 5}, opt_d={"lr": 0.01}),
+                            name="gauss1d", page="gauss1d", start=False)
+    at = open_page()
+    first, second = list(at.dataframe[0].value["run"])
+    assert first != second
+    assert re.fullmatch(r"gauss1d · \d\d:\d\d", first)                       # nothing changed
+    assert re.fullmatch(r"gauss1d · \d\d:\d\d · lr_d 0\.01, k 5", second)
+    # The picker says the same.
+    assert at.multiselect(key="runs-chosen").options == [first, second]
 
 
 def test_actions_apply_to_the_picked_runs_only(registry):
@@ -108,7 +137,7 @@ def test_actions_apply_to_the_picked_runs_only(registry):
     at.button(key="runs-delete").click().run()
     assert not at.exception, at.exception
     assert registry.get(picked.id) is None and registry.get(other.id) is other
-    assert list(at.dataframe[0].value["name"]) == ["other"]
+    assert list(at.dataframe[0].value["run"]) == [run_labels([other])[other.id]]
     assert at.multiselect(key="runs-chosen").value == []
 
 
@@ -135,9 +164,61 @@ def test_the_overlay_draws_one_line_per_picked_run(registry):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["title"]["text"] == "W1 to the target by run"
     lines = {t["name"]: t for t in spec["data"]}
-    assert set(lines) == {f"a · {a.id[:6]}", f"c · {c.id[:6]}"}
+    labels = run_labels([a, b, c])
+    assert set(lines) == {labels[a.id], labels[c.id]}
     steps, values = a.snapshot().series("w1")
-    assert array(lines[f"a · {a.id[:6]}"]["y"]) == pytest.approx(list(values))
+    assert array(lines[labels[a.id]]["y"]) == pytest.approx(list(values))
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """{file name: what it holds} for the deferred download buttons drawn, made as a click makes them."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    made = {}
+    add = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **options):
+        made[file_name] = data_callable
+        return add(self, data_callable, mimetype, coordinates, file_name=file_name, **options)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return made
+
+
+def test_the_overlay_smooths_takes_log_y_and_wall_time_and_downloads_its_data(registry, downloads):
+    import csv
+    import io
+    from ganlab.chartview import ema
+    run = registry.create(tiny(steps=200), name="a")
+    assert run.join(60)
+    label = run_labels([run])[run.id]
+    steps, values = run.snapshot().series("loss_d")
+    at = open_page()
+    at.selectbox(key="runs-metric").set_value("loss_d").run()
+
+    def overlay():
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        return spec, {t["name"]: t for t in spec["data"]}
+
+    spec, lines = overlay()
+    assert array(lines[label]["y"]) == pytest.approx(list(ema(values, 0.95)))     # the default smoothing
+    assert spec["layout"]["yaxis"]["type"] == "linear" and spec["layout"]["xaxis"]["title"]["text"] == "step"
+    at.slider(key="runs-smoothing").set_value(0.5)
+    at.toggle(key="runs-log-y").set_value(True)
+    at.segmented_control(key="runs-x").set_value("wall").run()
+    spec, lines = overlay()
+    assert array(lines[label]["y"]) == pytest.approx(list(ema(values, 0.5)))
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    assert spec["layout"]["xaxis"]["title"]["text"] == "wall time (s)"
+    seconds = run.snapshot().wall_seconds(steps)
+    assert array(lines[label]["x"]) == pytest.approx(list(seconds))
+    assert 0 <= seconds[0] <= seconds[-1] <= run.wall_seconds
+
+    # The CSV button under the chart holds the chart's data: each point of the raw curve, as drawn.
+    rows = list(csv.DictReader(io.StringIO(downloads["runs-overlay.csv"]())))
+    raw = [r for r in rows if r["series"] == f"{label} (raw)"]
+    assert [float(r["wall time (s)"]) for r in raw] == pytest.approx(list(seconds))
+    assert [float(r["loss_d"]) for r in raw] == pytest.approx(list(values))
 
 
 def test_the_page_keeps_working_after_another_tab_deletes_a_picked_run(registry):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from conftest import chart_specs, open_app, plotly_array, run_until_ended
+from conftest import chart_specs, open_app, plotly_array, run_until_ended, shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -136,3 +136,29 @@ def test_the_loss_lab_runs_the_losses_on_a_2d_target_and_shows_the_2d_meters():
         chart = next(s for t, s in specs.items() if t.startswith(title))
         assert {t["name"] for t in chart["data"]} == {"BCE non-saturating", "WGAN-GP"}
     assert any("reference settings" in c.value for c in at.caption)          # each loss with its paper's k
+
+
+def test_the_2d_lab_saves_a_run_and_offers_its_files(app, tmp_path, monkeypatch):
+    from ganlab import checkpoints
+    monkeypatch.setenv("GANLAB_SAVES", str(tmp_path / "saves"))
+    assert not [e for e in app.expander if e.label == "Save & download"]     # nothing to save yet
+    shrink(app, steps=40)
+    app.button(key="toy2d-start").click().run()
+    run_until_ended(app)
+    [save] = [b for b in app.button if b.label == "Save a checkpoint"]
+    save.click().run()
+    assert not app.exception, app.exception
+    [folder] = (tmp_path / "saves").iterdir()
+    assert checkpoints.load(folder).step == 40 and checkpoints.load(folder).cfg.task == "toy2d"
+    assert {"config.json", "weights.pt", "metrics.csv", "all (zip)"} <= {b.label for b in app.get("download_button")}
+
+
+def test_the_csv_uploader_takes_any_file_and_says_one_thing_about_the_latest(app):
+    app.selectbox(key=K + "kind").set_value("csv").run()
+    # A type filter would make the browser refuse a file itself and keep it listed, with its own
+    # error, beside the next upload: every file comes to the page instead, which checks it.
+    assert list(app.file_uploader(key=K + "csv").proto.type) == []
+    app.file_uploader(key=K + "csv").set_value(("notes.pdf", b"%PDF-1.4 \xff\xfe", "application/pdf")).run()
+    assert "notes.pdf cannot be used: the file is not a text (UTF-8) CSV file" in shown(app.error)
+    app.file_uploader(key=K + "csv").set_value(("pts.csv", b"x,y\n1,2\n3,four\n", "text/csv")).run()
+    assert len(app.error) == 1 and "pts.csv cannot be used" in shown(app.error) and "notes.pdf" not in shown(app.error)

@@ -142,8 +142,9 @@ def test_a_throwaway_loss_and_meter_show_on_the_pages(monkeypatch, app_registry)
     assert run.join(60) and run.status == "finished"
     at = open_app("pages/runs.py")
     table = at.dataframe[0].value
-    assert list(table["loss"]) == ["throwaway"] and list(table["throwaway_share"]) == [0.25]
-    assert list(_shown_cells(at)["throwaway_share"]) == ["25.0%"]          # in the meter's own format
+    # The loss by its short name, the meter headed by its words and in its own format.
+    assert list(table["loss"]) == ["Throwaway"] and list(table["throwaway share, for a test"]) == [0.25]
+    assert list(_shown_cells(at)["throwaway share, for a test"]) == ["25.0%"]
     assert "throwaway share, for a test (throwaway_share)" in at.selectbox(key="runs-metric").options
 
 
