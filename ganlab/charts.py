@@ -54,6 +54,59 @@ def figure(traces: list[dict], title: str, height: int = 320, **layout) -> go.Fi
     return go.Figure(data=traces, layout={**LAYOUT, "title": {"text": title, **TITLE}, "height": height, **layout})
 
 
+# Text size for a projector: a class reads the charts from the back of a room.
+PROJECTOR_FONT = 16
+
+
+def projector_fonts(fig: go.Figure, size: int = PROJECTOR_FONT) -> go.Figure:
+    """A copy of `fig` whose text (ticks, legend, axis and chart titles, notes, colour bars) is at
+    least `size` px; text already larger keeps its size. Axes grow their margins to fit.
+
+    Every size is written out: a page's theme (Streamlit's sets 12 px ticks and legends in the
+    figure's template) outranks what the text would inherit from the figure's font.
+    """
+    layout = fig.layout.to_plotly_json()
+    # The default template comes back by itself; passed in, it would be checked again (5 ms a chart).
+    layout.pop("template", None)
+    _raise_fonts(layout, size)
+    _at_least(layout, "font", size)
+    _at_least(layout.setdefault("title", {}), "font", size + 2)
+    legend = layout.setdefault("legend", {})
+    _at_least(legend, "font", size)
+    for name, axis in layout.items():
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            _at_least(axis, "tickfont", size)
+            _at_least(axis.setdefault("title", {}), "font", size)
+            axis["automargin"] = True
+    for note in layout.get("annotations", []):
+        _at_least(note, "font", size)
+    traces = [trace.to_plotly_json() for trace in fig.data]
+    for trace in traces:
+        _raise_fonts({k: v for k, v in trace.items() if isinstance(v, dict)}, size)
+        if "colorbar" in trace:
+            _at_least(trace["colorbar"], "tickfont", size)
+            _at_least(trace["colorbar"].setdefault("title", {}), "font", size)
+    return go.Figure(data=traces, layout=layout)
+
+
+def _at_least(parent: dict, key: str, size: int) -> None:
+    """parent[key] (a font) at `size` px or more."""
+    font = parent.setdefault(key, {})
+    font["size"] = max(size, font.get("size") or 0)
+
+
+def _raise_fonts(node, size: int) -> None:
+    """Raise every font size set in a plotly JSON tree (dicts and lists of dicts) to at least `size`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key.endswith("font") and isinstance(value, dict) and value.get("size") is not None:
+                value["size"] = max(size, value["size"])
+            _raise_fonts(value, size)
+    elif isinstance(node, (list, tuple)) and node and isinstance(node[0], dict):
+        for item in node:
+            _raise_fonts(item, size)
+
+
 def guide_line(y: float, text: str = "") -> dict:
     """Layout settings for a dotted horizontal reference line at y, labelled at its right end."""
     line = dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
@@ -117,7 +170,8 @@ def density_figure(views: dict) -> go.Figure:
     if views.get("equilibrium") is not None and views.get("d_star") is not None:
         # BCE's best D and LSGAN's (targets 0 and 1) are the same: p_data / (p_data + p_g), times
         # the real label under one-sided label smoothing (the task scales d_star).
-        traces.append(dict(type="scatter", x=x, y=views["d_star"], mode="lines", name="optimal D*(x)",
+        d_star = d_star_where_defined(views["p_data"], views["p_g"], views["d_star"])
+        traces.append(dict(type="scatter", x=x, y=d_star, mode="lines", name="optimal D*(x)",
                            yaxis="y2", line=dict(color=OPTIMAL, dash="dot")))
     if probability:
         d_axis.update(range=[0, 1.02])
@@ -126,6 +180,20 @@ def density_figure(views: dict) -> go.Figure:
         title += f" · {views['outside']:.0%} of samples off the chart"
     return figure(traces, title, height=380, xaxis=dict(title=dict(text="x"), domain=[0, 0.94]),
                   yaxis=dict(title=dict(text="density"), rangemode="tozero"), yaxis2=d_axis)
+
+
+# D* = p_data / (p_data + p_g) is drawn only where p_data + p_g is at least this share of its peak.
+# In the tails both densities are nearly 0 and p_g is a histogram's few counts, so their ratio
+# there jumps between 0 and 1 and says nothing about what D should do.
+D_STAR_FLOOR = 0.05
+
+
+def d_star_where_defined(p_data, p_g, d_star, floor: float = D_STAR_FLOOR) -> np.ndarray:
+    """D*(x), NaN (a gap in the line) where p_data + p_g is below `floor` of its peak."""
+    total = np.asarray(p_data, dtype=np.float64) + np.asarray(p_g, dtype=np.float64)
+    peak = np.nanmax(total) if total.size and np.isfinite(total).any() else 0.0
+    d_star = np.asarray(d_star, dtype=np.float64)
+    return np.where(total >= floor * peak, d_star, np.nan) if peak > 0 else np.full_like(d_star, np.nan)
 
 
 def line_traces(steps, values, name: str, color: str, smooth_alpha: float | None = None, *,
@@ -151,17 +219,24 @@ def _has(steps, values) -> bool:
 
 def lines_figure(curves: list[tuple], title: str, *, smooth_alpha: float | None = None, log_y: bool = False,
                  y_title: str = "", markers: bool = True, empty: str = NO_STEPS_YET,
-                 height: int = 320, **layout) -> go.Figure:
+                 height: int = 320, x_max: float | None = None, **layout) -> go.Figure:
     """Curves over steps on one pair of axes; `curves` holds (steps, values, name, colour).
     A curve whose values don't line up with its steps is left out; with none left, the
-    figure says `empty`. `layout` adds layout settings, such as a guide_line()."""
+    figure says `empty`. `x_max` fixes the step axis at [0, x_max], so that a page's charts,
+    whose histories end at different steps, share one range. `layout` adds layout settings,
+    such as a guide_line()."""
     traces = [trace for steps, values, name, color in curves if _has(steps, values)
               for trace in line_traces(steps, values, name, color, smooth_alpha, markers=markers)]
     if not traces:
         return empty_figure(title, empty)
     y_axis = dict(title=dict(text=y_title), type="log" if log_y else "linear",
                   exponentformat="power" if log_y else "B", **layout.pop("yaxis", {}))
-    return figure(traces, title, height, xaxis=dict(title=dict(text="step")), yaxis=y_axis, **layout)
+    return figure(traces, title, height, xaxis=step_axis(x_max), yaxis=y_axis, **layout)
+
+
+def step_axis(x_max: float | None = None) -> dict:
+    """A step axis: [0, x_max] when given (a page's shared range), else fitted to the data."""
+    return dict(title=dict(text="step"), **({"range": [0, x_max]} if x_max else {}))
 
 
 PALETTE = [REAL, FAKE, DISC, "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
@@ -176,8 +251,9 @@ def curves_figure(history: dict, series: dict[str, str], title: str, *, smooth_a
     return lines_figure(curves, title, smooth_alpha=smooth_alpha, **options)
 
 
-def loss_figure(metrics: dict) -> go.Figure:
-    return curves_figure(metrics, {"loss_d": "D loss", "loss_g": "G loss"}, "Losses (raw and smoothed)")
+def loss_figure(metrics: dict, x_max: float | None = None) -> go.Figure:
+    return curves_figure(metrics, {"loss_d": "D loss", "loss_g": "G loss"}, "Losses (raw and smoothed)",
+                         y_title="loss", x_max=x_max)
 
 
 def _d_means_figure(history: dict, columns: tuple[str, str], where: tuple[str, str], title: str,
@@ -186,25 +262,27 @@ def _d_means_figure(history: dict, columns: tuple[str, str], where: tuple[str, s
     views = views if views is not None else {}
     f, who = d_letter(views), ("Critic" if views.get("critic") else "D")
     names = {columns[0]: f"mean {f}(real){where[0]}", columns[1]: f"mean {f}(fake){where[1]}"}
+    more.setdefault("y_title", f"mean {d_symbol(views)}")
     eq = views.get("equilibrium", 0.5)
     if eq is None:
         return curves_figure(history, names, f"{who} {title}", **more)
     return curves_figure(history, names, f"{who} {title} (both head to {eq:g}{tail})", **more, **guide_line(eq))
 
 
-def d_outputs_figure(metrics: dict, views: dict | None = None) -> go.Figure:
+def d_outputs_figure(metrics: dict, views: dict | None = None, x_max: float | None = None) -> go.Figure:
     """D's mean output on real and fake per step; `views` (a probe's) says what D's output is."""
-    return _d_means_figure(metrics, ("d_real", "d_fake"), ("", ""), "on real and fake", " at equilibrium", views)
+    return _d_means_figure(metrics, ("d_real", "d_fake"), ("", ""), "on real and fake", " at equilibrium", views,
+                           x_max=x_max)
 
 
-def quality_figure(meters: dict) -> go.Figure:
+def quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     # Below 0.02, the meter cannot tell the samples from the target (10k samples).
     return curves_figure(meters, {W1.name: "W1 to target", KS.name: "KS statistic"},
-                         better_title(W1.name, "Distance to the target"), smooth_alpha=None,
-                         **guide_line(0.02, "noise floor (W1)"))
+                         better_title(W1.name, "Distance to the target"), smooth_alpha=None, y_title="distance",
+                         x_max=x_max, **guide_line(0.02, "noise floor (W1)"))
 
 
-def modes_figure(meters: dict) -> go.Figure:
+def modes_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """1D mixtures: the share of samples near each mode, and how many modes are covered."""
     shares = sorted(k for k in meters if k.startswith("mode_share_"))
     series = {k: f"mode {int(k.rsplit('_', 1)[1]) + 1}" for k in shares}
@@ -212,12 +290,12 @@ def modes_figure(meters: dict) -> go.Figure:
     title = "Share of samples near each mode"
     if covered is not None and len(covered):
         title += f" · {int(covered[-1])} of {len(shares)} modes covered"
-    return curves_figure(meters, series, title, smooth_alpha=None, y_title="share of samples")
+    return curves_figure(meters, series, title, smooth_alpha=None, y_title="share of samples", x_max=x_max)
 
 
-def grad_norm_figure(metrics: dict) -> go.Figure:
+def grad_norm_figure(metrics: dict, x_max: float | None = None) -> go.Figure:
     return curves_figure(metrics, {"g_grad_norm": "‖∇G‖"}, "Norm of the gradient reaching G",
-                         log_y=True)
+                         log_y=True, y_title="‖∇G‖", x_max=x_max)
 
 
 def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.Figure:
@@ -229,10 +307,10 @@ def image_figure(grid: np.ndarray | None, title: str, height: int = 420) -> go.F
                   xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
 
 
-def d_test_figure(meters: dict, views: dict | None = None) -> go.Figure:
+def d_test_figure(meters: dict, views: dict | None = None, x_max: float | None = None) -> go.Figure:
     """Seed 003's p_real / p_fake traces, measured on held-out digits; `views` says what D's output is."""
     return _d_means_figure(meters, (D_REAL_TEST.name, D_FAKE_TEST.name), (", held out", ""),
-                           "on held-out real and on fake digits", "", views, smooth_alpha=None)
+                           "on held-out real and on fake digits", "", views, smooth_alpha=None, x_max=x_max)
 
 
 # -- Loss lab: runs that differ only in their loss, drawn side by side -----------------------
@@ -263,16 +341,16 @@ def by_loss_figure(by_loss: dict[str, dict], column: str, title: str, *, smooth_
     return lines_figure(curves, title, smooth_alpha=smooth_alpha, height=360, **{**_LEGEND_BELOW, **options})
 
 
-def w1_by_loss_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
+def w1_by_loss_figure(meters_by_loss: dict[str, dict], x_max: float | None = None) -> go.Figure:
     guide = guide_line(0.02, "noise floor") if any(_has(m.get("step"), m.get(W1.name))
                                                    for m in meters_by_loss.values()) else {}
     return by_loss_figure(meters_by_loss, W1.name, "W1 distance to the target (lower is better; one scale for all)",
-                          y_title="W1", **guide)
+                          y_title="W1", x_max=x_max, **guide)
 
 
-def grad_norm_by_loss_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
+def grad_norm_by_loss_figure(metrics_by_loss: dict[str, dict], x_max: float | None = None) -> go.Figure:
     return by_loss_figure(metrics_by_loss, "g_grad_norm", "Norm of the gradient reaching G (log scale)",
-                          smooth_alpha=0.05, log_y=True, y_title="‖∇G‖")
+                          smooth_alpha=0.05, log_y=True, y_title="‖∇G‖", x_max=x_max)
 
 
 def _axis(letter: str, i: int) -> str:
@@ -312,8 +390,10 @@ def panels_layout(titles: list[str], spacing: float, *, x: dict | None = None, y
 
 
 def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, *,
-                  smooth_alpha: float | None = 0.05, height: int = 340) -> go.Figure:
-    """One panel per loss, each with its own y axis, for quantities whose scales differ by loss."""
+                  smooth_alpha: float | None = 0.05, height: int = 340, y_title: str = "",
+                  x_max: float | None = None) -> go.Figure:
+    """One panel per loss, each with its own y axis, for quantities whose scales differ by loss.
+    `y_title` names the first panel's y axis (the others share its meaning, not its scale)."""
     runs = [(loss, h) for loss, h in by_loss.items() if h.get("step") is not None and len(h["step"])]
     if not runs:
         return empty_figure(title, NO_STEPS_YET)
@@ -324,20 +404,22 @@ def panels_figure(by_loss: dict[str, dict], series: dict[str, str], title: str, 
                 # one legend entry per series, not one per panel
                 traces += line_traces(history["step"], history[column], label, color, smooth_alpha, markers=False,
                                       legendgroup=column, showlegend=i == 1, **panel_axes(i))
-    layout = panels_layout([loss_short(loss) for loss, _ in runs], 0.06, x=dict(title=dict(text="step")))
+    layout = panels_layout([loss_short(loss) for loss, _ in runs], 0.06, x=step_axis(x_max))
+    layout["yaxis"]["title"] = dict(text=y_title)
     return figure(traces, title, height, **layout, **_LEGEND_BELOW)
 
 
-def loss_panels_figure(metrics_by_loss: dict[str, dict]) -> go.Figure:
+def loss_panels_figure(metrics_by_loss: dict[str, dict], x_max: float | None = None) -> go.Figure:
     return panels_figure(metrics_by_loss, {"loss_d": "D loss", "loss_g": "G loss"},
                          "Each run's losses, raw and smoothed. Their scales differ: do not compare them "
-                         "across losses")
+                         "across losses", y_title="loss", x_max=x_max)
 
 
-def d_test_panels_figure(meters_by_loss: dict[str, dict]) -> go.Figure:
+def d_test_panels_figure(meters_by_loss: dict[str, dict], x_max: float | None = None) -> go.Figure:
     return panels_figure(meters_by_loss, {D_REAL_TEST.name: "on held-out real", D_FAKE_TEST.name: "on fake"},
                          "D's mean output per run: a probability for BCE, a raw score for the others "
-                         "(not comparable across the two)", smooth_alpha=None)
+                         "(not comparable across the two)", smooth_alpha=None, y_title="mean D output",
+                         x_max=x_max)
 
 
 def _off_chart(views: dict) -> str:
@@ -462,19 +544,19 @@ def digit_histogram_figure(meters: dict) -> go.Figure:
                   **guide_line(0.1, "uniform"))
 
 
-def mnist_quality_figure(meters: dict) -> go.Figure:
+def mnist_quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """The Fréchet distance in the classifier's features (lower is better)."""
     words = meter(FID.name).words
     return curves_figure(meters, {FID.name: words}, better_title(FID.name, words), smooth_alpha=None,
-                         y_title="in the classifier's features")
+                         y_title="in the classifier's features", x_max=x_max)
 
 
-def mnist_modes_figure(meters: dict) -> go.Figure:
+def mnist_modes_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     series = {name: meter(name).words_for("mnist") for name in (MODES_COVERED.name, CONFIDENT.name)}
     series[KL_UNIFORM.name] = "KL to uniform (nats)"   # shorter than its words: a legend, beside two others
     if LABEL_ACCURACY.name in meters:
         series[LABEL_ACCURACY.name] = meter(LABEL_ACCURACY.name).words
-    return curves_figure(meters, series, "Mode coverage", smooth_alpha=None)
+    return curves_figure(meters, series, "Mode coverage", smooth_alpha=None, x_max=x_max)
 
 
 # -- Runs page: any runs, one metric ----------------------------------------------------------
@@ -521,10 +603,10 @@ def kl_figure(metrics: dict) -> go.Figure:
     return curves_figure(metrics, {"kl": "KL(q(z|x) ‖ N(0, I))"}, "KL term (nats per image)", y_title="nats")
 
 
-def autoencoder_quality_figure(meters: dict) -> go.Figure:
+def autoencoder_quality_figure(meters: dict, x_max: float | None = None) -> go.Figure:
     """The GANs' Fréchet distance, on decodes of random codes and on reconstructions of held-out digits."""
     return curves_figure(meters, {FID.name: "samples (random codes)", FID_RECON.name: "reconstructions"},
-                         "Fréchet distance (lower is better)", smooth_alpha=None)
+                         "Fréchet distance (lower is better)", smooth_alpha=None, x_max=x_max)
 
 
 def latent_figure(latent: dict | None, title: str = "Latent space") -> go.Figure:

@@ -1,4 +1,6 @@
 """Loss lab: one GAN trained with several losses, side by side, in lockstep."""
+from contextlib import nullcontext
+
 import streamlit as st
 
 from ganlab import charts, charts2d, compare
@@ -69,19 +71,13 @@ runs = compare.group_runs(ui.registry(), st.query_params.get("group"))
 if st.query_params.get("group") and not runs:
     ui.gone("group", st.query_params["group"])
 presets = {p.slug: p for task in TASKS for p in presets_for(task)}
-slug = st.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
-                    key="cmp-target")
+picker, notes = st.columns([3, 2], vertical_alignment="bottom") if ui.teaching() else (st, nullcontext())
+slug = picker.selectbox("Target", list(presets), format_func=lambda s: f"{s} — {presets[s].title}",
+                        key="cmp-target")
 preset = get_preset(slug)
-st.caption(preset.about)
+with notes, ui.preset_notes(preset):   # folded in teaching mode
+    st.caption(preset.about)
 base = preset.config
-with st.expander("What to look for (to read aloud)", expanded=True):
-    shown_task = runs[0].cfg.task if runs else base.task
-    # The losses picked so far (the picker is drawn below), or the runs shown
-    count = len(runs) if runs else len(st.session_state.get("cmp-losses", DEFAULT_LOSSES))
-    copies = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}.get(count, str(count))
-    same = st.session_state.get("cmp-same", False)   # the switch is drawn below
-    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(
-        copies=copies, settings=SETTINGS[same]))
 losses = st.multiselect("Losses to compare", list(LOSSES), default=DEFAULT_LOSSES,
                         format_func=lambda n: LOSSES[n].label, key="cmp-losses")
 same = st.toggle("Same settings for all", False, key="cmp-same",
@@ -131,11 +127,12 @@ if base.task == "mnist" and not available_splits(data_root()):
     cfg = None
 if len(losses) < 2:
     st.info("Pick at least two losses to compare.")
-for note in compare.caveats(cfg or base, losses, same):
-    st.caption(f"Note: {note}")
-if losses:
-    st.dataframe(compare.settings_table(compare.comparison_configs(cfg or base, losses, same)), hide_index=True,
-                 key="cmp-settings")
+with ui.folded("Each loss's settings", icon=":material/table:"):
+    for note in compare.caveats(cfg or base, losses, same):
+        st.caption(f"Note: {note}")
+    if losses:
+        st.dataframe(compare.settings_table(compare.comparison_configs(cfg or base, losses, same)),
+                     hide_index=True, key="cmp-settings")
 
 
 def carry_out(intent: tuple, runs: list) -> list:
@@ -202,23 +199,23 @@ if runs:
         b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run.status not in ACTIVE, on_click=ask("stop", run.id))
 
 
-def draw_1d(snaps: dict, clock) -> None:
+def draw_1d(snaps: dict, clock, x_max: int) -> None:
     views = {loss: s.views for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     meters = {loss: s.meters for loss, s in snaps.items()}
     ui.chart(st, charts.densities_by_loss_figure(views), "cmp-densities")
     view = ui.curve_view("cmp")
     c1, c2 = st.columns(2)
-    ui.chart(c1, charts.w1_by_loss_figure(meters), "cmp-w1", view, clock)
-    ui.chart(c2, charts.grad_norm_by_loss_figure(metrics), "cmp-grad", view, clock)
+    ui.chart(c1, charts.w1_by_loss_figure(meters, x_max), "cmp-w1", view, clock)
+    ui.chart(c2, charts.grad_norm_by_loss_figure(metrics, x_max), "cmp-grad", view, clock)
     if any(MODES_COVERED.name in m for m in meters.values()):   # mixtures: does each run find every mode?
         title = charts.better_title(MODES_COVERED.name, "Modes covered")
-        ui.chart(st, charts.by_loss_figure(meters, MODES_COVERED.name, title), "cmp-modes", view, clock)
+        ui.chart(st, charts.by_loss_figure(meters, MODES_COVERED.name, title, x_max=x_max), "cmp-modes", view, clock)
     ui.chart(st, charts.d_and_critic_figure(views), "cmp-d-critic")
-    ui.chart(st, charts.loss_panels_figure(metrics), "cmp-loss-panels", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw_mnist(snaps: dict, clock) -> None:
+def draw_mnist(snaps: dict, clock, x_max: int) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         step, grid = snap.images[-1] if snap.images else (0, None)
         ui.chart(col, charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
@@ -231,25 +228,25 @@ def draw_mnist(snaps: dict, clock) -> None:
         (CONFIDENT.name, "Confident share: clearly a digit"))}
     shown = [name for name in classifier if any(name in m for m in meters.values())]
     for col, name in zip(st.columns(max(len(shown), 1)), shown):
-        ui.chart(col, charts.by_loss_figure(meters, name, classifier[name]), f"cmp-{name}", view, clock)
+        ui.chart(col, charts.by_loss_figure(meters, name, classifier[name], x_max=x_max), f"cmp-{name}", view, clock)
     if not shown:
-        ui.chart(st, charts.d_test_panels_figure(meters), "cmp-d-test", view, clock)
-    ui.chart(st, charts.grad_norm_by_loss_figure(metrics), "cmp-grad", view, clock)
-    ui.chart(st, charts.loss_panels_figure(metrics), "cmp-loss-panels", view, clock)
+        ui.chart(st, charts.d_test_panels_figure(meters, x_max), "cmp-d-test", view, clock)
+    ui.chart(st, charts.grad_norm_by_loss_figure(metrics, x_max), "cmp-grad", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw_2d(snaps: dict, clock) -> None:
+def draw_2d(snaps: dict, clock, x_max: int) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         ui.chart(col, charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
                                             title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
                  f"cmp-plane-{loss}")
     view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
-    for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters))):
+    for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters, x_max))):
         ui.chart(col, fig, f"cmp-2d-meter-{i}", view, clock)
     metrics = {loss: s.metrics for loss, s in snaps.items()}
-    ui.chart(st, charts.grad_norm_by_loss_figure(metrics), "cmp-grad", view, clock)
-    ui.chart(st, charts.loss_panels_figure(metrics), "cmp-loss-panels", view, clock)
+    ui.chart(st, charts.grad_norm_by_loss_figure(metrics, x_max), "cmp-grad", view, clock)
+    ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
 def draw() -> None:
@@ -262,7 +259,7 @@ def draw() -> None:
     # the run that got furthest gives every run's wall time.
     clock = max(snaps.values(), key=lambda snap: snap.step)
     draw_task = draw_mnist if mnist else draw_2d if runs[0].cfg.task == "toy2d" else draw_1d
-    draw_task(snaps, clock)
+    draw_task(snaps, clock, clock.step)   # the runs' curves share one step range
 
 
 if not runs:
@@ -271,6 +268,14 @@ else:
     st.caption(f"Comparison `{runs[0].lockstep.group}`: {runs[0].name.split(' · ')[0]}, "
                f"{runs[0].cfg.train.steps:,} steps per run.")
     ui.refresh_while(draw, lambda: any(r.snapshot().status in ACTIVE for r in runs))
+
+# Below the charts, so that the picker, Start all and the charts come first on the screen.
+with st.expander("What to look for (to read aloud)", expanded=True):
+    shown_task = runs[0].cfg.task if runs else base.task
+    count = len(runs) if runs else len(losses)   # the runs shown, or the losses picked
+    copies = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}.get(count, str(count))
+    st.markdown({"mnist": LOOK_FOR_MNIST, "toy2d": LOOK_FOR_2D}.get(shown_task, LOOK_FOR_1D).format(
+        copies=copies, settings=SETTINGS[same]))
 
 st.subheader("How the losses differ")
 ui.chart(st, charts.g_loss_explainer_figure(), "cmp-explainer")

@@ -104,12 +104,13 @@ def draw(snap):
     ui.chart(st, charts.density_figure(snap.views), "g1d-density")
     view = ui.curve_view("g1d")
     c1, c2 = st.columns(2)
-    ui.chart(c1, charts.loss_figure(snap.metrics), "g1d-loss", view, snap)
-    ui.chart(c2, charts.d_outputs_figure(snap.metrics, snap.views), "g1d-dout", view, snap)
-    ui.chart(c1, charts.quality_figure(snap.meters), "g1d-quality", view, snap)
-    ui.chart(c2, charts.grad_norm_figure(snap.metrics), "g1d-grad", view, snap)
+    x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
+    ui.chart(c1, charts.loss_figure(snap.metrics, x_max), "g1d-loss", view, snap)
+    ui.chart(c2, charts.d_outputs_figure(snap.metrics, snap.views, x_max), "g1d-dout", view, snap)
+    ui.chart(c1, charts.quality_figure(snap.meters, x_max), "g1d-quality", view, snap)
+    ui.chart(c2, charts.grad_norm_figure(snap.metrics, x_max), "g1d-grad", view, snap)
     if MODES_COVERED.name in snap.meters:
-        ui.chart(c1, charts.modes_figure(snap.meters), "g1d-modes", view, snap)
+        ui.chart(c1, charts.modes_figure(snap.meters, x_max), "g1d-modes", view, snap)
 
 
 ui.live(draw, run)

@@ -103,7 +103,10 @@ conditional_run = run is not None and is_conditional(run.cfg.model.name)
 
 def draw(snap):
     ui.status_line(snap, images=True)
-    left, right = st.columns([1, 1])
+    # In teaching mode the grid takes more of the width, and is tall enough to fill it.
+    left, right = st.columns([3, 2] if ui.teaching() else [1, 1])
+    grid_height = 560 if ui.teaching() else 420
+    x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
     with left:
         grids = snap.images
         if grids:
@@ -116,13 +119,13 @@ def draw(snap):
             title = f"Samples from a fixed z, step {step}"
             if conditional_run:
                 title += " · row r asks for digit r"
-            ui.chart(st, charts.image_figure(grid, title), "mn-grid")
+            ui.chart(st, charts.image_figure(grid, title, grid_height), "mn-grid")
         else:
-            ui.chart(st, charts.image_figure(None, "Samples"), "mn-grid")
+            ui.chart(st, charts.image_figure(None, "Samples", grid_height), "mn-grid")
     with right:
         view = ui.curve_view("mn")
-        ui.chart(st, charts.loss_figure(snap.metrics), "mn-loss", view, snap)
-        ui.chart(st, charts.d_test_figure(snap.meters, snap.views), "mn-dtest", view, snap)
+        ui.chart(st, charts.loss_figure(snap.metrics, x_max), "mn-loss", view, snap)
+        ui.chart(st, charts.d_test_figure(snap.meters, snap.views, x_max), "mn-dtest", view, snap)
     if ui.digit_meters(snap, charts.mnist_quality_figure, "mn", view):
         ui.meter_calibration(root)
 

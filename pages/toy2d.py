@@ -128,20 +128,23 @@ shown = {name: col.toggle(label, True, key=f"t2d-layer-{name}")
 def draw(snap):
     ui.status_line(snap)
     views, meters = snap.views, snap.meters
+    # In teaching mode the plane is as tall as a projector's screen, so that it fills the page's width.
+    height = 700 if ui.teaching() else 560
     if "stage" in views:
         ui.stage_caption(views["stage"])
-        ui.chart(st, charts2d.stage_figure_2d(views["stage"], views), "t2d-stage")
-    ui.chart(st, charts2d.plane_figure(views, **shown), "t2d-plane")
+        ui.chart(st, charts2d.stage_figure_2d(views["stage"], views, height=height), "t2d-stage")
+    ui.chart(st, charts2d.plane_figure(views, **shown, height=height), "t2d-plane")
     view = ui.curve_view("t2d")
     c1, c2 = st.columns(2)
-    ui.chart(c1, charts2d.energy_figure(meters, views.get("energy_floor")), "t2d-energy", view, snap)
+    x_max = snap.step   # every curve chart ends at the run's step, whatever its last record
+    ui.chart(c1, charts2d.energy_figure(meters, views.get("energy_floor"), x_max), "t2d-energy", view, snap)
     if MODES_COVERED.name in meters:
-        ui.chart(c2, charts2d.coverage_figure(meters, views.get("num_modes", 0)), "t2d-modes", view, snap)
+        ui.chart(c2, charts2d.coverage_figure(meters, views.get("num_modes", 0), x_max), "t2d-modes", view, snap)
     if HIGH_QUALITY.name in meters:
-        ui.chart(c1, charts2d.quality_figure(meters), "t2d-quality", view, snap)
-    ui.chart(c2, charts.loss_figure(snap.metrics), "t2d-loss", view, snap)
-    ui.chart(c1, charts.d_outputs_figure(snap.metrics, views), "t2d-dout", view, snap)
-    ui.chart(c2, charts.grad_norm_figure(snap.metrics), "t2d-grad", view, snap)
+        ui.chart(c1, charts2d.quality_figure(meters, x_max), "t2d-quality", view, snap)
+    ui.chart(c2, charts.loss_figure(snap.metrics, x_max), "t2d-loss", view, snap)
+    ui.chart(c1, charts.d_outputs_figure(snap.metrics, views, x_max), "t2d-dout", view, snap)
+    ui.chart(c2, charts.grad_norm_figure(snap.metrics, x_max), "t2d-grad", view, snap)
 
 
 ui.live(draw, run)

@@ -113,6 +113,7 @@ def waiting(run: Run | None) -> int | None:
 
 _frame = threading.local()
 TEACHING_KEY = "teaching-mode"
+TEACHING_PARAM = "teach"   # ?teach=1 in a page's link turns teaching mode on, and keeps it on through a reload
 
 
 def page_setup() -> None:
@@ -139,9 +140,15 @@ def frame() -> None:
             st.warning(plain(problem), icon=":material/database_off:")
         else:
             st.caption(f"**Run store:** `{store.root}`. Set `GANLAB_STORE` to change it.")
+        teaching_from_url()
         st.toggle("Teaching mode", key=TEACHING_KEY,
-                  help="For projecting in class: each lab's settings fold into a one-line summary, and the "
-                       "slow-motion captions are large.")
+                  help="For projecting in class: each lab's settings and notes fold away so the charts start on "
+                       "the first screen, chart text is large, and so are the slow-motion captions. "
+                       "`?teach=1` in a page's link turns it on.")
+        teaching_to_url()
+    if teaching():
+        # A projector's screen is short (720 px): the page starts under the toolbar, not 6rem below it.
+        st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; }</style>")
 
 
 def navigation():
@@ -208,18 +215,36 @@ def preset_picker(page: str, presets: list, prefix: str):
     page was opened from one, else the preset's; the settings widgets start from
     it afresh whenever it changes (fresh_settings).
     """
+    from contextlib import nullcontext
+
     from ganlab.presets import get_preset
     by_slug = {p.slug: p for p in presets}
     url_config_init(page, by_slug, f"{prefix}-preset")
-    slug = st.selectbox("Preset", list(by_slug), format_func=lambda s: f"{s} — {by_slug[s].title}",
-                        key=f"{prefix}-preset")
+    # In teaching mode the notes fold into an expander beside the picker, a row saved for the charts.
+    picker, notes = st.columns([3, 2], vertical_alignment="bottom") if teaching() else (st, nullcontext())
+    slug = picker.selectbox("Preset", list(by_slug), format_func=lambda s: f"{s} — {by_slug[s].title}",
+                            key=f"{prefix}-preset")
     preset = get_preset(slug)
-    st.caption(preset.about)
-    if preset.expect:
-        st.warning(preset.expect, icon="⚠️")
+    with notes, preset_notes(preset):
+        st.caption(preset.about)
+        if preset.expect:
+            st.warning(preset.expect, icon="⚠️")
     base, tag = url_config(page, preset)
     fresh_settings(f"{page}-settings-from", (slug, tag))
     return preset, base
+
+
+def folded(label: str, icon: str | None = None):
+    """Where notes go: on the page, or in teaching mode folded into an expander titled `label`,
+    so that the controls and charts start on a projector's first screen."""
+    from contextlib import nullcontext
+    return st.expander(label, icon=icon) if teaching() else nullcontext()
+
+
+def preset_notes(preset):
+    """Where a preset's notes go (folded in teaching mode)."""
+    return folded("About this preset" + (" (read this first)" if preset.expect else ""),
+                  icon=":material/warning:" if preset.expect else ":material/info:")
 
 
 def url_config_init(page: str, presets: dict, preset_key: str) -> None:
@@ -629,7 +654,7 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     st.markdown(f"{badge} step **{snap.step:,}** of {snap.total_steps:,}{rate}"
                 f" · {snap.elapsed:,.1f} s training")
     st.progress(snap.progress)
-    if snap.path:
+    if snap.path and not teaching():   # a detail for the curious, not for a class's screen
         st.caption(f"Training path: {snap.path}")
     for alarm in snap.alarms:
         color, icon = ("gray", ":material/schedule:") if alarm.expected else ("red", ":material/warning:")
@@ -667,8 +692,8 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str, view=None) -> bool
     fid = snap.meters.get(FID.name)
     if fid is not None and np.isfinite(fid).any():
         c1, c2, c3 = st.columns(3)
-        chart(c1, quality_figure(snap.meters), f"{prefix}-fid", view, snap)
-        chart(c2, charts.mnist_modes_figure(snap.meters), f"{prefix}-modes", view, snap)
+        chart(c1, quality_figure(snap.meters, snap.step), f"{prefix}-fid", view, snap)
+        chart(c2, charts.mnist_modes_figure(snap.meters, snap.step), f"{prefix}-modes", view, snap)
         chart(c3, charts.digit_histogram_figure(snap.meters), f"{prefix}-hist")
         return True
     if snap.status == "starting":
@@ -751,8 +776,10 @@ def chart(where, fig, key: str, view=None, snap: Snapshot | None = None) -> None
     reader's view of its curves (see curve_view), the run's clock from `snap` for wall time."""
     from ganlab.chartview import apply_view
     if view is not None:
+        if view.x == "wall" and snap is not None:   # a shared step range (x_max) means nothing in seconds
+            fig.for_each_xaxis(lambda axis: axis.update(range=None) if axis.title.text == "step" else None)
         apply_view(fig, view, snap.wall_seconds if snap is not None else None)
-    where.plotly_chart(fig, key=key)
+    where.plotly_chart(projected(fig), key=key)   # large chart text in teaching mode
     csv_download(where, fig, key)
 
 
@@ -889,6 +916,31 @@ def teaching() -> bool:
     return bool(st.session_state.get(TEACHING_KEY, False))
 
 
+def teaching_from_url() -> None:
+    """A new session (a link, a reload) starts in teaching mode when the URL says ?teach=1.
+
+    Only before the toggle has a value: after that the toggle decides, and teaching_to_url()
+    writes its value into the URL.
+    """
+    if TEACHING_KEY not in st.session_state and TEACHING_PARAM in st.query_params:
+        st.session_state[TEACHING_KEY] = st.query_params[TEACHING_PARAM].strip().lower() in ("1", "true", "on", "yes")
+
+
+def teaching_to_url() -> None:
+    """Keep ?teach=1 in the URL while teaching mode is on (a page switch drops it), none while off."""
+    if teaching():
+        if st.query_params.get(TEACHING_PARAM) != "1":
+            st.query_params[TEACHING_PARAM] = "1"
+    elif TEACHING_PARAM in st.query_params:
+        del st.query_params[TEACHING_PARAM]
+
+
+def projected(fig):
+    """The figure as a page shows it: in teaching mode, with text large enough for a projector."""
+    from ganlab.charts import projector_fonts
+    return projector_fonts(fig) if teaching() else fig
+
+
 def hidden_when(hide: bool):
     """A container for widgets that must keep their values while hidden (teaching mode).
 
@@ -966,8 +1018,11 @@ def change_panel(run: Run | None, page: str) -> None:
         return
     from ganlab.losses import LOSSES
     cfg, key = run.cfg, f"{page}-change-{run.id}-"   # per run: a new run starts from its own values
-    with st.expander("Change while training", icon=":material/tune:", expanded=teaching()):
-        c1, c2, c3, c4 = st.columns(4)
+    # Closed until asked, in teaching mode too: open, it would push the charts off a projector's
+    # screen. Its key keeps it open across reruns once someone opens it.
+    with st.expander("Change while training", icon=":material/tune:", key=f"{page}-change-open",
+                     on_change="rerun"):
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 2])   # the loss's name is long: "BCE, non-saturating G loss"
         lr_g = c1.number_input("G learning rate", value=cfg.opt_g.lr, format="%g", step=1e-4, key=key + "lr-g")
         lr_d = c2.number_input("D learning rate", value=cfg.opt_d.lr, format="%g", step=1e-4, key=key + "lr-d")
         k = c3.number_input("k (D steps per G step)", value=cfg.train.d_steps, step=1, key=key + "k")

@@ -62,6 +62,30 @@ def test_teaching_mode_hides_the_advanced_settings_and_keeps_their_values(app):
     assert app.number_input(key="train.batch_size").value == 32            # nothing was lost
 
 
+def param(at, name):
+    value = at.query_params.get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def test_teach_1_in_a_link_turns_teaching_mode_on_and_the_url_keeps_it_while_on():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/gauss1d.py")
+    at.query_params["teach"] = "1"
+    at.run()
+    assert not at.exception
+    assert at.toggle(key="teaching-mode").value
+    assert "turn teaching mode off" in text_of(at)                      # the settings folded
+    # The preset's notes fold too, so that the charts start on a projector's first screen.
+    about = next(e for e in at.expander if e.label.startswith("About this preset"))
+    assert any("Measured on 10 seeds" in c.value for c in about.caption)
+    assert sum("Measured on 10 seeds" in c.value for c in at.caption) == 1     # there, and nowhere else
+    at.run()
+    assert param(at, "teach") == "1"                                    # a reload keeps it on
+    at.toggle(key="teaching-mode").set_value(False).run()
+    assert param(at, "teach") is None and "turn teaching mode off" not in text_of(at)
+    assert "About this preset" not in [e.label for e in at.expander]
+
+
 def test_slow_motion_button_walks_the_stages_and_the_caption_changes(app):
     app.toggle(key="teaching-mode").set_value(True).run()
     # The gauss1d preset takes k = 2 D steps per G step: the 4 D stages twice, each caption naming

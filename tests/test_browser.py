@@ -182,3 +182,77 @@ def test_mnist_page_shows_a_grid_that_changes(page, server):
     button(page, "mnist-stop").click()
     page.get_by_text("Stopped").first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "mnist-stopped.png"), full_page=True)
+
+
+def settled_box(page, locator, timeout: float = 30) -> dict:
+    """The element's box once the page around it has stopped moving (elements load lazily,
+    a dataframe's grid for one, and push what follows down when they do)."""
+    page.wait_for_load_state("networkidle")
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        to_top(page)
+        box = locator.bounding_box()
+        loading = page.locator('[data-testid="stSkeleton"]:visible, [data-testid="stSkeletonElement"]:visible').count()
+        if box is not None and box == last and not loading:
+            return box
+        last = box
+        page.wait_for_timeout(700)
+    raise AssertionError(f"the page kept moving: {last}")
+
+
+def to_top(page) -> None:
+    """Scroll the page (Streamlit scrolls its main area, not the window) back to its top."""
+    page.evaluate("""() => { window.scrollTo(0, 0);
+        document.querySelectorAll('[data-testid="stMain"]').forEach(el => el.scrollTo(0, 0)); }""")
+
+
+def test_teaching_mode_from_a_link_on_a_projector_shows_a_large_chart_on_the_first_screen(page, server):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server}/gauss1d?teach=1")
+    button(page, "gauss1d-start").wait_for(timeout=90_000)
+    teaching = page.locator(".st-key-teaching-mode input").first
+    assert teaching.is_checked()
+    button(page, "gauss1d-start").click()
+    wait_for_change(page, lambda: chart_title(page, 0) if "densities (step" in chart_title(page, 0) else "", "")
+    assert not page.get_by_role("button", name="Apply").is_visible()     # "Change while training" stays shut
+    top = settled_box(page, page.locator(".js-plotly-plot").first)["y"]
+    page.screenshot(path=str(ARTIFACTS / "gauss1d-teaching-1280x720.png"))
+    assert 0 <= top < 720, top                                            # the chart starts on the first screen
+    sizes = page.locator(".js-plotly-plot .xtick text").evaluate_all(
+        "ticks => ticks.map(t => parseFloat(getComputedStyle(t).fontSize))")
+    assert sizes and min(sizes) >= 16, sizes                              # legible from the back of a room
+    page.get_by_text("Change while training").first.click()              # asked for: it opens, and stays open
+    page.get_by_role("button", name="Apply").wait_for(timeout=30_000)
+    # The loss's name is not cut off: the element that shows it (a text, or a search input) is as
+    # wide as its text.
+    fits = page.locator('[class*="-change-"][class*="-loss"]').first.evaluate("""picker => [...picker.querySelectorAll('*')]
+        .filter(e => (e.tagName === 'INPUT' ? e.value : e.childElementCount === 0 ? e.textContent : '')
+                     .includes('BCE, non-saturating G loss'))
+        .map(e => e.scrollWidth <= e.clientWidth)""")
+    assert fits and all(fits), fits
+    title = chart_title(page, 0)
+    wait_for_change(page, lambda: chart_title(page, 0), title)            # a live refresh later
+    assert page.get_by_role("button", name="Apply").is_visible()
+    page.reload()                                                         # teaching mode survives a reload
+    button(page, "gauss1d-stop").wait_for(timeout=90_000)
+    assert page.locator(".st-key-teaching-mode input").first.is_checked()
+    assert parse_qs(urlparse(page.url).query).get("teach") == ["1"]
+    page.get_by_text("turn teaching mode off").first.wait_for(timeout=30_000)
+    if button(page, "gauss1d-stop").is_enabled():
+        button(page, "gauss1d-stop").click()
+
+
+def test_teaching_mode_follows_to_another_page_where_start_all_is_on_the_first_screen(page, server):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server}/gauss1d?teach=1")
+    button(page, "gauss1d-start").wait_for(timeout=90_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Loss lab").click()   # a page switch drops the query
+    start = button(page, "cmp-start")
+    start.wait_for(timeout=90_000)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('teach') === '1'", timeout=30_000)
+    assert page.locator(".st-key-teaching-mode input").first.is_checked()
+    page.get_by_text("What to look for").first.wait_for(timeout=30_000)   # the page's end is drawn
+    box = settled_box(page, start)
+    assert box["y"] + box["height"] <= 720, box                          # the reading notes come after the charts
+    notes = page.get_by_text("What to look for").first.bounding_box()
+    assert notes["y"] > box["y"], (notes, box)

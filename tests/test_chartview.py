@@ -87,10 +87,10 @@ def test_a_runs_history_records_when_each_step_was_recorded():
 def test_a_charts_csv_holds_its_data():
     fig, metrics = loss_fig()
     rows = list(csv.DictReader(io.StringIO(figure_csv(fig))))
-    assert set(rows[0]) == {"series", "step", "y"}
+    assert set(rows[0]) == {"series", "step", "loss"}      # the axes' titles head the columns
     d_loss = [r for r in rows if r["series"] == "D loss (raw)"]
     assert [int(r["step"]) for r in d_loss] == list(metrics["step"])
-    assert [float(r["y"]) for r in d_loss] == pytest.approx(metrics["loss_d"])
+    assert [float(r["loss"]) for r in d_loss] == pytest.approx(metrics["loss_d"])
     surface = {"type": "heatmap", "x": [0.0, 1.0], "y": [5.0, 6.0, 7.0], "z": np.arange(6.0).reshape(3, 2)}
     rows = list(csv.reader(io.StringIO(figure_csv(charts.figure([surface], "plane")))))
     assert rows[0] == ["series", "x", "y", "z"] and len(rows) == 7
