@@ -110,16 +110,16 @@ def test_the_table_reads_in_words_with_a_dash_where_a_meter_does_not_apply(regis
 
 def test_two_runs_of_one_preset_are_told_apart_by_what_they_changed(registry):
     preset = get_preset("gauss1d")
-    plain = registry.create(preset.config, name="gauss1d", page="gauss1d", start=False)
-    tuned = registry.create(preset.config.replace(train={"d_steps": 5}, opt_d={"lr": 0.01}),
-                            name="gauss1d", page="gauss1d", start=False)
+    registry.create(preset.config, name="gauss1d", page="gauss1d", start=False)
+    registry.create(preset.config.replace(train={"d_steps": 5}, opt_d={"lr": 0.01}),
+                    name="gauss1d", page="gauss1d", start=False)
     at = open_page()
-    first, second = list(at.dataframe[0].value["run"])
-    assert first != second
-    assert re.fullmatch(r"gauss1d · \d\d:\d\d", first)                       # nothing changed
-    assert re.fullmatch(r"gauss1d · \d\d:\d\d · lr_d 0\.01, k 5", second)
+    newest, oldest = list(at.dataframe[0].value["run"])
+    assert newest != oldest
+    assert re.fullmatch(r"gauss1d · \d\d:\d\d", oldest)                      # nothing changed
+    assert re.fullmatch(r"gauss1d · \d\d:\d\d · lr_d 0\.01, k 5", newest)
     # The picker says the same.
-    assert at.multiselect(key="runs-chosen").options == [first, second]
+    assert at.multiselect(key="runs-chosen").options == [newest, oldest]
 
 
 def test_actions_apply_to_the_picked_runs_only(registry):
