@@ -307,7 +307,7 @@ class ClassifierJob:
 
     def _main(self) -> None:
         # At the training threads' priority, with half the cores: the runs it serves come first.
-        from ganlab.runs import _yield_to_the_pages
+        from ganlab.worker import _yield_to_the_pages
         _yield_to_the_pages()
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
         try:

@@ -104,9 +104,8 @@ def test_the_page_says_the_meters_classifier_is_training_and_where_it_is_cached(
                                                                                   monkeypatch, app_registry):
     monkeypatch.setenv("GANLAB_DATA", str(big_enough))
     at = open_app("pages/mnist.py", timeout=120)
-    k = f"mn-{at.selectbox(key='mn-preset').value}-"
-    at.number_input(key=k + "steps").set_value(100_000)
-    at.number_input(key=k + "batch").set_value(16)
+    at.number_input(key="train.steps").set_value(100_000)
+    at.number_input(key="train.batch_size").set_value(16)
     at.button(key="mnist-start").click().run()
     cache = str(classifier.cache_path(big_enough))
 

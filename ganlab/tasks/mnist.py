@@ -39,7 +39,7 @@ class Mnist:
     # leaves room for a second run and the page.
     cpu_threads = max(1, (os.cpu_count() or 2) // 2)
     # A snapshot at least this often (seconds of wall time) besides every snapshot_every steps:
-    # a slow model's grid still moves every few seconds (ganlab.runs.Worker).
+    # a slow model's grid still moves every few seconds (ganlab.worker.Worker).
     snapshot_seconds = 3.0
 
     def __init__(self, cfg, device):
