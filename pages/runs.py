@@ -10,6 +10,7 @@ from ganlab.labels import loss_words, run_labels
 from ganlab.meters import meter, summary_meters
 from ganlab.runs import ACTIVE, RUNNING
 from ganlab.speed import duration, time_left
+from ganlab.verdict import DIVERGED, EARLY, FAILED, UNJUDGED
 from pages import ui
 
 # A run's page is named after its file: pages/<page>.py.
@@ -48,11 +49,10 @@ def table(runs) -> pd.DataFrame:
         s = run.summary()
         device = s["device"] if s["gpu_memory"] is None else f"{s['device']} · {s['gpu_memory'] / 2**20:,.0f} MiB"
         rows.append({
-            "run": names[run.id], "status": status_words(s),
+            "run": names[run.id], "status": status_words(s), "verdict": verdict_words(run),
             "loss": loss_words(run.cfg), "steps": f"{s['step']:,} / {s['budget']:,}",
             "time": duration(s["wall_s"]), "device": device,
             **{meter(m).words: s.get(m) for m in summary_meters()},
-            "verdict": verdict_words(run),
         })
     frame = pd.DataFrame(rows)
     if frame["device"].nunique() == 1 and not frame["device"].iloc[0].startswith("cuda"):
@@ -67,10 +67,14 @@ def status_words(s: dict) -> str:
     return f"{words} · {left}" if left else words
 
 
+# A verdict in a few words, so the table fits 1280 px; the run's own page gives the sentence.
+SHORT = {EARLY: "stopped early", UNJUDGED: "not judged", FAILED: "failed", DIVERGED: "diverged"}
+
+
 def verdict_words(run) -> str | None:
     """How an ended run did against its preset's promise (ganlab.verdict); None (a dash) while it trains."""
     ended = ui.run_verdict(run, run.snapshot())
-    return ended.text if ended is not None else None
+    return (ended.headline or SHORT.get(ended.outcome, "")) if ended is not None else None
 
 
 def draw_table() -> None:

@@ -434,9 +434,10 @@ def test_after_a_restart_the_runs_page_lists_stored_runs_and_their_links_draw_th
 
     at = open_page()
     table = at.dataframe[0].value
-    assert list(table["name"]) == ["newer", "older ![x](http://example.com/x.png)"]
-    assert list(table["status"]) == ["finished", "finished"]
-    assert list(table["step / budget"]) == ["200 / 200", "150 / 150"]
+    newer, older = list(table["run"])                 # newest first, each labelled by its name
+    assert newer.startswith("newer · ") and older.startswith("older ![x](http://example.com/x.png) · ")
+    assert list(table["status"]) == ["Finished", "Finished"]
+    assert list(table["steps"]) == ["200 / 200", "150 / 150"]
     at.multiselect(key="runs-chosen").set_value([old.id]).run()
     links = [link for link in at.get("page_link")]
     assert len(links) == 1 and "!\\[x\\](http" in links[0].proto.label   # the name as text, never an image
@@ -504,7 +505,7 @@ def test_a_corrupt_store_file_is_named_in_one_line_and_the_app_works_without_it(
     at = open_page("pages/gauss1d.py")
     (warning,) = [w.value for w in at.sidebar.warning]
     assert "Run store off" in warning and "runs.sqlite" in warning and "nothing was deleted" in warning
-    at.number_input(key="g1d-gauss1d-steps").set_value(100)
+    at.number_input(key="train.steps").set_value(100)
     at.button(key="gauss1d-start").click().run()
     assert not at.exception and "run" in at.query_params
     assert (folder / "runs.sqlite").read_bytes() == b"not a database" * 200

@@ -37,7 +37,7 @@ def test_a_lab_page_and_the_runs_table_say_whether_a_run_kept_its_promise(promis
 
     table = open_app("pages/runs.py").dataframe[0].value
     verdicts = sorted(table["verdict"])
-    assert verdicts[0].startswith("Did not converge after 120 steps") and verdicts[1].startswith("Kept its promise")
+    assert verdicts == ["did not converge", "kept its promise"]      # in a few words; the page has the sentence
 
 
 def test_the_loss_lab_badges_each_run_with_its_verdict(promising_preset, app_registry):  # noqa: F811

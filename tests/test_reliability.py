@@ -276,13 +276,10 @@ def test_controls_on_ended_runs_change_nothing():
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    """The app's registry, made afresh for this test; every run it made is stopped afterwards."""
-    ui.registry().stop_all()
-    ui.registry.clear()
+def registry(app_registry):
+    """The app's registry, made afresh for this test over a run store of its own (conftest.app_registry),
+    so that no earlier test's stored run is listed; every run it made is stopped afterwards."""
     yield ui.registry
-    ui.registry().stop_all()
-    ui.registry.clear()
 
 
 def page(**query):
