@@ -170,12 +170,10 @@ def save(run, folder: str | Path | None = None) -> Path:
     A save taken mid-run may miss the last few steps' metrics (they are read
     back from the device every snapshot_every steps), never weights or steps.
     """
-    with run.borrow() as trainer:
-        if trainer is None:
-            raise CheckpointError("the run has no model yet: start it first")
-        state = trainer_state(trainer)
-        snap = run.snapshot()      # published at or before this step, never after
-        cfg = run.cfg
+    taken = run.state_copy()
+    if taken is None:
+        raise CheckpointError("the run has no model yet: start it first")
+    state, snap, cfg = taken
     step = state["step"]
     folder = Path(folder) if folder is not None else default_folder(run, step)
     header = {
@@ -201,6 +199,26 @@ def save(run, folder: str | Path | None = None) -> Path:
 
     write_atomically(folder, write)
     return folder
+
+
+def write_state(path: Path, state: dict) -> None:
+    """Write a trainer_state() to `path` (weights.pt's format), replacing any file there only once complete."""
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        torch.save(state, tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_state(path: Path, cfg: Experiment) -> dict:
+    """A state that write_state() wrote, checked as a checkpoint's weights.pt is (against the
+    config's models, on the meta device) before anything uses it."""
+    state = _load_weights(path, keys_for(cfg))
+    _check_shapes(state, cfg)
+    return state
 
 
 def plain_name(text: str) -> str:
@@ -730,14 +748,19 @@ def load_optimizer(opt: torch.optim.Optimizer, saved: dict) -> None:
 
 def generator(ckpt: Checkpoint, device: str = "cpu") -> nn.Module:
     """The saved G alone (an AE's or a VAE's decoder), in eval mode, for sampling."""
-    nets = _build_nets(ckpt.cfg)
+    return generator_of(ckpt.cfg, ckpt.state, device)
+
+
+def generator_of(cfg: Experiment, state: dict, device: str = "cpu") -> nn.Module:
+    """G (an AE's or a VAE's decoder) built from `cfg` with the weights in `state`, in eval mode."""
+    nets = _build_nets(cfg)
     if "model" in nets:
         from ganlab.models.autoencoder import Decoder
-        nets["model"].load_state_dict(ckpt.state["model"])
+        nets["model"].load_state_dict(state["model"])
         G = Decoder(nets["model"])
     else:
         G = nets["G"]
-        G.load_state_dict(ckpt.state["G"])
+        G.load_state_dict(state["G"])
     return G.to(device).eval().requires_grad_(False)
 
 

@@ -32,6 +32,7 @@ import weakref
 
 import torch
 
+from ganlab import checkpoints
 from ganlab.commands import Controls, Reconfigure, SetSaveEvery, Stage, Step
 from ganlab.config import Experiment
 from ganlab.families import family_of, page_of
@@ -69,6 +70,7 @@ class Run:
         self.name = name or f"{cfg.task}-{cfg.model.name}-{cfg.loss.name}"
         self.page = page or page_of(cfg)
         self.owner = owner                  # who started it (a browser); "" for the command line and tests
+        self.store = None                   # a ganlab.store.Store recording it (Store.watch sets it)
         self.created = time.time()
         self.started: float | None = None   # time.time() at start, and when the thread ended
         self.ended: float | None = None
@@ -98,17 +100,19 @@ class Run:
     @property
     def step(self) -> int:
         """Steps trained so far, counted live (a snapshot's step moves every snapshot_every steps)."""
-        trainer = self._worker.trainer
-        return trainer.step if trainer is not None else 0
+        trainer, kept = self._worker.trainer, self._worker.kept
+        return trainer.step if trainer is not None else kept.step if kept is not None else 0
 
     @property
     def has_model(self) -> bool:
-        """Whether the thread has built the models (borrow() then lends them)."""
-        return self._worker.trainer is not None
+        """Whether Save and Explore have models to use: the thread has built them (borrow() lends
+        them), or the run has ended and the run store keeps their state."""
+        return self._worker.trainer is not None or self._worker.kept is not None
 
     @property
     def trainer(self):
-        """The trainer, for reading its counters. To use its models, borrow() them."""
+        """The trainer, for reading its counters (None once an ended run gave its models back to the
+        store). To use its models, borrow() them."""
         return self._worker.trainer
 
     def snapshot(self) -> Snapshot:
@@ -148,10 +152,23 @@ class Run:
         The page must never run (or switch the mode of) the G being trained.
         """
         with self.borrow() as trainer:
-            if trainer is None:
-                return None
-            G = copy.deepcopy(trainer.G)
-        return G.eval().requires_grad_(False)
+            G = copy.deepcopy(trainer.G) if trainer is not None else None
+        if G is not None:
+            return G.eval().requires_grad_(False)
+        taken = self.state_copy()
+        return checkpoints.generator_of(self.cfg, taken[0]) if taken is not None else None
+
+    def state_copy(self):
+        """(the trainer's state, the snapshot, the config) at one instant, for a checkpoint: copied
+        between two steps, or read from the run store once the run has given its models back.
+        None before the thread has built the models."""
+        with self.borrow() as trainer:
+            if trainer is not None:   # the snapshot was published at or before this step, never after
+                return checkpoints.trainer_state(trainer), self._snapshot, self.cfg
+        kept = self._worker.kept
+        if kept is None:
+            return None
+        return checkpoints.read_state(kept.state_file, self.cfg), self._snapshot, self.cfg
 
     # -- controls ------------------------------------------------------------------------
     def start(self, paused: bool = False) -> "Run":
@@ -262,8 +279,8 @@ class Run:
     # -- a row for a table of runs ----------------------------------------------------------
     @property
     def device(self) -> str:
-        trainer = self._worker.trainer
-        return str(trainer.device) if trainer is not None else self.cfg.train.device
+        trainer, kept = self._worker.trainer, self._worker.kept
+        return str(trainer.device) if trainer is not None else kept.device if kept is not None else self.cfg.train.device
 
     @property
     def wall_seconds(self) -> float:

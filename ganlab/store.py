@@ -57,6 +57,7 @@ BUSY_MS = 10_000          # wait this long for another process's transaction
 TB_ROWS_PER_FLUSH = 10    # TensorBoard rows per flush, evenly spread: a fast 1D run makes thousands a second
 TB_IMAGES = 100           # sample grids per run in TensorBoard, evenly over the budget
 TB_FLUSH_SECONDS = 10
+STATE_FILE = "weights.pt"   # an ended run's trainer state, in its folder: a checkpoint's weights.pt
 INTERRUPTED = "interrupted"
 STORE_EVENT = "store"
 
@@ -265,6 +266,7 @@ class Store:
     # -- recording ------------------------------------------------------------------------------
     def watch(self, run) -> None:
         """Record `run` from now until it ends (a ganlab.runs.Run; the Recorder thread does the writing)."""
+        run.store = self     # it keeps the run's state once the run ends (Run.state_copy)
         with self._lock:
             self._watched[run.id] = _Tracked(run)
             if self._thread is None:
@@ -439,8 +441,23 @@ class Store:
         return [(step, _from_png(png)) for step, png in rows.fetchall()]
 
     def tensorboard_dir(self, run_id: str, name: str) -> Path:
+        """The run's own folder: its TensorBoard event files, and the state it keeps once it has ended."""
         from ganlab.checkpoints import safe_name
         return self.root / f"{safe_name(name)}-{run_id}"
+
+    def keep_state(self, run_id: str, name: str, state: dict) -> Path:
+        """Keep an ended run's trainer state (its models, optimizers and random streams) in its folder,
+        so that its memory can go back while Save, Explore and Resume still work."""
+        from ganlab.checkpoints import write_state
+        folder = self.tensorboard_dir(run_id, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_state(folder / STATE_FILE, state)
+        return folder / STATE_FILE
+
+    def kept_state(self, run_id: str, name: str) -> Path | None:
+        """The file keep_state() wrote for this run, or None."""
+        path = self.tensorboard_dir(run_id, name) / STATE_FILE
+        return path if path.is_file() else None
 
     # -- deleting -------------------------------------------------------------------------------
     def delete(self, run_id: str) -> None:
@@ -590,7 +607,6 @@ class StoredRun:
     """
     stored = True
     owner = ""
-    has_model = False
     trainer = None
     alive = False
     paused = False
@@ -688,8 +704,25 @@ class StoredRun:
     def set_save_every(self, steps: int) -> None:
         pass
 
+    @property
+    def has_model(self) -> bool:
+        """Whether the store keeps the state its models had when it ended (Save and Explore use it)."""
+        return self.row["status"] not in ACTIVE + (CREATED,) and self.store.kept_state(self.id, self.name) is not None
+
+    def state_copy(self):
+        """(the state its models had when it ended, its snapshot, its config), or None (ganlab.runs.Run)."""
+        path = self.store.kept_state(self.id, self.name) if self.has_model else None
+        if path is None:
+            return None
+        from ganlab.checkpoints import read_state
+        return read_state(path, self.cfg), self.snapshot(), self.cfg
+
     def generator_copy(self):
-        return None
+        taken = self.state_copy()
+        if taken is None:
+            return None
+        from ganlab.checkpoints import generator_of
+        return generator_of(self.cfg, taken[0])
 
     def _refuse(self, *args, **kwargs):
         from ganlab.runs import RunError

@@ -10,10 +10,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -45,6 +47,7 @@ class Worker:
         self.run = run
         self.cfg = cfg                     # the one config; only this thread replaces it
         self.trainer = None
+        self.kept: Kept | None = None      # once an ended run's models went back: where their state is
         self.record: Publisher = run._publisher
         self.autosaver = Autosaver()
         self._resume = resume
@@ -246,13 +249,43 @@ class Worker:
         self._post()
 
     def _give_back(self) -> None:
-        # Last, once the final snapshot is out: an ended run's snapshots stay on show,
-        # its data (67 MB for an MNIST run) goes back. Save and Explore still have the models.
-        if self.trainer is not None:
-            with self.run._models:
-                self.trainer.give_back()
-            free_gpu_cache()
-            _trim_heap()
+        # Last, once the final snapshot is out: an ended run's snapshots stay on show, its data
+        # (67 MB for an MNIST run) goes back, and so do its models and optimizers once the run
+        # store holds their state: Save, Explore and Resume read it back from there.
+        t = self.trainer
+        if t is None:
+            return
+        with self.run._models:
+            t.give_back()
+            self.kept = self._keep(t)
+            if self.kept is not None:
+                self.trainer = self._slow = None
+        del t
+        free_gpu_cache()
+        _trim_heap()
+
+    def _keep(self, t) -> Kept | None:
+        """Write the trainer's state into the run's folder in the store; None (the models stay in
+        memory) without a store, or when the write fails (a full disk)."""
+        store = self.run.store
+        if store is None:
+            return None
+        try:
+            path = store.keep_state(self.run.id, self.run.name, checkpoints.trainer_state(t))
+        except Exception as e:  # noqa: BLE001 - the run has ended either way; its models stay here
+            log.warning("run %s: its models stay in memory, the store could not keep them: %s",
+                        self.run.id, describe_error(e))
+            return None
+        return Kept(t.step, str(t.device), path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """What an ended run keeps of its trainer once the models went back: its counters, and the
+    file in the run store that holds the models' and optimizers' state (checkpoints.write_state)."""
+    step: int
+    device: str
+    state_file: Path
 
 
 class Autosaver:

@@ -803,22 +803,25 @@ def live(draw, run: Run | None) -> None:
 
 
 def stored_run_panel(run) -> None:
-    """A run read back from the run store: it has no models, so it trains again only from a checkpoint."""
+    """A run read back from the run store: it trains on from its latest checkpoint, or from the state
+    the store kept of its models when it ended (saved as a checkpoint first, so Saved runs lists it)."""
     from ganlab import checkpoints
     saves = [s for s in checkpoints.list_saved() if not s.error and f"-{run.id}-step" in s.folder.name]
     if run.status in ACTIVE:
         st.caption("Recorded by another process, which trains it: this page shows its record as it grows.")
         return
-    if not saves:
+    latest = max(saves, key=lambda s: s.step) if saves else None
+    if latest is None and not run.has_model:
         st.caption("A record from the run store: its charts as they were last recorded. It cannot train on "
-                   "(the store keeps no weights, and this run has no checkpoint); Start trains a new run.")
+                   "(the store kept no weights of it, and it has no checkpoint); Start trains a new run.")
         return
-    latest = max(saves, key=lambda s: s.step)
-    st.caption(f"A record from the run store. Its checkpoint at step {latest.step:,} can train on "
-               f"(the Saved runs page sets how far).")
-    if st.button(f"Resume from step {latest.step:,}", icon=":material/play_arrow:", key=f"stored-resume-{run.id}"):
+    step = latest.step if latest is not None else run.step
+    st.caption("A record from the run store. " + (f"Its checkpoint at step {step:,} can train on "
+               if latest is not None else f"The store kept its models as they were at step {step:,}: they can "
+               f"train on ") + "(the Saved runs page sets how far).")
+    if st.button(f"Resume from step {step:,}", icon=":material/play_arrow:", key=f"stored-resume-{run.id}"):
         try:
-            ckpt = checkpoints.load(latest.folder)
+            ckpt = checkpoints.load(latest.folder if latest is not None else checkpoints.save(run))
             steps = ckpt.cfg.train.steps if ckpt.cfg.train.steps > ckpt.step else 2 * ckpt.step   # as Saved runs
             new = registry().create(ckpt.cfg.replace(train={"steps": steps}), name=ckpt.name, page=ckpt.page,
                                     resume=ckpt, owner=browser_id())

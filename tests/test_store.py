@@ -92,6 +92,42 @@ def test_delete_and_retention_remove_runs_from_the_store(store_dir, monkeypatch)
     assert [r.id for r in Store(store_dir).stored_runs()] == [newest.id, runs[2].id]
 
 
+def test_an_ended_run_gives_its_models_back_and_still_saves_explores_and_resumes(store_dir, tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    import torch
+
+    from ganlab import checkpoints
+    from ganlab.runs import Run
+    monkeypatch.setenv("GANLAB_SAVES", str(tmp_path / "saves"))
+    registry = RunRegistry(store=Store(store_dir))
+    run = registry.create(tiny(steps=200), name="kept", paused=True)
+    assert wait_for(lambda: run.trainer is not None)
+    models = [weakref.ref(run.trainer.G), weakref.ref(run.trainer.D), weakref.ref(run.trainer.opt_d)]
+    run.resume()
+    assert run.join(120)
+    gc.collect()
+    assert all(ref() is None for ref in models), "an ended run still holds its models"
+    assert run.trainer is None and run.has_model and run.step == 200
+
+    twin = Run(tiny(steps=200)).start()      # the same config and seed, kept in memory
+    assert twin.join(120)
+    ckpt = checkpoints.load(checkpoints.save(run))
+    assert ckpt.step == 200
+    for key, tensor in twin.trainer.G.state_dict().items():
+        assert torch.equal(ckpt.state["G"][key], tensor)
+    z = torch.randn(32, 1, generator=torch.Generator().manual_seed(7))
+    expected = twin.generator_copy()(z)
+    assert torch.equal(run.generator_copy()(z), expected)
+
+    again = RunRegistry(store=Store(store_dir))     # after a restart
+    stored = again.get(run.id)
+    assert stored.has_model and torch.equal(stored.generator_copy()(z), expected)
+    resumed = again.create(ckpt.cfg.replace(train={"steps": 300}), resume=checkpoints.load(checkpoints.save(stored)))
+    assert resumed.join(120) and resumed.status == "finished" and resumed.step == 300
+
+
 # -- processes: killed, and several at once ----------------------------------------------------------
 
 def test_a_cli_run_killed_with_9_is_listed_as_interrupted_at_its_last_recorded_step(store_dir):
