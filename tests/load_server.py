@@ -84,7 +84,7 @@ def main() -> None:
 
     port = free_port()
     saves = tempfile.mkdtemp(prefix="ganlab-load-")
-    env = dict(os.environ, GANLAB_SAVES=saves, GANLAB_DATA=args.data,
+    env = dict(os.environ, GANLAB_SAVES=saves, GANLAB_STORE=os.path.join(saves, "store"), GANLAB_DATA=args.data,
                GANLAB_MAX_RUNS=str(args.runs + 1), GANLAB_MAX_RUNS_PER_SESSION=str(args.runs + 1))
     server = start_server(port, env)
     health: list[float] = []
