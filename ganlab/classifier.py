@@ -331,6 +331,15 @@ class ClassifierJob:
     def failed(self) -> bool:
         return self.done.is_set() and self.model is None
 
+    def state(self) -> dict:
+        """Where the job stands, as plain values a page can show (a run's views["classifier"])."""
+        if self.failed:
+            from ganlab.worker import describe_error
+            return {"ready": False, "failed": describe_error(self.error), "path": str(self.path)}
+        fraction, words = self.progress
+        return {"ready": self.model is not None, "failed": "", "fraction": float(fraction), "words": words,
+                "path": str(self.path)}
+
     def wait(self, timeout: float | None = None) -> MnistClassifier:
         """The classifier, once ready; re-raises why it could not be made."""
         if not self.done.wait(timeout):

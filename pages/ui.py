@@ -699,23 +699,21 @@ def digit_meters(snap: Snapshot, quality_figure, prefix: str, view=None) -> bool
     if snap.status == "starting":
         st.info("Loading MNIST…")
     elif fid is not None and snap.active:
-        classifier_caption(registry().get(snap.run_id))
+        classifier_caption(snap.views.get("classifier"))
     return False
 
 
-def classifier_caption(run: Run | None) -> None:
-    """Where the run's meters' classifier stands while the run trains without it."""
-    from ganlab.worker import describe_error
-    job = getattr(getattr(getattr(run, "trainer", None), "task", None), "meters", None)
-    job = getattr(job, "job", None)       # ganlab.classifier.MetersWhenReady's ClassifierJob
-    if job is None:
+def classifier_caption(job: dict | None) -> None:
+    """Where the run's meters' classifier stands while the run trains without it: its state
+    (ganlab.classifier.ClassifierJob.state) as the run's last probe saw it."""
+    if not job:
         return
-    where = plain(job.path)
-    if job.failed:
-        st.caption(f"The quality meters' classifier could not be made ({plain(describe_error(job.error))}); "
+    where = plain(job["path"])
+    if job["failed"]:
+        st.caption(f"The quality meters' classifier could not be made ({plain(job['failed'])}); "
                    "the run trains on without them.")
-    elif job.model is None:
-        fraction, words = job.progress
+    elif not job["ready"]:
+        fraction, words = job["fraction"], job["words"]
         st.caption(f"The quality meters' classifier is not ready yet ({plain(words)}, {fraction:.0%} done): the "
                    f"meters appear here when it is. It trains once, beside the run, and is cached at {where} "
                    f"for every run after.")

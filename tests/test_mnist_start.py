@@ -57,8 +57,8 @@ def test_the_first_snapshot_does_not_wait_for_the_classifier(big_enough, held_cl
         assert not classifier.cache_path(big_enough).exists()
         fid = snap.meters["fid"]                   # the meters' columns exist, unmeasured for now
         assert len(fid) and np.isnan(fid).all()
-        job = run.trainer.task.meters.job
-        assert job.model is None and job.path == classifier.cache_path(big_enough)
+        job = snap.views["classifier"]             # what the page's caption says
+        assert not job["ready"] and job["path"] == str(classifier.cache_path(big_enough))
 
         held_classifier.set()                      # now it trains, beside the run
         assert wait_for(lambda: np.isfinite(run.snapshot().meters["fid"]).any(), timeout=120)

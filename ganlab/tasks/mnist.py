@@ -107,6 +107,7 @@ class Mnist:
             ready = self.meters.meters is not None
             quality = (self.meters(G(self.meter_z, self.meter_labels), self.meter_labels) if ready
                        else unmeasured(self.conditional))
+            views["classifier"] = self.meters.job.state()   # for the page's caption while it is not ready
         return views, {"d_real_test": d_real, "d_fake_test": d_fake, **quality}
 
     def alarm_options(self) -> dict:
