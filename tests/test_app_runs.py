@@ -604,3 +604,20 @@ def test_after_a_restart_a_loss_lab_link_draws_its_runs_charts(registry):
         line = lines[LOSSES[loss].short]
         assert array(line["x"]) == snap.meters["step"].tolist()
         assert array(line["y"]) == pytest.approx(snap.meters["w1"].tolist())
+
+
+def test_a_comparison_another_process_trains_is_watched_in_the_loss_lab_never_steered(registry):
+    from ganlab import compare
+    from ganlab.runs import RunRegistry
+    other = RunRegistry(store=registry.store)   # another process's registry, recording into the same store
+    runs = compare.start_comparison(other, tiny(steps=10_000_000), ["bce-ns", "wgan-gp"], name="gauss1d")
+    try:
+        assert wait_for(lambda: all(r.status == "running" for r in runs))
+        registry.store.flush()
+        page = open_page("pages/compare.py", group=runs[0].lockstep.group)
+        assert shown(page.markdown).count("[Training]") == 2
+        keys = ["cmp-pause", "cmp-stop"] + [f"cmp-{what}-{r.id}" for r in runs for what in ("pause", "stop")]
+        assert all(page.button(key=key).disabled for key in keys)
+        assert any("Another process trains this comparison" in c.value for c in page.caption)
+    finally:
+        other.stop_all()
