@@ -14,6 +14,9 @@ one short transaction per run per flush. Each running row carries its process's 
 start time and a heartbeat; a row whose process is gone (killed with -9, a crash) reads as
 "interrupted" at the last step recorded.
 
+Retention (GANLAB_STORE_KEEP_RUNS, GANLAB_STORE_KEEP_DAYS) deletes the oldest ended runs when a store
+is opened and whenever a run ends, so a store that CLI runs filled is trimmed at the next start too.
+
 A store that cannot be opened (not a database, another program's database, a newer schema) is
 refused with a StoreError naming the file: the caller goes on without one, and nothing is deleted.
 A write that fails while recording (a full disk) ends that run's recording, never its training:
@@ -215,6 +218,7 @@ class Store:
         self._wake = threading.Event()
         self._open()
         _STORES.add(self)
+        self._apply_retention()   # runs that ended in other processes (the CLI) since the store was last trimmed
 
     # -- opening ---------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -436,6 +440,12 @@ class Store:
         return {"metrics": metrics, "meters": meters, "views": {**plain, **arrays},
                 "events": json.loads(row[3]), "alarms": json.loads(row[4]), "statuses": json.loads(row[5])}
 
+    def statuses(self, run_id: str) -> list[tuple[float, int, str]]:
+        """The run's status changes, oldest first: (time, step, status). The Recorder notes the status of
+        each snapshot it writes, about once a FLUSH_SECONDS, so a status held for less may be missing."""
+        row = self._db().execute("SELECT statuses FROM records WHERE run_id=?", (run_id,)).fetchone()
+        return [tuple(change) for change in json.loads(row[0])] if row is not None else []
+
     def grids(self, run_id: str) -> list[tuple[int, np.ndarray]]:
         rows = self._db().execute("SELECT step, png FROM grids WHERE run_id=? ORDER BY step", (run_id,))
         return [(step, _from_png(png)) for step, png in rows.fetchall()]
@@ -602,8 +612,9 @@ class StoredGroup:
 class StoredRun:
     """A run as the store recorded it: what a page reads of a Run, with nothing to train.
 
-    It cannot be paused, resumed or stepped: the controls do nothing, as on a run that ended. Its
-    record (curves, views, grids) is read from the store the first time a page asks for it.
+    It cannot be paused, resumed or stepped from here: its controls do nothing, as on a run that ended
+    (while another process trains it, pages grey them out: pages.ui.elsewhere). Its record (curves,
+    views, grids) is read from the store the first time a page asks for it.
     """
     stored = True
     owner = ""

@@ -174,7 +174,7 @@ def ask(kind: str, run_id: str = ""):
     return lambda: st.session_state.__setitem__(INTENT, (kind, run_id))
 
 
-active = [r for r in runs if r.status in ACTIVE]
+active = [r for r in runs if r.status in ACTIVE and not ui.elsewhere(r)]   # another process's: only watched
 all_paused = bool(active) and all(r.paused for r in active)   # asked for: see ui.controls
 c1, c2, c3 = st.columns(3)
 c1.button("Start all", icon=":material/play_arrow:", type="primary", key="cmp-start", on_click=ask("start"),
@@ -190,13 +190,16 @@ if NOTICE in st.session_state:
 if runs:
     st.caption("Pausing a run pauses only that run. Resumed, it catches up while the others wait, so all "
                "the curves keep sharing their steps.")
+    if any(ui.elsewhere(r) for r in runs):
+        st.caption("Another process trains this comparison (the command line, or another server on this run "
+                   "store): this page shows its record as it grows, and only that process can pause or stop it.")
     for col, run in zip(st.columns(len(runs)), runs):
         paused = run.status in ACTIVE and run.paused
         col.markdown(f"**{LOSSES[run.cfg.loss.name].label}**")
         b1, b2 = col.columns(2)
-        b1.button("Resume" if paused else "Pause", key=f"cmp-pause-{run.id}", disabled=run.status not in ACTIVE,
+        b1.button("Resume" if paused else "Pause", key=f"cmp-pause-{run.id}", disabled=run not in active,
                   on_click=ask("resume" if paused else "pause", run.id))
-        b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run.status not in ACTIVE, on_click=ask("stop", run.id))
+        b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run not in active, on_click=ask("stop", run.id))
 
 
 def draw_1d(snaps: dict, clock, x_max: int) -> None:

@@ -77,9 +77,14 @@ def verdict_words(run) -> str | None:
     return (ended.headline or SHORT.get(ended.outcome, "")) if ended is not None else None
 
 
+# Each list() reads every row of the store: the table's read serves the check that follows it.
+listed = {"runs": runs}
+
+
 def draw_table() -> None:
+    listed["runs"] = registry.list()
     meters = {meter(m).words: m for m in summary_meters()}
-    shown = ui.meters_table(table(registry.list()[::-1]), meters)   # newest first
+    shown = ui.meters_table(table(listed["runs"][::-1]), meters)   # newest first
     # A meter's heading says which way is better when pointed at.
     config = {column: st.column_config.Column(help=meter(name).better) for column, name in meters.items()
               if meter(name).better}
@@ -87,7 +92,9 @@ def draw_table() -> None:
 
 
 def any_active() -> bool:
-    return any(r.status in ACTIVE for r in registry.list())
+    """Whether a run trains, read from the registry afresh unless the table has just read it."""
+    current = listed.pop("runs", None)
+    return any(r.status in ACTIVE for r in (registry.list() if current is None else current))
 
 
 ui.refresh_while(draw_table, any_active)
@@ -98,8 +105,21 @@ if "runs-chosen" in st.session_state:
     st.session_state["runs-chosen"] = [i for i in st.session_state["runs-chosen"] if i in by_id]
 
 
+def skipped(what: str, remote: list) -> str:
+    """What an action did not do to the runs another process trains (ui.elsewhere): said, not claimed."""
+    if not remote:
+        return ""
+    one = len(remote) == 1
+    rest = "can be deleted here once it ends" if one else "can be deleted here once they end"
+    if what != "delete":
+        rest = f"can only be {'stopped' if what == 'stop' else what + 'd'} there"
+    return f"{len(remote)} {'run is' if one else 'runs are'} trained by another process and {rest}."
+
+
 def act(what: str, confirmed: bool = False) -> None:
-    chosen = [by_id[i] for i in st.session_state.get("runs-chosen", []) if i in by_id]
+    picked = [by_id[i] for i in st.session_state.get("runs-chosen", []) if i in by_id]
+    remote = [run for run in picked if ui.elsewhere(run)]
+    chosen = [run for run in picked if run not in remote]
     st.session_state.pop("runs-confirm", None)
     foreign = [run for run in chosen if not ui.mine(run)]
     if foreign and not confirmed:
@@ -121,8 +141,9 @@ def act(what: str, confirmed: bool = False) -> None:
     elif what == "delete":
         for run in chosen:
             registry.delete(run.id)
-        st.session_state["runs-chosen"] = []
-    st.session_state["runs-notice"] = f"{what.capitalize()}: {len(chosen)} run(s)." if chosen else \
+        st.session_state["runs-chosen"] = [run.id for run in remote]
+    done = f"{what.capitalize()}: {len(chosen)} run(s)." if chosen else ""
+    st.session_state["runs-notice"] = " ".join(filter(None, (done, skipped(what, remote)))) or \
         "Pick one or more runs first."
 
 

@@ -18,8 +18,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from ganlab.config import OPTIMIZERS, SECTIONS, ConfigError, ConfigErrors, Experiment, Optim, decode_config, \
     encode_config
 from ganlab.meters import CONFIDENT, FID, MODES_COVERED
-from ganlab.runs import ACTIVE, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunError, \
-    RunRegistry, Snapshot
+from ganlab.runs import ACTIVE, CREATED, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STARTING, STOPPED, Run, \
+    RunError, RunRegistry, Snapshot
 from ganlab.speed import time_left
 from ganlab.tasks import TASKS
 
@@ -104,6 +104,12 @@ def browser_id() -> str:
 def mine(run: Run | None) -> bool:
     """May this browser use the run's controls? Its own runs, and runs nobody owns (the command line)."""
     return run is not None and run.owner in ("", browser_id())
+
+
+def elsewhere(run: Run | None) -> bool:
+    """Does another process train the run (the command line, another server on this store)? This
+    server reads its record from the run store as it grows, and cannot pause, step or stop it."""
+    return bool(getattr(run, "stored", False)) and run.status in ACTIVE + (CREATED,)
 
 
 def waiting(run: Run | None) -> int | None:
@@ -471,8 +477,10 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
     snap = run.snapshot() if run else None
     place = waiting(run)
     others = run is not None and not mine(run)
-    # Another browser's run can be watched here, not steered: Start makes one of this browser's own.
-    active = snap is not None and (snap.status in ACTIVE or place is not None) and not others
+    remote = elsewhere(run)
+    # Another browser's run, or another process's, can be watched here, not steered: Start makes one
+    # of this browser's own.
+    active = snap is not None and (snap.status in ACTIVE or place is not None) and not others and not remote
     # The pause asked for, not the status: the status changes only once the training thread has
     # seen the request, after these buttons are drawn.
     paused = active and run.paused
@@ -501,7 +509,11 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
                                          on_click=ask("stop"))
     if notice_key in st.session_state:
         st.warning(plain(st.session_state.pop(notice_key)))
-    if others and snap.status in ACTIVE:
+    if remote:
+        st.caption("Another process trains this run (the command line, or another server on this run store): "
+                   "this page shows its record as it grows, and only that process can pause, step or stop it. "
+                   "Start trains a run of your own.")
+    elif others and snap.status in ACTIVE:
         st.caption("Another browser started this run: you can watch it here, and stop or pause it from the "
                    "Runs page. Start trains a run of your own.")
     if place is not None and not others:
@@ -511,7 +523,7 @@ def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
 
 
 def _carry_out(intent: str, run: Run | None, cfg: Experiment | None, page: str, name: str) -> Run | None:
-    own = mine(run)
+    own = mine(run) and not elsewhere(run)
     active = own and (run.status in ACTIVE or waiting(run) is not None)
     if intent == "start" and cfg is not None and not active:
         run = registry().create(cfg, name=name, page=page, owner=browser_id(), queue=True)
@@ -656,6 +668,9 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
     st.progress(snap.progress)
     if snap.path and not teaching():   # a detail for the curious, not for a class's screen
         st.caption(f"Training path: {snap.path}")
+    history = status_history(snap)
+    if history and not teaching():
+        st.caption(f"Status changes, by step: {history}")
     for alarm in snap.alarms:
         color, icon = ("gray", ":material/schedule:") if alarm.expected else ("red", ":material/warning:")
         st.markdown(f":{color}-badge[{icon} {alarm.kind.replace('_', ' ')}] {plain(alarm.text)}")
@@ -674,6 +689,34 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
         st.caption(plain(ended.text))
     elif snap.status in (FINISHED, STOPPED) and snap.message:
         st.caption(plain(snap.message.capitalize()) + ".")
+
+
+HISTORY_SHOWN = 12   # the latest status changes in the line; a run paused a hundred times keeps it short
+
+
+def status_history(snap: Snapshot) -> str:
+    """The run's status changes as the run store recorded them, with the step of each: "training at 0 ·
+    paused at 1,200 · training at 1,200 · stopped at 3,000"; "" without a store, or while there is
+    only one to tell."""
+    store = registry().store
+    if store is None:
+        return ""
+    # Its setting up (ready, starting) is no change anyone made.
+    changes = [(step, status) for _, step, status in store.statuses(snap.run_id)
+               if status not in (CREATED, STARTING)]
+    if changes and changes[-1][1] != snap.status:
+        # Newer than the last record: a change since the last flush, or a record whose process is gone
+        # (which the store reads as interrupted).
+        changes.append((snap.step, snap.status))
+    if len(changes) < 2:
+        return ""                                   # one status: the badge says it
+
+    def words(status: str) -> str:   # a status from a store file may be anything: shown as text
+        return STATUS_WORDS[status][1].lower() if status in STATUS_WORDS else plain(status)
+
+    line = " · ".join(f"{words(status)} at {step:,}" for step, status in changes[-HISTORY_SHOWN:])
+    earlier = len(changes) - HISTORY_SHOWN
+    return (f"({earlier:,} earlier) " if earlier > 0 else "") + line
 
 
 def run_verdict(run: Run | None, snap: Snapshot):
@@ -803,11 +846,10 @@ def live(draw, run: Run | None) -> None:
 def stored_run_panel(run) -> None:
     """A run read back from the run store: it trains on from its latest checkpoint, or from the state
     the store kept of its models when it ended (saved as a checkpoint first, so Saved runs lists it)."""
+    if elsewhere(run):
+        return   # the controls say that another process trains it
     from ganlab import checkpoints
     saves = [s for s in checkpoints.list_saved() if not s.error and f"-{run.id}-step" in s.folder.name]
-    if run.status in ACTIVE:
-        st.caption("Recorded by another process, which trains it: this page shows its record as it grows.")
-        return
     latest = max(saves, key=lambda s: s.step) if saves else None
     if latest is None and not run.has_model:
         st.caption("A record from the run store: its charts as they were last recorded. It cannot train on "
@@ -1015,7 +1057,7 @@ def stage_caption(stage: dict) -> None:
 
 def change_panel(run: Run | None, page: str) -> None:
     """Learning rates, k and the loss of the run in training, changed between two steps."""
-    if run is None or run.status not in ACTIVE or not mine(run):   # another browser's run is only watched
+    if run is None or run.status not in ACTIVE or not mine(run) or elsewhere(run):   # only watched here
         return
     from ganlab.losses import LOSSES
     cfg, key = run.cfg, f"{page}-change-{run.id}-"   # per run: a new run starts from its own values

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import chart_specs, plotly_array, tiny, wait_for
+from conftest import chart_specs, plotly_array, shown, tiny, wait_for
 from ganlab.config import ConfigError, decode_config, encode_config
 from ganlab.labels import run_labels
 from ganlab.presets import PRESETS, get_preset
@@ -529,3 +529,95 @@ def test_the_page_says_when_recording_stopped(registry, monkeypatch):
     page = open_page("pages/gauss1d.py", run=run.id)
     text = " ".join(w.value for w in page.warning)
     assert "recording stopped" in text and "training goes on" in text
+
+
+def test_a_run_another_process_trains_is_watched_here_never_steered(registry):
+    from ganlab.runs import RunRegistry
+    other = RunRegistry(store=registry.store)   # another process's registry, recording into the same store
+    run = other.create(tiny(steps=10_000_000), name="trained elsewhere", page="gauss1d")
+    try:
+        assert wait_for(lambda: run.status == "running")
+        registry.store.flush()
+        stored = registry.get(run.id)
+        assert stored is not run and stored.stored and stored.status == "running"   # its row, this process's pid
+
+        page = open_page("pages/gauss1d.py", run=run.id)
+        assert "[Training]" in " ".join(m.value for m in page.markdown)
+        assert page.button(key="gauss1d-stop").disabled and page.button(key="gauss1d-pause").disabled
+        assert not page.button(key="gauss1d-start").disabled        # Start trains a run of this browser's own
+        said = [c.value for c in page.caption if "another process" in c.value.lower()]
+        assert len(said) == 1                                        # once, not again below the charts
+        assert "Another process trains this run" in said[0] and "only that process can pause, step or stop" in said[0]
+        assert all(e.label != "Change while training" for e in page.expander)
+
+        at = open_page()
+        at.multiselect(key="runs-chosen").set_value([run.id]).run()
+        for button, words in (("runs-pause", "paused"), ("runs-stop", "stopped")):
+            at.button(key=button).click().run()
+            notice = shown(at.caption)
+            assert f"1 run is trained by another process and can only be {words} there." in notice
+            assert "Stop: 1 run" not in notice and "Pause: 1 run" not in notice
+        assert run.status == "running"
+    finally:
+        other.stop_all()
+
+
+def test_a_runs_page_shows_its_status_changes_also_after_a_restart(registry):
+    run = registry.create(tiny(steps=10_000_000), name="paused once", page="gauss1d")
+    for control, status in ((None, "running"), (run.pause, "paused"), (run.resume, "running"), (run.stop, "stopped")):
+        if control is not None:
+            control()
+        assert wait_for(lambda: run.status == status)
+        registry.store.flush()
+    changes = [(step, status) for _, step, status in registry.store.statuses(run.id) if status != "starting"]
+    assert [status for _, status in changes] == ["running", "paused", "running", "stopped"]
+    assert [step for step, _ in changes] == sorted(step for step, _ in changes)
+    expected = ("Status changes, by step: " +
+                " · ".join(f"{word} at {step:,}" for (step, _), word in
+                           zip(changes, ["training", "paused", "training", "stopped"])))
+
+    page = open_page("pages/gauss1d.py", run=run.id)          # a run of this process
+    assert expected in shown(page.caption)
+    restart()
+    page = open_page("pages/gauss1d.py", run=run.id)          # read back from the store
+    assert expected in shown(page.caption)
+
+
+def test_after_a_restart_a_loss_lab_link_draws_its_runs_charts(registry):
+    from ganlab import compare
+    from ganlab.losses import LOSSES
+    runs = compare.start_comparison(registry, tiny(steps=100), ["bce-ns", "wgan-gp"], name="gauss1d")
+    assert all(r.join(120) for r in runs)
+    registry.store.flush()
+    group = runs[0].lockstep.group
+    live = {r.cfg.loss.name: r.snapshot() for r in runs}
+    restart()
+
+    page = open_page("pages/compare.py", group=group)
+    assert not any("not on this server" in w.value for w in page.warning)
+    assert query(page, "group") == group
+    text = " ".join(m.value for m in page.markdown)
+    assert text.count("[Finished]") == 2 and text.count("step **100** of 100") == 2
+    (w1,) = [s for s in chart_specs(page) if s["layout"]["title"]["text"].startswith("W1 distance")]
+    lines = {t["name"]: t for t in w1["data"]}
+    for loss, snap in live.items():
+        line = lines[LOSSES[loss].short]
+        assert array(line["x"]) == snap.meters["step"].tolist()
+        assert array(line["y"]) == pytest.approx(snap.meters["w1"].tolist())
+
+
+def test_a_comparison_another_process_trains_is_watched_in_the_loss_lab_never_steered(registry):
+    from ganlab import compare
+    from ganlab.runs import RunRegistry
+    other = RunRegistry(store=registry.store)   # another process's registry, recording into the same store
+    runs = compare.start_comparison(other, tiny(steps=10_000_000), ["bce-ns", "wgan-gp"], name="gauss1d")
+    try:
+        assert wait_for(lambda: all(r.status == "running" for r in runs))
+        registry.store.flush()
+        page = open_page("pages/compare.py", group=runs[0].lockstep.group)
+        assert shown(page.markdown).count("[Training]") == 2
+        keys = ["cmp-pause", "cmp-stop"] + [f"cmp-{what}-{r.id}" for r in runs for what in ("pause", "stop")]
+        assert all(page.button(key=key).disabled for key in keys)
+        assert any("Another process trains this comparison" in c.value for c in page.caption)
+    finally:
+        other.stop_all()

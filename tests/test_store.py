@@ -92,6 +92,42 @@ def test_delete_and_retention_remove_runs_from_the_store(store_dir, monkeypatch)
     assert [r.id for r in Store(store_dir).stored_runs()] == [newest.id, runs[2].id]
 
 
+def test_opening_a_store_trims_it_to_the_retention_setting_and_keeps_running_rows(store_dir, monkeypatch):
+    monkeypatch.delenv("GANLAB_STORE_KEEP_RUNS", raising=False)
+    monkeypatch.delenv("GANLAB_STORE_KEEP_DAYS", raising=False)
+    writer = Store(store_dir)   # a CLI process, say, filling the store while no server trims it
+    cfg, now = get_preset("gauss1d").config, time.time()
+
+    def recorded(name, created, status):
+        run = Recorded(cfg, name, "gauss1d")
+        run.created = run.started = created
+        run.publish(10)
+        writer.watch(run)
+        writer.flush()
+        if status != "running":
+            run.alive = False
+            run.publish(10, status=status)
+            writer.flush()
+        return run
+
+    training = recorded("still training", now - 5 * 86400, "running")   # the oldest row, its process alive
+    old = [recorded(f"old {i}", now - 3 * 86400 + i, "finished") for i in range(2)]
+    new = [recorded(f"new {i}", now - 60 + i, status) for i, status in enumerate(("stopped", "finished", "failed"))]
+    assert len(Store(store_dir).rows()) == 6                 # the defaults keep them all
+
+    monkeypatch.setenv("GANLAB_STORE_KEEP_DAYS", "1")
+    assert [r["id"] for r in Store(store_dir).rows()] == [r.id for r in new[::-1]] + [training.id]
+    assert not writer.tensorboard_dir(old[0].id, old[0].name).exists()
+
+    monkeypatch.setenv("GANLAB_STORE_KEEP_RUNS", "2")
+    rows = Store(store_dir).rows()
+    assert [r["id"] for r in rows] == [new[2].id, new[1].id, training.id]
+    assert rows[-1]["status"] == "running"
+    training.alive = False
+    training.publish(10, status="stopped")
+    writer.flush()                         # its recording ends with the test
+
+
 def test_an_ended_run_gives_its_models_back_and_still_saves_explores_and_resumes(store_dir, tmp_path, monkeypatch):
     import gc
     import weakref
