@@ -449,7 +449,19 @@ def test_after_a_restart_the_runs_page_lists_stored_runs_and_their_links_draw_th
     assert len(specs) == 5
     loss = [t for t in specs[1]["data"] if t["name"] == "D loss"][0]
     assert array(loss["x"]) == live.metrics["step"].tolist()
-    assert any("cannot train on" in c.value for c in page.caption)   # no checkpoint: no Resume
+    # No checkpoint, but the store kept its models when it ended: it trains on from them.
+    assert any("kept its models as they were at step 200" in c.value for c in page.caption)
+    page.button(key=f"stored-resume-{new.id}").click().run()
+    assert not page.exception
+    from pages import ui
+    resumed = ui.registry().get(query(page, "run"))
+    assert resumed.id != new.id and resumed.cfg.train.steps == 400
+    assert resumed.join(60) and resumed.status == "finished" and resumed.step == 400
+
+    ui.registry().store.kept_state(old.id, old.name).unlink()   # neither kept models nor a checkpoint
+    page = open_page("pages/gauss1d.py", run=old.id)
+    assert any("cannot train on" in c.value for c in page.caption)
+    assert not [b for b in page.button if b.key == f"stored-resume-{old.id}"]
 
 
 def test_a_stored_run_with_a_checkpoint_offers_resume(registry, tmp_path, monkeypatch):
