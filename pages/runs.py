@@ -55,13 +55,15 @@ def table(runs) -> pd.DataFrame:
     for run in runs:
         s = run.summary()
         device = s["device"] if s["gpu_memory"] is None else f"{s['device']} · {s['gpu_memory'] / 2**20:,.0f} MiB"
+        device = None if device == "auto" else device   # not started: no device yet (a dash)
         rows.append({
             "run": names[run.id], "status": status_words(run, s), "loss": loss_words(run.cfg),
             "steps": f"{s['step']:,} / {s['budget']:,}", "device": device,
             **{meter(m).heading: s.get(m) for m in summary_meters()},
         })
     frame = pd.DataFrame(rows)
-    if frame["device"].nunique() == 1 and not frame["device"].iloc[0].startswith("cuda"):
+    devices = frame["device"].dropna()
+    if devices.nunique() <= 1 and not devices.str.startswith("cuda").any():
         frame = frame.drop(columns="device")
     return frame.dropna(axis=1, how="all")   # meters no run has yet
 

@@ -67,7 +67,7 @@ def test_the_table_lists_every_run_with_its_state_and_meters(registry):
     labels = run_labels([done, waiting])
     assert list(table["run"]) == [labels[waiting.id], labels[done.id]]   # newest first
     rows = table.set_index("run")
-    assert rows.loc[labels[done.id], "status"] == "Finished"
+    assert rows.loc[labels[done.id], "status"].startswith("Finished")   # and its verdict (test_app_verdict)
     assert rows.loc[labels[done.id], "steps"] == "100 / 100"
     assert rows.loc[labels[waiting.id], "steps"] == "0 / 5,000"
     assert set(rows["loss"]) == {"BCE non-saturating"}
@@ -442,7 +442,7 @@ def test_after_a_restart_the_runs_page_lists_stored_runs_and_their_links_draw_th
     table = at.dataframe[0].value
     newer, older = list(table["run"])                 # newest first, each labelled by its name
     assert newer.startswith("newer · ") and older.startswith("older ![x](http://example.com/x.png) · ")
-    assert list(table["status"]) == ["Finished", "Finished"]
+    assert [status.split(" · ")[0] for status in table["status"]] == ["Finished", "Finished"]   # then a verdict
     assert list(table["steps"]) == ["200 / 200", "150 / 150"]
     at.multiselect(key="runs-chosen").set_value([old.id]).run()
     links = [link for link in at.get("page_link")]
