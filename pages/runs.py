@@ -37,7 +37,7 @@ labels = run_labels(runs)
 
 # The table fits a projector's 1280 px (820 px beside the sidebar) with runs of every lab in it, and
 # so four meters (ganlab.meters headings them briefly): its text columns have fixed widths, and a
-# longer label or loss ends in an ellipsis here (the picker below shows whole labels).
+# longer label, status or loss is cut at its column's edge (the picker below shows whole labels).
 WIDTHS = {"run": 180, "status": 170, "loss": 130}
 
 
