@@ -25,6 +25,12 @@ class MeterSpec:
     quality: bool = False               # a task's overall distance to the data: the oscillation alarm
                                         # looks for its progress (one per task)
     task_words: tuple[tuple[str, str], ...] = ()   # (task, words) where a task says it better
+    short: str = ""                     # a narrow column's heading (the table of runs); "": its words
+
+    @property
+    def heading(self) -> str:
+        """What a narrow column of it is headed: its short words, else its words."""
+        return self.short or self.words
 
     def words_for(self, task: str) -> str:
         """Its words on one task's pages: "digits covered (of 10)" rather than "modes covered" on MNIST."""
@@ -83,11 +89,12 @@ for _spec in (
 # The summary ones come first, in the order the table of runs shows them. Code that looks a meter
 # up ("is there a FID in this snapshot?") names it by its spec here: MODES_COVERED.name. Its words
 # are read with meter(name), which a later registration (a test's, say) may change.
-W1 = register_meter(MeterSpec("w1", "W1 to the target", False, 0.0, summary=True, quality=True))
-KS = register_meter(MeterSpec("ks", "KS statistic", False, 0.0, summary=True))
-FID = register_meter(MeterSpec("fid", "Fréchet distance", False, 0.0, summary=True, quality=True))
+W1 = register_meter(MeterSpec("w1", "W1 to the target", False, 0.0, summary=True, quality=True, short="W1"))
+KS = register_meter(MeterSpec("ks", "KS statistic", False, 0.0, summary=True, short="KS"))
+FID = register_meter(MeterSpec("fid", "Fréchet distance", False, 0.0, summary=True, quality=True,
+                                 short="Fréchet"))
 MODES_COVERED = register_meter(MeterSpec("modes_covered", "modes covered", True, fmt="{:.0f}", summary=True,
-                                         task_words=(("mnist", "digits covered (of 10)"),)))
+                                         task_words=(("mnist", "digits covered (of 10)"),), short="modes"))
 FAKE_MEAN = register_meter(MeterSpec("fake_mean", "mean of the fakes", None))
 FAKE_STD = register_meter(MeterSpec("fake_std", "std of the fakes", None))
 MODES_CAPTURED = register_meter(MeterSpec("modes_captured", "modes captured (PacGAN's rule)", True, fmt="{:.0f}"))

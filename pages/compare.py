@@ -187,7 +187,9 @@ c3.button("Stop all", icon=":material/stop:", disabled=not active, key="cmp-stop
 if NOTICE in st.session_state:
     st.warning(ui.plain(st.session_state.pop(NOTICE)))
 
-if runs:
+
+def run_controls() -> None:
+    """Each run's own Pause and Stop, under its loss's name."""
     st.caption("Pausing a run pauses only that run. Resumed, it catches up while the others wait, so all "
                "the curves keep sharing their steps.")
     if any(ui.elsewhere(r) for r in runs):
@@ -202,11 +204,16 @@ if runs:
         b2.button("Stop", key=f"cmp-stop-{run.id}", disabled=run not in active, on_click=ask("stop", run.id))
 
 
-def draw_1d(snaps: dict, clock, x_max: int) -> None:
+# Each task's charts in two parts: the first shows what the runs make (densities, sample grids,
+# planes), the rest how they got there (the curves) and why.
+def first_1d(snaps: dict) -> None:
+    ui.chart(st, charts.densities_by_loss_figure({loss: s.views for loss, s in snaps.items()}), "cmp-densities")
+
+
+def rest_1d(snaps: dict, clock, x_max: int) -> None:
     views = {loss: s.views for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
     meters = {loss: s.meters for loss, s in snaps.items()}
-    ui.chart(st, charts.densities_by_loss_figure(views), "cmp-densities")
     view = ui.curve_view("cmp")
     c1, c2 = st.columns(2)
     ui.chart(c1, charts.w1_by_loss_figure(meters, x_max), "cmp-w1", view, clock)
@@ -218,11 +225,14 @@ def draw_1d(snaps: dict, clock, x_max: int) -> None:
     ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw_mnist(snaps: dict, clock, x_max: int) -> None:
+def first_mnist(snaps: dict) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         step, grid = snap.images[-1] if snap.images else (0, None)
         ui.chart(col, charts.image_figure(grid, f"{charts.loss_short(loss)}, step {step}", height=300),
                  f"cmp-grid-{loss}")
+
+
+def rest_mnist(snaps: dict, clock, x_max: int) -> None:
     view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
     metrics = {loss: s.metrics for loss, s in snaps.items()}
@@ -238,11 +248,14 @@ def draw_mnist(snaps: dict, clock, x_max: int) -> None:
     ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw_2d(snaps: dict, clock, x_max: int) -> None:
+def first_2d(snaps: dict) -> None:
     for col, (loss, snap) in zip(st.columns(len(snaps)), snaps.items()):
         ui.chart(col, charts2d.plane_figure(snap.views, arrows=False, manifold=False, height=340,
                                             title=f"{charts.loss_short(loss)}, step {snap.views.get('step', 0)}"),
                  f"cmp-plane-{loss}")
+
+
+def rest_2d(snaps: dict, clock, x_max: int) -> None:
     view = ui.curve_view("cmp")
     meters = {loss: s.meters for loss, s in snaps.items()}
     for col, (i, fig) in zip(st.columns(3), enumerate(charts2d.meters_by_loss_figures(meters, x_max))):
@@ -252,17 +265,36 @@ def draw_2d(snaps: dict, clock, x_max: int) -> None:
     ui.chart(st, charts.loss_panels_figure(metrics, x_max), "cmp-loss-panels", view, clock)
 
 
-def draw() -> None:
+CHARTS = {"gauss1d": (first_1d, rest_1d), "toy2d": (first_2d, rest_2d), "mnist": (first_mnist, rest_mnist)}
+
+
+def draw(first: bool = True, rest: bool = True) -> None:
+    """The runs' status lines, the task's first chart and the rest of its charts (or some of them)."""
     snaps = {run.cfg.loss.name: run.snapshot() for run in runs}
-    mnist = runs[0].cfg.task == "mnist"
-    for col, snap in zip(st.columns(len(snaps)), snaps.values()):
-        with col:
-            ui.status_line(snap, images=mnist)   # with the run's alarms, if any sound
-    # The runs train in lockstep, so step s of each came at about the same moment: the clock of
-    # the run that got furthest gives every run's wall time.
-    clock = max(snaps.values(), key=lambda snap: snap.step)
-    draw_task = draw_mnist if mnist else draw_2d if runs[0].cfg.task == "toy2d" else draw_1d
-    draw_task(snaps, clock, clock.step)   # the runs' curves share one step range
+    first_chart, rest_charts = CHARTS.get(runs[0].cfg.task, CHARTS["gauss1d"])
+    if rest:
+        for col, snap in zip(st.columns(len(snaps)), snaps.values()):
+            with col:
+                ui.status_line(snap, images=runs[0].cfg.task == "mnist")   # with the run's alarms, if any sound
+    if first:
+        first_chart(snaps)
+    if rest:
+        # The runs train in lockstep, so step s of each came at about the same moment: the clock of
+        # the run that got furthest gives every run's wall time.
+        clock = max(snaps.values(), key=lambda snap: snap.step)
+        rest_charts(snaps, clock, clock.step)   # the runs' curves share one step range
+
+
+def draw_first() -> None:
+    draw(rest=False)
+
+
+def draw_rest() -> None:
+    draw(first=False)
+
+
+def training() -> bool:
+    return any(r.snapshot().status in ACTIVE for r in runs)
 
 
 if not runs:
@@ -270,7 +302,15 @@ if not runs:
 else:
     st.caption(f"Comparison `{runs[0].lockstep.group}`: {runs[0].name.split(' · ')[0]}, "
                f"{runs[0].cfg.train.steps:,} steps per run.")
-    ui.refresh_while(draw, lambda: any(r.snapshot().status in ACTIVE for r in runs))
+    if ui.teaching():
+        # On a projector the picture comes first, so that it starts on a 1280 × 720 screen while the
+        # runs train: then each run's controls, its status, and the curves.
+        ui.refresh_while(draw_first, training)
+        run_controls()
+        ui.refresh_while(draw_rest, training)
+    else:
+        run_controls()
+        ui.refresh_while(draw, training)
 
 # Below the charts, so that the picker, Start all and the charts come first on the screen.
 with st.expander("What to look for (to read aloud)", expanded=True):

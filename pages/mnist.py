@@ -123,7 +123,7 @@ def draw(snap):
         else:
             ui.chart(st, charts.image_figure(None, "Samples", grid_height), "mn-grid")
     with right:
-        view = ui.curve_view("mn")
+        view = ui.curve_view("mn", narrow=True)   # half the page or less: its controls in two rows
         ui.chart(st, charts.loss_figure(snap.metrics, x_max), "mn-loss", view, snap)
         ui.chart(st, charts.d_test_figure(snap.meters, snap.views, x_max), "mn-dtest", view, snap)
     if ui.digit_meters(snap, charts.mnist_quality_figure, "mn", view):

@@ -9,8 +9,7 @@ from ganlab.chartview import X_AXES, apply_view
 from ganlab.labels import loss_words, run_labels
 from ganlab.meters import meter, summary_meters
 from ganlab.runs import ACTIVE, RUNNING
-from ganlab.speed import duration, time_left
-from ganlab.verdict import DIVERGED, EARLY, FAILED, UNJUDGED
+from ganlab.speed import duration, seconds_left
 from pages import ui
 
 # A run's page is named after its file: pages/<page>.py.
@@ -36,45 +35,50 @@ by_id = {r.id: r for r in runs}
 labels = run_labels(runs)
 
 
-def table(runs) -> pd.DataFrame:
-    """One row per run, headed in words: a meter's column by its words (ganlab.meters).
+# The table fits a projector's 1280 px (820 px beside the sidebar) with runs of every lab in it, and
+# so four meters (ganlab.meters headings them briefly): its text columns have fixed widths, and a
+# longer label, status or loss is cut at its column's edge (the picker below shows whole labels).
+WIDTHS = {"run": 180, "status": 170, "loss": 130}
 
-    Few columns, so that the table fits a projector's 1280 px: the label names the preset and any
-    model or loss changed from it, the device shows only where the runs differ in it, and the speed
-    is on each run's own page.
+
+def table(runs) -> pd.DataFrame:
+    """One row per run, headed in words; a meter's column by its short heading (ganlab.meters),
+    with its words in the heading's tooltip (see draw_table).
+
+    Few columns, so that the table fits 1280 px: the label names the preset and any model or loss
+    changed from it, the status says how an ended run did, the device shows only where the runs
+    differ in it, a meter only where a run has it, and the speed and training time are on each
+    run's own page.
     """
     names = run_labels(runs)   # the runs now: another tab may have started one since the page ran
     rows = []
     for run in runs:
         s = run.summary()
         device = s["device"] if s["gpu_memory"] is None else f"{s['device']} · {s['gpu_memory'] / 2**20:,.0f} MiB"
+        device = None if device == "auto" else device   # not started: no device yet (a dash)
         rows.append({
-            "run": names[run.id], "status": status_words(s), "verdict": verdict_words(run),
-            "loss": loss_words(run.cfg), "steps": f"{s['step']:,} / {s['budget']:,}",
-            "time": duration(s["wall_s"]), "device": device,
-            **{meter(m).words: s.get(m) for m in summary_meters()},
+            "run": names[run.id], "status": status_words(run, s), "loss": loss_words(run.cfg),
+            "steps": f"{s['step']:,} / {s['budget']:,}", "device": device,
+            **{meter(m).heading: s.get(m) for m in summary_meters()},
         })
     frame = pd.DataFrame(rows)
-    if frame["device"].nunique() == 1 and not frame["device"].iloc[0].startswith("cuda"):
+    devices = frame["device"].dropna()
+    if devices.nunique() <= 1 and not devices.str.startswith("cuda").any():
         frame = frame.drop(columns="device")
     return frame.dropna(axis=1, how="all")   # meters no run has yet
 
 
-def status_words(s: dict) -> str:
-    """The status in words; a training run's with its time left (one column: the table fits 1280 px)."""
+def status_words(run, s: dict) -> str:
+    """The status in words, in one column: a training run's with its time left ("~3m 05s left"), an
+    ended run's with how it did against its preset's promise (ganlab.verdict) where that adds
+    anything, as the run's own page badges it ("Finished · did not converge"; the page gives the
+    sentence)."""
     words = ui.STATUS_WORDS.get(s["status"], ("", s["status"]))[1]
-    left = time_left(s["step"], s["budget"], s["steps_per_s"]) if s["status"] == RUNNING else None
-    return f"{words} · {left}" if left else words
-
-
-# A verdict in a few words, so the table fits 1280 px; the run's own page gives the sentence.
-SHORT = {EARLY: "stopped early", UNJUDGED: "not judged", FAILED: "failed", DIVERGED: "diverged"}
-
-
-def verdict_words(run) -> str | None:
-    """How an ended run did against its preset's promise (ganlab.verdict); None (a dash) while it trains."""
+    if s["status"] == RUNNING:
+        left = seconds_left(s["step"], s["budget"], s["steps_per_s"])
+        return f"{words} · ~{duration(max(left, 1))} left" if left is not None else words
     ended = ui.run_verdict(run, run.snapshot())
-    return (ended.headline or SHORT.get(ended.outcome, "")) if ended is not None else None
+    return f"{words} · {ended.headline}" if ended is not None and ended.headline else words
 
 
 # Each list() reads every row of the store: the table's read serves the check that follows it.
@@ -83,11 +87,12 @@ listed = {"runs": runs}
 
 def draw_table() -> None:
     listed["runs"] = registry.list()
-    meters = {meter(m).words: m for m in summary_meters()}
+    meters = {meter(m).heading: m for m in summary_meters()}
     shown = ui.meters_table(table(listed["runs"][::-1]), meters)   # newest first
-    # A meter's heading says which way is better when pointed at.
-    config = {column: st.column_config.Column(help=meter(name).better) for column, name in meters.items()
-              if meter(name).better}
+    config = {column: st.column_config.Column(width=width) for column, width in WIDTHS.items()}
+    # A meter's heading is short: pointed at, it gives the meter's words and which way is better.
+    config |= {column: st.column_config.Column(help=", ".join(filter(None, (meter(name).words, meter(name).better))))
+               for column, name in meters.items()}
     st.dataframe(shown, hide_index=True, key="runs-table", column_config=config, placeholder=ui.MISSING)
 
 

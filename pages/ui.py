@@ -432,27 +432,42 @@ def build_config(make, prefix: str = "") -> tuple[Experiment | None, str | None]
     try:
         return make(), None
     except ConfigError as e:
-        drawn, under, lines = _drawing.widgets, {}, []
+        drawn, under = _drawing.widgets, {}
         for error in e.errors:
-            field = re.sub(r"\[\d+\]$", "", error.field)   # target.stds[1]: the stds widget
-            label, place, empty = drawn.get(field, (None, None, False))
+            field = _widget_field(error.field)
+            _, place, empty = drawn.get(field, (None, None, False))
             if place is not None:
                 under.setdefault(field, (place, empty, []))[2].append(plain(error.message))
-            # The field and the message may carry a link's or an upload's text: escaped (plain).
-            # Inside a code span nothing renders but a backtick, which would end it.
-            lines.append(f"**{plain(setting_words(field, label))}** (`{error.field.replace('`', '')[:100]}`) "
-                         f"{plain(error.message)}")
         for place, empty, messages in under.values():
             # A widget still empty (no file uploaded yet) is asked for, not told it is wrong.
             if empty:
                 place.info(" ".join(messages), icon=":material/info:")
             else:
                 place.error(" ".join(messages), icon=":material/error:")
-        if len(lines) == 1:
-            return None, f"Fix this setting to start: {lines[0]}"
-        return None, f"Fix these {len(lines)} settings to start:\n" + "".join(f"\n- {line}" for line in lines)
+        return None, config_problems(e, {field: setting_words(field, label) for field, (label, _, _) in drawn.items()},
+                                     "start")
     finally:
         _drawing.prefix, _drawing.widgets = "", None
+
+
+def _widget_field(field: str) -> str:
+    return re.sub(r"\[\d+\]$", "", field)   # target.stds[1]: the stds widget's
+
+
+def config_problems(error: ConfigError, words: dict[str, str], to: str) -> str:
+    """Every bad field of a ConfigError (one, or ConfigErrors' several) in one message, each in the
+    words its widget goes by (`words`: config field -> words), then as the config field (as a link's
+    cfg= and the command line know it): "Fix these 2 settings to start: ..."."""
+    lines = []
+    for one in error.errors:
+        field = _widget_field(one.field)
+        # The field and the message may carry a link's or an upload's text: escaped (plain).
+        # Inside a code span nothing renders but a backtick, which would end it.
+        lines.append(f"**{plain(words.get(field) or setting_words(field, None))}** "
+                     f"(`{one.field.replace('`', '')[:100]}`) {plain(one.message)}")
+    if len(lines) == 1:
+        return f"Fix this setting to {to}: {lines[0]}"
+    return f"Fix these {len(lines)} settings to {to}:\n" + "".join(f"\n- {line}" for line in lines)
 
 
 def controls(run: Run | None, cfg: Experiment | None, page: str, name: str = "",
@@ -794,11 +809,16 @@ def meter_calibration(root) -> None:
 
 # -- charts: the reader's view of the curves (as in TensorBoard), and every chart's data as CSV ----
 
-def curve_view(prefix: str, wall: bool = True):
+def curve_view(prefix: str, wall: bool = True, narrow: bool = False):
     """Smoothing, log y, and step or wall time on x, for a page's curves: a chartview.CurveView.
-    Without `wall` (a checkpoint's curves, which keep no clock), x is the step."""
+    Without `wall` (a checkpoint's curves, which keep no clock), x is the step. `narrow`: drawn in
+    a column about a third of the page wide or less, the smoothing slider takes a row of its own, so
+    that the other two keep their words whole."""
     from ganlab.chartview import MAX_SMOOTHING, X_AXES, CurveView
-    c1, c2, c3 = st.columns([2, 1, 1.4], vertical_alignment="bottom")
+    if narrow:
+        c1, (c2, c3) = st.container(), st.columns([1, 1.4], vertical_alignment="bottom")
+    else:
+        c1, c2, c3 = st.columns([2, 1, 1.4], vertical_alignment="bottom")
     weight = c1.slider("Smoothing", 0.0, MAX_SMOOTHING, CurveView.smoothing, 0.01, key=f"{prefix}-smoothing",
                        help="TensorBoard's exponential moving average, over the per-step curves (losses, D's "
                             "outputs, gradient norms); the raw values stay faint behind. 0 draws them raw. "
@@ -1055,6 +1075,11 @@ def stage_caption(stage: dict) -> None:
         st.markdown(f"**{head}.** {stage['caption']}")
 
 
+# The settings a run can change while it trains (ganlab.teach.CHANGEABLE): config field -> label.
+CHANGE_LABELS = {"opt_g.lr": "G learning rate", "opt_d.lr": "D learning rate",
+                 "train.d_steps": "k (D steps per G step)", "loss.name": "loss"}
+
+
 def change_panel(run: Run | None, page: str) -> None:
     """Learning rates, k and the loss of the run in training, changed between two steps."""
     if run is None or run.status not in ACTIVE or not mine(run) or elsewhere(run):   # only watched here
@@ -1066,17 +1091,18 @@ def change_panel(run: Run | None, page: str) -> None:
     with st.expander("Change while training", icon=":material/tune:", key=f"{page}-change-open",
                      on_change="rerun"):
         c1, c2, c3, c4 = st.columns([1, 1, 1, 2])   # the loss's name is long: "BCE, non-saturating G loss"
-        lr_g = c1.number_input("G learning rate", value=cfg.opt_g.lr, format="%g", step=1e-4, key=key + "lr-g")
-        lr_d = c2.number_input("D learning rate", value=cfg.opt_d.lr, format="%g", step=1e-4, key=key + "lr-d")
-        k = c3.number_input("k (D steps per G step)", value=cfg.train.d_steps, step=1, key=key + "k")
+        words = CHANGE_LABELS
+        lr_g = c1.number_input(words["opt_g.lr"], value=cfg.opt_g.lr, format="%g", step=1e-4, key=key + "lr-g")
+        lr_d = c2.number_input(words["opt_d.lr"], value=cfg.opt_d.lr, format="%g", step=1e-4, key=key + "lr-d")
+        k = c3.number_input(words["train.d_steps"], value=cfg.train.d_steps, step=1, key=key + "k")
         names = list(LOSSES)
-        loss = c4.selectbox("loss", names, index=names.index(cfg.loss.name), key=key + "loss",
+        loss = c4.selectbox(words["loss.name"], names, index=names.index(cfg.loss.name), key=key + "loss",
                             format_func=lambda n: LOSSES[n].label)
         if st.button("Apply", key=key + "apply", help="Takes effect before the next step; the run goes on"):
             try:
                 lines = run.reconfigure(lr_g=float(lr_g), lr_d=float(lr_d), d_steps=int(k), loss=loss)
-            except ConfigError as e:
-                st.error(f"**{plain(e.field)}**: {plain(str(e).split(': ', 1)[-1])}")
+            except ConfigError as e:   # every bad value at once, each by its widget's label
+                st.error(config_problems(e, CHANGE_LABELS, "apply the change"), icon=":material/error:")
             except RunError as e:
                 st.warning(plain(e))
             else:

@@ -123,6 +123,21 @@ def test_change_while_training_applies_between_steps(app):
     assert not app.exception
 
 
+def test_change_while_training_names_every_bad_value_at_once(app):
+    app.button(key="gauss1d-step-both").click().run()
+    rerun_until(app, lambda at: "step **1** of" in text_of(at))
+    run_id = app.query_params["run"]
+    key = f"gauss1d-change-{run_id[0] if isinstance(run_id, list) else run_id}-"
+    app.number_input(key=key + "lr-g").set_value(-1.0)
+    app.number_input(key=key + "k").set_value(0)
+    app.button(key=key + "apply").click().run()
+    (error,) = app.error
+    assert "Fix these 2 settings" in error.value
+    assert "**G learning rate** (`opt_g.lr`)" in error.value                   # by its label, then its field
+    assert "**k (D steps per G step)** (`train.d_steps`)" in error.value
+    assert not app.success and not app.exception
+
+
 def test_the_2d_page_shows_the_stages_in_the_plane():
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("pages/toy2d.py")

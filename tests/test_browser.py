@@ -256,3 +256,15 @@ def test_teaching_mode_follows_to_another_page_where_start_all_is_on_the_first_s
     assert box["y"] + box["height"] <= 720, box                          # the reading notes come after the charts
     notes = page.get_by_text("What to look for").first.bounding_box()
     assert notes["y"] > box["y"], (notes, box)
+    # While its runs train, the comparison's first chart starts on the first screen too: each run's
+    # status and controls come after it.
+    start.click()
+    wait_for_change(page, lambda: chart_title(page, 0) if "densities (step" in chart_title(page, 0) else "", "")
+    page.get_by_text("Training", exact=True).first.wait_for(timeout=60_000)
+    top = settled_box(page, page.locator(".js-plotly-plot").first)["y"]
+    page.screenshot(path=str(ARTIFACTS / "compare-teaching-1280x720.png"))
+    assert 0 <= top < 720, top
+    badge = page.get_by_text("Training", exact=True).first.bounding_box()
+    assert badge["y"] > top, (badge, top)
+    button(page, "cmp-stop").click()
+    page.get_by_text("Stopped", exact=True).first.wait_for(timeout=60_000)

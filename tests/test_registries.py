@@ -105,6 +105,17 @@ def test_every_meter_says_what_it_means():
     assert meter("not_a_meter").words == "not a meter"                  # an unknown column still has words
 
 
+def test_the_table_of_runs_heads_its_meters_briefly():
+    # Runs of every lab in one table (W1 and KS, modes, the Fréchet distance) still fit a projector's
+    # 1280 px (the Runs page): at most four meter columns, each headed in a word or two. A fifth
+    # summary meter, or one without a short heading, would make the table scroll sideways.
+    assert len(summary_meters()) <= 4
+    headings = [meter(m).heading for m in summary_meters()]
+    assert all(len(h) <= 8 for h in headings), headings
+    assert len(set(headings)) == len(headings)
+    assert meter("w1").heading == "W1" and meter("loss_d").heading == "D loss"   # else its words
+
+
 def test_tables_and_charts_read_the_meter_registry(monkeypatch):
     from ganlab import charts, families
     monkeypatch.setitem(METERS, "fid", MeterSpec("fid", "Fréchet thing", False, 0.0))
