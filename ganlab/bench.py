@@ -17,7 +17,7 @@ from ganlab.config import Experiment, Model
 from ganlab.fast import graph_blocker
 from ganlab.models import models_for
 from ganlab.presets import get_preset, presets_for
-from ganlab.runs import Run
+from ganlab.runs import Run, RunRegistry
 from ganlab.train import Trainer, describe_path, resolve_device
 
 
@@ -135,7 +135,6 @@ def compare_lockstep(cfg: Experiment, losses=COMPARE_LOSSES) -> dict:
     Each is measured as the app runs them: Runs in background threads, probes and all.
     """
     from ganlab.compare import comparison_configs, start_group
-    from ganlab.runs import RunRegistry
     cfgs = comparison_configs(cfg, list(losses))
     alone = _run_to_end(Run(cfgs[0]))
     one_by_one = {c.loss.name: _run_to_end(Run(c)) for c in cfgs}
@@ -181,6 +180,8 @@ def main(args) -> int:
         return compare_main(args)
     if args.target == "stop":
         return stop_main(args)
+    if args.target == "memory":
+        return memory_main(args)
     if args.target == "gauss1d":
         cfg = get_preset("gauss1d").config.replace(train={"device": args.device})
         label, unit = "gauss1d", "steps/s"
@@ -194,7 +195,8 @@ def main(args) -> int:
         label, unit = f"mnist {args.model} (batch {cfg.train.batch_size})", "images/s"
         scale = cfg.train.batch_size
     else:
-        print(f"unknown bench target {args.target!r}; choose gauss1d, mnist or lockstep (or --compare)")
+        print(f"unknown bench target {args.target!r}; choose gauss1d, mnist, lockstep, stop or memory "
+              f"(or --compare)")
         return 2
     print(f"{label} on {device}, {args.seconds:.0f} s per measurement")
     if getattr(args, "store", False):
@@ -234,6 +236,52 @@ def store_main(cfg: Experiment, seconds: float, scale: int, unit: str, rounds: i
         for name, ratios in (("wall clock", wall), ("per CPU second", cpu)):
             print(f"  with the store, {name}: median {statistics.median(ratios):.1%}, "
                   f"worst {min(ratios):.1%} of without")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+def memory_main(args) -> int:
+    """What a server keeps of each ended run: its RSS after N short runs of a model's MNIST preset
+    have ended, with the run store (the models go back to it) and without (they stay in memory)."""
+    import gc
+    import os
+    import shutil
+    import tempfile
+
+    from ganlab.store import Store
+    from ganlab.worker import _trim_heap
+
+    def rss_mib() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    slug, cfg = mnist_config(args.model or "dcgan")
+    cfg = cfg.replace(train={"device": args.device, "steps": args.steps or 20, "snapshot_every": 10})
+    n = 10
+    print(f"{slug}: server memory per ended run ({n} runs of {cfg.train.steps} steps; RSS after the heap is trimmed)")
+    folder = tempfile.mkdtemp(prefix="ganlab-bench-memory-")
+    try:
+        for label, store in (("with the run store", Store(folder)), ("without a store", None)):
+            registry = RunRegistry(max_active=n + 1, store=store)
+
+            def ended(seed: int):
+                run = registry.create(cfg.replace(train={"seed": seed}), name=f"{slug} {seed}")
+                run.join()
+                return run
+
+            # The first runs load what every later one shares (the digits' files, the classifier, torch's
+            # caches): the slope over the next n is what each more run keeps.
+            warm = [ended(seed) for seed in range(3)]
+            gc.collect(), _trim_heap()
+            before = rss_mib()
+            runs = warm + [ended(seed) for seed in range(3, n + 3)]
+            if store is not None:
+                store.flush()
+            gc.collect(), _trim_heap()
+            kept = sum(run.trainer is not None for run in runs)
+            print(f"  {label:20s} {(rss_mib() - before) / n:5.1f} MiB a run ({kept} of {len(runs)} keep their "
+                  f"models in memory)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

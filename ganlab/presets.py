@@ -163,9 +163,9 @@ register(Preset(
         loss=Loss("bce-ns"),
         opt_g=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
         opt_d=Optim("adam", lr=1e-3, beta1=0.5, beta2=0.999),
-        train=Train(steps=600, batch_size=64, d_steps=1, snapshot_every=50),
+        train=Train(steps=2000, batch_size=64, d_steps=1, snapshot_every=50),
     ),
-    promises=(Promise("modes_covered", 7), Promise("confident", 0.4)),
+    promises=(Promise("modes_covered", 9), Promise("confident", 0.5)),
     about="The default for a first look: mnist-dcgan's network at half the width (16 channels at 14×14), "
           "five times its learning rate (Adam 1e-3, β1 = 0.5) and batches of 64, so that each step is cheap "
           "and digits take shape within a few hundred of them; the strokes stay rougher than mnist-dcgan's. "
