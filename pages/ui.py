@@ -342,6 +342,12 @@ def draw_load() -> DrawLoad:
     return DrawLoad()   # one per server process, shared by every session
 
 
+def polled_alone() -> bool:
+    """Whether this script run is a fragment's own poll (run_every), not a whole run of the page."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
 def refresh_while(draw, active) -> None:
     """Redraw draw() while active() holds, every REFRESH_SECONDS or longer on a busy server
     (DrawLoad); once otherwise.
@@ -364,8 +370,11 @@ def refresh_while(draw, active) -> None:
             load.record(key, time.perf_counter() - started)
             if not active():
                 st.rerun()   # everything ended: redraw the whole page once, and stop polling
-            elif not 0.5 * every <= load.interval() <= 1.5 * every:
-                st.rerun()   # the server got busier (or quieter): poll at the new pace
+            elif polled_alone() and not 0.5 * every <= load.interval() <= 1.5 * every:
+                # The server got busier (or quieter): poll at the new pace. Only on a poll of its own:
+                # drawn within a whole run of the page the fragment was just made at the pace of now,
+                # and a rerun there would cut short the run a click started.
+                st.rerun()
 
     _refresh()
 

@@ -294,6 +294,25 @@ def test_a_link_opens_the_1d_page_with_its_settings_and_start_uses_them(registry
     assert decode_config(query(at, "cfg"), preset.config) == cfg  # and the URL still holds it
 
 
+def test_a_busier_server_keeps_the_linked_settings_of_a_run_just_started(registry, monkeypatch):
+    # The charts poll more slowly when drawing them gets slow (ui.DrawLoad). A server that gets busier
+    # while Start is being answered must not cut that answer short: the page keeps the link's preset
+    # and settings. (Under a loaded CI, the first page drawn in a process is slow enough for this.)
+    preset = get_preset("gauss1d-bimodal")
+    cfg = preset.config.replace(train={"steps": 100_000, "seed": 7}, model={"g_hidden": 24})
+    at = open_page("pages/gauss1d.py", preset=preset.slug, cfg=encode_config(cfg, preset.config))
+    from pages import ui
+    paces = iter([1.0] + [4.0] * 100)     # the pace the charts start at, then a busier server's
+    monkeypatch.setattr(ui.DrawLoad, "interval", lambda self: next(paces))
+    at.button(key="gauss1d-start").click().run()
+    run = registry.get(query(at, "run"))
+    try:
+        assert at.selectbox(key="g1d-preset").value == preset.slug
+        assert query(at, "preset") == preset.slug and decode_config(query(at, "cfg"), preset.config) == cfg
+    finally:
+        run.stop()
+
+
 def test_changing_a_setting_writes_it_into_the_url():
     at = open_page("pages/gauss1d.py")
     assert query(at, "preset") == "gauss1d" and query(at, "cfg") is None   # the preset as it is
