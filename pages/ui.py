@@ -368,13 +368,14 @@ def refresh_while(draw, active) -> None:
         draw()
         if polling:
             load.record(key, time.perf_counter() - started)
+            # Only on a poll of its own: within a whole run of the page (a click's answer) the page is
+            # being drawn as things are now, and a rerun there would cut that run short.
+            if not polled_alone():
+                return
             if not active():
                 st.rerun()   # everything ended: redraw the whole page once, and stop polling
-            elif polled_alone() and not 0.5 * every <= load.interval() <= 1.5 * every:
-                # The server got busier (or quieter): poll at the new pace. Only on a poll of its own:
-                # drawn within a whole run of the page the fragment was just made at the pace of now,
-                # and a rerun there would cut short the run a click started.
-                st.rerun()
+            elif not 0.5 * every <= load.interval() <= 1.5 * every:
+                st.rerun()   # the server got busier (or quieter): poll at the new pace
 
     _refresh()
 
