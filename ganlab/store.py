@@ -720,20 +720,27 @@ class StoredRun:
         """Whether the store keeps the state its models had when it ended (Save and Explore use it)."""
         return self.row["status"] not in ACTIVE + (CREATED,) and self.store.kept_state(self.id, self.name) is not None
 
-    def state_copy(self):
-        """(the state its models had when it ended, its snapshot, its config), or None (ganlab.runs.Run)."""
-        path = self.store.kept_state(self.id, self.name) if self.has_model else None
+    def _kept(self) -> dict | None:
+        """The state its models had when it ended, read and checked (checkpoints.read_state); None
+        when the store kept none."""
+        path = self.store.kept_state(self.id, self.name) if self.row["status"] not in ACTIVE + (CREATED,) else None
         if path is None:
             return None
         from ganlab.checkpoints import read_state
-        return read_state(path, self.cfg), self.snapshot(), self.cfg
+        return read_state(path, self.cfg)
+
+    def state_copy(self):
+        """(the state its models had when it ended, its snapshot, its config), or None (ganlab.runs.Run)."""
+        state = self._kept()
+        return (state, self.snapshot(), self.cfg) if state is not None else None
 
     def generator_copy(self):
-        taken = self.state_copy()
-        if taken is None:
+        # Not through state_copy(): Explore needs the weights alone, not the run's whole record.
+        state = self._kept()
+        if state is None:
             return None
         from ganlab.checkpoints import generator_of
-        return generator_of(self.cfg, taken[0])
+        return generator_of(self.cfg, state)
 
     def _refuse(self, *args, **kwargs):
         from ganlab.runs import RunError
