@@ -157,7 +157,8 @@ def test_an_ended_run_gives_its_models_back_and_still_saves_explores_and_resumes
     expected = twin.generator_copy()(z)
     assert torch.equal(run.generator_copy()(z), expected)
 
-    again = RunRegistry(store=Store(store_dir))     # after a restart
+    registry.store.close()                          # a restart: the process writes what is left at exit
+    again = RunRegistry(store=Store(store_dir))
     stored = again.get(run.id)
     assert stored.has_model and torch.equal(stored.generator_copy()(z), expected)
     resumed = again.create(ckpt.cfg.replace(train={"steps": 300}), resume=checkpoints.load(checkpoints.save(stored)))
