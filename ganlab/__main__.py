@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -158,6 +159,9 @@ def cmd_check_presets(args) -> int:
     from ganlab.checks import check_preset
     slugs = args.preset or [p.slug for p in PRESETS.values() if p.promises]
     presets = [get_preset(slug) for slug in slugs]
+    if args.set:
+        # The promise is then checked on other settings: for trying a change before it goes into a preset.
+        presets = [dataclasses.replace(p, config=apply_overrides(p.config, args.set)) for p in presets]
     if args.data:
         os.environ["GANLAB_DATA"] = args.data
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
@@ -170,14 +174,15 @@ def cmd_check_presets(args) -> int:
         results, verdicts = check_preset(preset, seeds, args.steps, args.device, progress=log)
         steps = args.steps or preset.config.train.steps
         seconds = sorted(r.seconds for r in results)
-        report.append({"preset": preset.slug, "steps": steps, "seeds": seeds,
+        report.append({"preset": preset.slug, "steps": steps, "seeds": seeds, "set": args.set or [],
                        "seconds_median": seconds[len(seconds) // 2], "seconds_max": seconds[-1],
                        "promises": [{"promise": str(v.promise), "meter": v.promise.meter, "kept": v.kept,
                                      "runs": v.runs, "median": v.median, "worst": v.worst} for v in verdicts],
                        "runs": [{"seed": r.seed, "status": r.status, "seconds": round(r.seconds, 1),
                                  **{p.meter: r.meters.get(p.meter) for p in preset.promises}} for r in results]})
         if not args.json:
-            print(f"{preset.slug}: {steps:,} steps on seeds {seeds[0]}-{seeds[-1]}, "
+            changed = f" with {', '.join(args.set)}" if args.set else ""
+            print(f"{preset.slug}{changed}: {steps:,} steps on seeds {seeds[0]}-{seeds[-1]}, "
                   f"{seconds[len(seconds) // 2]:.0f} s a run (median; slowest {seconds[-1]:.0f} s)")
             for verdict in verdicts:
                 print(f"  {verdict}")
@@ -253,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--steps", type=int, help="override the preset's budget")
     check.add_argument("--device", choices=("auto", "cpu", "cuda"))
     check.add_argument("--data", help="MNIST folder (default: $GANLAB_DATA or ./data)")
+    check.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                       help="change a setting of every checked preset (repeatable), e.g. opt_g.lr=5e-4")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     bench = sub.add_parser("bench", help="measure training speed")

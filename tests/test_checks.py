@@ -60,3 +60,16 @@ def test_check_presets_trains_fresh_seeds_and_reports_each_promise(capsys):
     w1 = [r["w1"] for r in runs]
     assert promise["kept"] == sum(v < 0.1 for v in w1) and promise["worst"] == max(w1)
     assert all(v > 0.5 for v in w1)        # 40 steps is far too few: the report says so, it does not round up
+
+
+def test_check_presets_checks_a_promise_on_changed_settings_and_names_a_bad_one(capsys):
+    args = ["check-presets", "--preset", "gauss1d", "--seeds", "1", "--steps", "40", "--json"]
+    assert main(args) == 0
+    (plain,) = json.loads(capsys.readouterr().out)
+    assert main(args + ["--set", "opt_g.lr=0.05", "--set", "model.g_hidden=8"]) == 0
+    (changed,) = json.loads(capsys.readouterr().out)
+    assert changed["set"] == ["opt_g.lr=0.05", "model.g_hidden=8"] and plain["set"] == []
+    assert changed["runs"][0]["w1"] != plain["runs"][0]["w1"]       # the same seed, trained otherwise
+
+    assert main(args + ["--set", "opt_g.lr=-1"]) == 2
+    assert "opt_g.lr" in capsys.readouterr().err
