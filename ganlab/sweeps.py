@@ -389,12 +389,16 @@ def _one_line(error: BaseException) -> str:
 
 _LIVE: dict[str, "Sweep"] = {}   # this process's sweeps by id, for Tune's callback and stopper
 _ray_lock = threading.Lock()
-_ray_address: list = []     # the address this process's Ray was started with ("" for a local one)
+_ray_address: list = []     # [the address Ray was started with ("" for a local one), the Event that ends its thread]
 
 
 def ray_for(address: str | None = None) -> str:
     """Connect this process to Ray once (reused by every later sweep): `address`, else RAY_ADDRESS,
-    else a local Ray on this machine's cores. Returns what it is connected to, in words."""
+    else a local Ray on this machine's cores. Returns what it is connected to, in words.
+
+    ray.init runs on a thread kept for the life of the connection: a local Ray's GCS and raylet are
+    started with PR_SET_PDEATHSIG, which Linux fires when the *thread* that started them ends, so
+    Ray started from a sweep's thread (or a page's script run) would die with it."""
     import ray
     address = address or os.environ.get("RAY_ADDRESS") or ""
     with _ray_lock:
@@ -412,11 +416,26 @@ def ray_for(address: str | None = None) -> str:
         paths = [code] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != code]
         runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
         if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+            kwargs = dict(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=80 * 2**20, runtime_env=runtime_env)
-        _ray_address[:] = [address]
+            kwargs = dict(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                          object_store_memory=80 * 2**20, runtime_env=runtime_env)
+        started, failed, release = threading.Event(), [], threading.Event()
+
+        def keep():
+            try:
+                ray.init(**kwargs)
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                failed.append(e)
+            started.set()
+            if not failed:
+                release.wait()
+
+        threading.Thread(target=keep, name="ganlab-ray", daemon=True).start()
+        started.wait()
+        if failed:
+            raise failed[0]
+        _ray_address[:] = [address, release]
         return address or "a local Ray"
 
 
@@ -426,6 +445,8 @@ def shutdown_ray() -> None:
     with _ray_lock:
         if ray.is_initialized():
             ray.shutdown()
+        if _ray_address:
+            _ray_address[1].set()    # the thread that started Ray may end now
         _ray_address.clear()
 
 
