@@ -76,8 +76,8 @@ def test_a_trials_config_run_alone_gives_the_same_final_meters(grid_sweep):
     """Bit for bit, under the threads Ray gives a one-CPU trial (OMP_NUM_THREADS=1: numpy's BLAS threads
     change the last digit of W1)."""
     row = grid_sweep.rows()[1]
-    alone = ("import json, sys; from ganlab.config import Experiment; from ganlab.sweeps import run_trial; "
-             "_, snap = run_trial(Experiment.from_dict(json.loads(sys.argv[1])), 'alone'); "
+    alone = ("import json, sys; from ganlab.config import Experiment; from ganlab.runs import Run; "
+             "run = Run(Experiment.from_dict(json.loads(sys.argv[1]))).start(); run.join(); snap = run.snapshot(); "
              "print(json.dumps({'status': snap.status, **{k: snap.latest(k) for k in snap.meters}}))")
     out = subprocess.run([sys.executable, "-c", alone, json.dumps(grid_sweep.cfg_of(1).to_dict())], cwd=ROOT,
                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
