@@ -170,3 +170,20 @@ def test_the_cli_runs_a_sweep_and_prints_its_rows_as_json(ray_local, capsys, mon
     rows = json.loads(out.out)
     assert [(r["opt_g.lr"], r["status"], r["step"]) for r in rows] == [(0.01, "finished", 100), (0.02, "finished", 100)]
     assert "trials done" in out.err
+
+
+def test_a_store_from_before_sweeps_gets_the_sweep_tables_and_keeps_its_runs(tmp_path):
+    import sqlite3
+    old = Store(tmp_path)
+    old.close()
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    db.executescript("DROP TABLE sweep_trials; DROP TABLE sweeps; PRAGMA user_version = 1;")
+    db.execute("INSERT INTO runs (id, name, page, preset, grp, task, model, loss, device, config, status, message, "
+               "step, budget, created, updated, elapsed, steps_per_s, latest, pid, pid_start, host, beat, problem) "
+               "VALUES ('r1', 'old run', 'gauss1d', '', '', 'gauss1d', 'mlp1d', 'bce-ns', 'cpu', '{}', 'finished', "
+               "'', 10, 10, 1, 1, 1, 1, '{}', 1, '', 'h', 1, '')")
+    db.commit()
+    db.close()
+    again = Store(tmp_path)
+    assert again.sweeps() == [] and [r["id"] for r in again.rows()] == ["r1"]
+    assert again._db().execute("PRAGMA user_version").fetchone()[0] == 2
