@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from ganlab.config import ConfigError, Experiment, apply_changes
-from ganlab.meters import ENERGY, FID, METERS, W1, meter
-from ganlab.presets import PRESETS, get_preset
+from ganlab.meters import ENERGY, FID, METERS, W1
+from ganlab.presets import PRESETS
 
 log = logging.getLogger(__name__)
 
