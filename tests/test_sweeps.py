@@ -1,7 +1,7 @@
 """Sweeps on Ray Tune (ganlab.sweeps): a real local Ray, tiny 1D trials, on the CPU.
 
-Ray starts once for the module (a small object store) and is shut down at its end; the 2x2 sweep
-runs once and three tests read it.
+Ray starts once for the test session (conftest.ray_session: a small object store) and is shut down at
+its end; the 2x2 sweep runs once and four tests read it.
 """
 import json
 import math
@@ -16,7 +16,7 @@ from conftest import tiny, wait_for
 from ganlab.config import Optim
 from ganlab.presets import PRESETS, Preset, register
 from ganlab.store import Store
-from ganlab.sweeps import Axis, SweepError, SweepSpec, load_sweep, shutdown_ray, start_sweep, sweep_listing
+from ganlab.sweeps import Axis, SweepError, SweepSpec, load_sweep, start_sweep, sweep_listing
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "test-sweep-tiny"   # plain SGD, which a huge learning rate really does blow up (Adam's steps stay small)
@@ -31,19 +31,12 @@ def tiny_preset():
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    os.environ.pop("RAY_ADDRESS", None)
-    yield
-    shutdown_ray()
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return Store(tmp_path_factory.mktemp("sweep-store"))
 
 
 @pytest.fixture(scope="module")
-def grid_sweep(ray_local, store):
+def grid_sweep(ray_session, store):
     """D's learning rate 0.01 and 10 (which diverges) x G's 0.01 and 0.1, on seed 100."""
     spec = SweepSpec(TINY, (Axis("opt_d.lr", "log", 0.01, 10, 2), Axis("opt_g.lr", "log", 0.01, 0.1, 2)))
     sweep = start_sweep(spec, store)
@@ -99,7 +92,7 @@ def test_a_fresh_store_reads_the_sweep_back(grid_sweep, store):
     assert list(back.curves(0)["w1"]) == list(grid_sweep.curves(0)["w1"])
 
 
-def test_stop_ends_a_sweep_of_long_trials(ray_local, store):
+def test_stop_ends_a_sweep_of_long_trials(ray_session, store):
     spec = SweepSpec(TINY, (Axis("opt_d.lr", "grid", 0.01, 0.02, 2),), seeds=(100, 101), steps=10_000_000)
     sweep = start_sweep(spec, store, max_concurrent=1)
     try:
@@ -162,7 +155,7 @@ def test_the_cli_names_a_bad_axis_and_exits_2(capsys):
     assert err.startswith("error: opt_g.lr:") and "low > 0" in err
 
 
-def test_the_cli_runs_a_sweep_and_prints_its_rows_as_json(ray_local, capsys, monkeypatch, tmp_path):
+def test_the_cli_runs_a_sweep_and_prints_its_rows_as_json(ray_session, capsys, monkeypatch, tmp_path):
     from ganlab.__main__ import main
     monkeypatch.setenv("GANLAB_STORE", str(tmp_path))
     assert main(["sweep", "--preset", TINY, "--axis", "opt_g.lr=grid:0.01:0.02:2", "--steps", "100",
