@@ -400,6 +400,7 @@ def ray_for(address: str | None = None) -> str:
         paths = [code] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != code]
         runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
         if address:
+            _reachable(address)
             kwargs = dict(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
             kwargs = dict(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
@@ -421,6 +422,19 @@ def ray_for(address: str | None = None) -> str:
             raise failed[0]
         _ray_address[:] = [address, release]
         return address or "a local Ray"
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """SweepError unless something listens at HOST:PORT: ray.init retries a wrong address for minutes."""
+    import socket
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return   # "auto", a ray:// client address: Ray's own words
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise SweepError("address", f"nothing answers at {address[:100]} ({e.strerror or e}); "
+                                    f"is `ray start --head` running there?") from None
 
 
 def shutdown_ray() -> None:
@@ -564,8 +578,9 @@ class Sweep:
         except SweepError as e:
             status, message = FAILED, str(e)
         except BaseException as e:  # noqa: BLE001 - Ray could not start, or Tune failed: the sweep fails, in one line
-            log.exception("sweep %s", self.id)
             status, message = FAILED, f"Ray could not run the sweep: {_one_line(e)}"
+            log.warning("sweep %s: %s", self.id, message)
+            log.debug("sweep %s", self.id, exc_info=True)
         finally:
             self._end(status, message)
 
