@@ -308,17 +308,28 @@ def _meters(snap) -> dict[str, float]:
             if name != "step" and len(col) and not name.startswith(("hist_", "mode_share_"))}
 
 
-def _point(snap, after: int) -> dict:
-    """A report: the step, each loss averaged over the steps since the last report, the latest meters."""
-    point = {"step": int(snap.step)}
-    steps = snap.metrics.get("step")
-    for name in ("loss_d", "loss_g"):
-        col = snap.metrics.get(name)
-        if col is not None and len(col):
-            recent = col[steps > after] if steps is not None and (steps > after).any() else col[-1:]
-            point[name] = float(np.mean(recent))
-    point.update(_meters(snap))
-    return point
+def _points(snap, after: int) -> list[dict]:
+    """The snapshots published since step `after`, one point each: the step, each loss averaged over
+    the steps since the point before, and the meters of that step's probe. Read from the run's
+    history, so a run faster than its caller's polling still reports every snapshot."""
+    meters, metrics = snap.meters, snap.metrics
+    probes = meters.get("step", np.empty(0, dtype=np.int64))
+    steps = [int(s) for s in probes if s > after] or ([int(snap.step)] if snap.step > after else [])
+    names = [n for n in meters if n != "step" and not n.startswith(("hist_", "mode_share_"))]
+    done = metrics.get("step", np.empty(0, dtype=np.int64))
+    points, before = [], after
+    for step in steps:
+        point = {"step": step}
+        window = (done > before) & (done <= step)
+        for name in ("loss_d", "loss_g"):
+            col = metrics.get(name)
+            if col is not None and window.any():
+                point[name] = float(np.mean(col[window]))
+        row = np.flatnonzero(probes == step)
+        point.update({n: float(meters[n][row[-1]]) for n in names} if len(row) else {})
+        points.append(point)
+        before = step
+    return points
 
 
 def _train(config: dict, sweep: dict) -> None:
@@ -342,25 +353,25 @@ def _train(config: dict, sweep: dict) -> None:
 
     reported = [-1]
 
-    def report(run, snap):   # each snapshot the run publishes, as one point of the trial's curves
-        if snap.step > reported[0] and len(snap.metrics.get("step", ())):
-            tune.report({"ganlab": {"index": index, "run_id": run.id, "status": RUNNING,
-                                    "point": _point(snap, reported[0])}})
-            reported[0] = snap.step
+    def report(run, snap):   # the snapshots published since the last report: points of the trial's curves
+        points = _points(snap, reported[0]) if len(snap.metrics.get("step", ())) else []
+        if points:
+            tune.report({"ganlab": {"index": index, "run_id": run.id, "status": RUNNING, "points": points}})
+            reported[0] = points[-1]["step"]
 
     start = time.perf_counter()
     try:
         run = run_to_end(cfg, f"{sweep['preset']} · sweep {sweep['id']} trial {index}", store, report)
     except Exception as e:  # noqa: BLE001 - the config's own check (a budget) failed: the trial fails, the sweep goes on
         tune.report({"ganlab": {"index": index, "run_id": None, "status": FAILED,
-                                "reason": _one_line(e), "point": None}})
+                                "reason": _one_line(e), "points": []}})
         return
     run_id, snap = run.id, run.snapshot()
     status, reason = trial_outcome(snap)
     if problem:
         reason = f"{reason} (not recorded in the run store: {problem})".strip()
     tune.report({"ganlab": {"index": index, "run_id": run_id, "status": status, "reason": reason,
-                            "point": _point(snap, snap.step), "final": _meters(snap),
+                            "step": int(snap.step), "final": _meters(snap),
                             "seconds": round(time.perf_counter() - start, 3)}})
 
 
@@ -403,7 +414,8 @@ def ray_for(address: str | None = None) -> str:
             _reachable(address)
             kwargs = dict(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
-            kwargs = dict(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+            # address="local": a Ray of our own, even when `ray start` left one running on this machine.
+            kwargs = dict(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                           object_store_memory=80 * 2**20, runtime_env=runtime_env)
         started, failed, release = threading.Event(), [], threading.Event()
 
@@ -634,12 +646,13 @@ class Sweep:
         with self._lock:
             row = self._rows[index]
             row["run_id"] = result.get("run_id") or row["run_id"]
-            point = result.get("point")
-            if point:
-                row["step"] = point["step"]
-                if result["status"] == RUNNING:
-                    self._curves.setdefault(index, []).append(point)
-                    row.update({k: v for k, v in point.items() if k not in ("step", "loss_d", "loss_g")})
+            points = result.get("points") or []
+            if points:
+                self._curves.setdefault(index, []).extend(points)
+                row["step"] = points[-1]["step"]
+                row.update({k: v for k, v in points[-1].items() if k not in ("step", "loss_d", "loss_g")})
+            if "step" in result:
+                row["step"] = result["step"]
             row["status"] = result["status"]
             row["reason"] = result.get("reason", "")
             if "final" in result:
