@@ -12,10 +12,11 @@ from collections import Counter
 from statistics import median
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from ganlab.charts import figure, metric_words, overlay_figure
-from ganlab.meters import meter
+from ganlab.meters import METERS, meter
 
 # A trial's status, as the engine records it, in the words its cell shows. Only these are marked:
 # a pending or running trial leaves its cell blank, and a finished one shows its value.
@@ -150,6 +151,31 @@ def sweep_curves(curves_by_label: dict[str, dict], metric: str, *, log_y: bool =
     if series:
         fig.update_layout(title_text=f"{words[0].upper()}{words[1:]} by trial")
     return fig
+
+
+def meters_in(rows: list[dict]) -> list[str]:
+    """The meters some row has a value of, in the meter registry's order."""
+    return [name for name in METERS if any(_finite(r.get(name)) for r in rows)]
+
+
+STATUS_WORDS = {"pending": "waiting", "running": "training", "finished": "finished", "diverged": "diverged",
+                "collapsed": "collapsed", "failed": "failed", "stopped": "stopped"}
+
+
+def trials_frame(rows: list[dict], fields: list[str], words: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per trial, headed in words: its number, settings, seed, how it ended and why, its last
+    step, and its final meters under their short headings (ganlab.meters). Cells are data, never
+    markup: a reason quotes an error, which st.dataframe shows as text."""
+    words = words or {}
+    shown = meters_in(rows)
+    table = []
+    for r in rows:
+        status = r.get("status", "pending")
+        table.append({"trial": r["trial"], **{words.get(f, f): r.get(f) for f in fields}, "seed": r.get("seed"),
+                      "status": STATUS_WORDS.get(status, str(status)), "why": r.get("reason") or None,
+                      "step": r.get("step"),
+                      **{meter(m).heading: (float(r[m]) if _finite(r.get(m)) else None) for m in shown}})
+    return pd.DataFrame(table)
 
 
 def trial_label(row: dict, fields: list[str]) -> str:

@@ -117,3 +117,15 @@ def test_a_trial_label_names_its_number_settings_and_seed():
 def test_cells_count_ended_trials():
     by = {(c["x"], c["y"]): c for c in charts_sweep.cells(ROWS, "opt_d.lr", "opt_g.lr", "w1")}
     assert by[(1e-2, 1e-2)]["done"] == 2 and by[(1e-4, 1e-2)]["done"] == 0
+
+
+def test_the_table_of_trials_is_headed_in_words_and_its_csv_keeps_an_error_from_being_a_formula():
+    from ganlab.chartview import table_csv
+    rows = [row(0, 1e-4, 2e-4, 100, "finished", 0.25), dict(row(1, 1e-3, 2e-4, 100, "failed"), reason="=cmd|x")]
+    frame = charts_sweep.trials_frame(rows, ["opt_d.lr"], {"opt_d.lr": "D learning rate"})
+    assert list(frame.columns) == ["trial", "D learning rate", "seed", "status", "why", "step", "W1"]
+    assert list(frame["status"]) == ["finished", "failed"] and frame["W1"][0] == 0.25
+    lines = table_csv(frame).splitlines()
+    assert lines[0] == "trial,D learning rate,seed,status,why,step,W1"
+    assert lines[1] == "0,0.0001,100,finished,,100,0.25"
+    assert lines[2] == "1,0.001,100,failed,'=cmd|x,100,"        # no W1: empty, not nan
