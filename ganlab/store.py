@@ -52,7 +52,7 @@ KEEP_DAYS_ENV = "GANLAB_STORE_KEEP_DAYS"   # keep ended runs younger than D days
 KEEP_RUNS_DEFAULT = 1000
 DB_NAME = "runs.sqlite"
 APPLICATION_ID = 0x67616E6C                # "ganl": marks the file as a ganlab store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2        # 2: the sweep tables (ganlab.sweeps)
 FLUSH_SECONDS = 1.0       # how often a watched run's latest snapshot is written
 BEAT_SECONDS = 5.0        # how often a process says its running rows are still alive
 STALE_SECONDS = 60.0      # a heartbeat this old, from a process we cannot check, means it is gone
@@ -83,6 +83,24 @@ CREATE TABLE IF NOT EXISTS grids (
     PRIMARY KEY (run_id, step)
 );
 """
+
+# Version 2: sweeps (ganlab.sweeps). A sweep's row says how it stands; each trial's row holds its settings,
+# its status, its final meters and the curve it reported. A running sweep's row carries its process's
+# pid and heartbeat as a run's does, and `stop` lets another process (a restarted server) ask it to stop.
+SWEEP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, preset TEXT NOT NULL, spec TEXT NOT NULL,
+    status TEXT NOT NULL, message TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER NOT NULL,
+    ended REAL, updated REAL NOT NULL, stop INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER NOT NULL, pid_start TEXT NOT NULL, host TEXT NOT NULL, beat REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sweeps_created ON sweeps(created);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE, trial INTEGER NOT NULL,
+    row TEXT NOT NULL, curves BLOB, PRIMARY KEY (sweep_id, trial)
+);
+"""
+MIGRATIONS = {2: SWEEP_SCHEMA}   # version -> the statements that bring a store of the version before up to it
 
 
 class StoreError(RuntimeError):
@@ -233,7 +251,7 @@ class Store:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
                 if app == 0 and version == 0 and tables == 0:       # new: make it ours
-                    for statement in filter(str.strip, SCHEMA.split(";")):
+                    for statement in filter(str.strip, (SCHEMA + SWEEP_SCHEMA).split(";")):
                         db.execute(statement)
                     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -241,6 +259,11 @@ class Store:
                     raise StoreError(f"{self.path} is another program's SQLite database, not a ganlab store")
                 elif version > SCHEMA_VERSION:
                     raise StoreError(f"{self.path} was written by a newer ganlab (store version {version})")
+                else:   # an older store: add what each later version brought, in the same transaction
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in filter(str.strip, MIGRATIONS[step].split(";")):
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("SELECT count(*) FROM runs").fetchone()
         except StoreError:
@@ -468,6 +491,66 @@ class Store:
         """The file keep_state() wrote for this run, or None."""
         path = self.tensorboard_dir(run_id, name) / STATE_FILE
         return path if path.is_file() else None
+
+    # -- sweeps (ganlab.sweeps writes and reads them; these keep the SQL in one place) ----------------
+    def save_sweep(self, row: dict, trials: dict[int, tuple[dict, dict | None]]) -> bool:
+        """Write a sweep's row ({id, created, preset, spec, status, message, done, total, ended}) and the
+        given trials' rows ({trial: (row, curves or None)}) in one transaction, with this process's
+        heartbeat. Returns whether another process asked the sweep to stop."""
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT INTO sweeps (id, created, preset, spec, status, message, done, total, ended, updated, "
+                "pid, pid_start, host, beat) VALUES (:id,:created,:preset,:spec,:status,:message,:done,:total,"
+                ":ended,:now,:pid,:pid_start,:host,:now) ON CONFLICT(id) DO UPDATE SET status=:status, "
+                "message=:message, done=:done, ended=:ended, updated=:now, beat=:now",
+                {**row, "now": now, "pid": PID, "pid_start": PID_START, "host": HOST})
+            for trial, (values, curves) in trials.items():
+                if curves is None:
+                    db.execute("INSERT INTO sweep_trials (sweep_id, trial, row) VALUES (?,?,?) "
+                               "ON CONFLICT(sweep_id, trial) DO UPDATE SET row=excluded.row",
+                               (row["id"], trial, json.dumps(values)))
+                else:
+                    db.execute("INSERT OR REPLACE INTO sweep_trials VALUES (?,?,?,?)",
+                               (row["id"], trial, json.dumps(values), _pack_arrays(curves)))
+            stop = db.execute("SELECT stop FROM sweeps WHERE id=?", (row["id"],)).fetchone()
+        return bool(stop and stop[0])
+
+    def sweeps(self, sweep_id: str | None = None) -> list[dict]:
+        """Every sweep's row (or sweep_id's), newest first: id, created, preset, spec (JSON), status,
+        message, done, total, ended, updated. A running sweep whose process is gone reads as interrupted."""
+        db = self._db()
+        cur = db.execute("SELECT * FROM sweeps ORDER BY created DESC") if sweep_id is None else \
+            db.execute("SELECT * FROM sweeps WHERE id=?", (sweep_id,))
+        names = [c[0] for c in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        for row in rows:
+            if row["status"] == "running" and _process_gone(row["pid"], row["pid_start"], row["host"], row["beat"]):
+                row["status"] = INTERRUPTED
+                row["message"] = (f"the process running it ended without a word (killed, or a crash) after "
+                                  f"{row['done']} of {row['total']} trials; the record ends there")
+        return rows
+
+    def sweep_trials(self, sweep_id: str, curves: bool = False) -> dict[int, tuple[dict, dict]]:
+        """{trial: (its row, its curves ({} unless asked for))} of one sweep."""
+        cur = self._db().execute(f"SELECT trial, row, {'curves' if curves else 'NULL'} FROM sweep_trials "
+                                 f"WHERE sweep_id=? ORDER BY trial", (sweep_id,))
+        return {trial: (json.loads(row), _unpack_arrays(blob)[0]) for trial, row, blob in cur.fetchall()}
+
+    def sweep_curves(self, sweep_id: str, trial: int) -> dict:
+        row = self._db().execute("SELECT curves FROM sweep_trials WHERE sweep_id=? AND trial=?",
+                                 (sweep_id, trial)).fetchone()
+        return _unpack_arrays(row[0])[0] if row is not None else {}
+
+    def ask_sweep_stop(self, sweep_id: str) -> None:
+        """Ask the process running the sweep to stop it (it reads this at its next write)."""
+        with self._db() as db:
+            db.execute("UPDATE sweeps SET stop=1 WHERE id=?", (sweep_id,))
+
+    def delete_sweep(self, sweep_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM sweeps WHERE id=?", (sweep_id,))   # its trials go with it (CASCADE)
 
     # -- deleting -------------------------------------------------------------------------------
     def delete(self, run_id: str) -> None:

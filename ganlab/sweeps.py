@@ -1,0 +1,734 @@
+"""Sweeps: one preset trained over a grid of settings and seeds, on Ray Tune.
+
+    spec = SweepSpec("gauss1d", axes=(Axis("opt_d.lr", "log", 1e-4, 1e-1, 4),
+                                      Axis("opt_g.lr", "log", 1e-4, 1e-1, 4)), seeds=(100, 101))
+    sweep = start_sweep(spec, store)      # returns at once; Ray Tune trains the trials
+    sweep.progress()                      # (trials done, of N, seconds left or None)
+    sweep.rows()                          # a row per trial: its settings, status, final meters
+    sweep.stop()
+
+Each trial is an ordinary ganlab run (ganlab.runs.Run: the same engine, meters and alarms), trained
+inside a Ray Tune trial. It reports each snapshot it publishes through Ray's own API (ray.tune.report):
+step, losses, meters, and at the end its status and why. On the driver a ray.tune.Callback takes the
+results as they come and writes them into the run store's sweep tables (ganlab.store) about twice a
+second, so a page reads a sweep live, and again after a restart (load_sweep).
+
+Ray is local unless told otherwise: `address`, else RAY_ADDRESS, else a Ray started in this
+process on this machine's cores (once per process, reused). A CPU trial asks Ray for the threads its
+task trains with (one for the 1D and 2D labs); a CUDA trial for a quarter of a GPU.
+
+A trial records its run in the run store the driver writes (the store's folder is passed to it), so
+on a local Ray each trial is also on the Runs page; on a cluster the workers write that same path on
+their own machines (see the README's Sweeps section).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from ganlab.config import ConfigError, Experiment, apply_changes
+from ganlab.meters import ENERGY, FID, METERS, W1, meter
+from ganlab.presets import PRESETS, get_preset
+
+log = logging.getLogger(__name__)
+
+KINDS = ("grid", "log", "random")
+MAX_VALUES = 12          # per axis: a 12 x 12 map is already more than a page can label
+MAX_SEEDS = 20
+MAX_TRIALS = 400         # a sweep is a few hundred runs at most; more is a job for a cluster's own tools
+GPU_SHARE = 0.25         # a CUDA trial's share of a GPU: four small GANs fit one card
+FLUSH_SECONDS = 0.5      # how often the driver writes new results into the store
+SECTIONS = ("target", "toy2d", "noise", "model", "loss", "opt_g", "opt_d", "train")
+
+# The meter a sweep maps by default: each task's distance to its data (the quality meter of ganlab.meters).
+# A new task adds its line.
+MAIN_METER = {"gauss1d": W1.name, "toy2d": ENERGY.name, "mnist": FID.name}
+
+# Trial statuses: a run's ended statuses, and "collapsed" for a run that finished with mode collapse.
+PENDING, RUNNING, FINISHED, DIVERGED, COLLAPSED, FAILED, STOPPED = (
+    "pending", "running", "finished", "diverged", "collapsed", "failed", "stopped")
+TRIAL_ENDED = (FINISHED, DIVERGED, COLLAPSED, FAILED, STOPPED)
+INTERRUPTED = "interrupted"
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be run as asked: `field` names the setting ("axis 1: opt_d.lr", "seeds")."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+# -- which settings can be swept ------------------------------------------------------------------
+
+def _numeric_fields() -> dict[str, type]:
+    """"section.field" -> int or float, for every numeric field of an Experiment (bools are not numbers here)."""
+    from ganlab.verdict import NEUTRAL   # fields that say how a run is watched, not what it trains
+    out = {}
+    for section in SECTIONS:
+        cls = type(getattr(Experiment(), section))
+        for f in fields(cls):
+            kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__)
+            if kind is not None and not (section == "train" and f.name in NEUTRAL):
+                out[f"{section}.{f.name}"] = kind
+    return out
+
+
+NUMERIC = _numeric_fields()
+ONLY_FOR = {"target": "gauss1d", "toy2d": "toy2d"}   # sections that only one task reads
+
+
+def sweepable(task: str | None = None) -> list[str]:
+    """The settings a sweep can vary ("opt_d.lr", "loss.gp_lambda", "train.d_steps", ...), for one task."""
+    return [name for name in NUMERIC if task is None or ONLY_FOR.get(name.split(".")[0], task) == task]
+
+
+# -- the spec -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Axis:
+    """One setting and the values it takes: a grid, a log grid, or n random draws."""
+    field: str
+    kind: str
+    low: float
+    high: float
+    n: int
+
+    def __post_init__(self):
+        if self.field == "train.seed":
+            raise SweepError(self.field, "seeds are their own axis: give them as seeds")
+        if self.field not in NUMERIC:
+            raise SweepError(str(self.field)[:100], "is not a numeric setting a sweep can vary "
+                                                    "(e.g. opt_d.lr, loss.gp_lambda, train.d_steps)")
+        if self.kind not in KINDS:
+            raise SweepError(self.field, f"the kind must be one of {', '.join(KINDS)}; got {str(self.kind)[:40]!r}")
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SweepError(self.field, f"{name} must be a finite number, got {str(value)[:40]!r}")
+        if self.low > self.high:
+            raise SweepError(self.field, f"low ({self.low:g}) must not be above high ({self.high:g})")
+        if self.kind == "log" and self.low <= 0:
+            raise SweepError(self.field, f"a log grid needs low > 0, got {self.low:g}")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or not 1 <= self.n <= MAX_VALUES:
+            raise SweepError(self.field, f"the number of values must be a whole number in [1, {MAX_VALUES}], "
+                                         f"got {str(self.n)[:40]}")
+
+    @property
+    def is_int(self) -> bool:
+        return NUMERIC[self.field] is int
+
+    def values(self, rng_seed: int = 0) -> list:
+        """The axis's values, low to high: linspace (grid), geomspace (log), or n draws seeded by
+        rng_seed (random: log-uniform over a range of 10x or more above 0, else uniform). An integer
+        setting's values are rounded, and a value rounded twice is kept once."""
+        if self.kind == "grid":
+            raw = np.linspace(self.low, self.high, self.n)
+        elif self.kind == "log":
+            raw = np.geomspace(self.low, self.high, self.n)
+        else:
+            rng = np.random.default_rng(rng_seed)
+            if self.low > 0 and self.high / self.low >= 10:
+                raw = np.exp(rng.uniform(math.log(self.low), math.log(self.high), self.n))
+            else:
+                raw = rng.uniform(self.low, self.high, self.n)
+            raw = np.sort(raw)
+        if self.is_int:
+            return list(dict.fromkeys(int(round(v)) for v in raw))
+        # Six significant digits: 1e-3 from geomspace is 0.0009999999999999998, which no one typed.
+        return list(dict.fromkeys(float(f"{v:.6g}") for v in raw))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.kind}:{self.low:g}:{self.high:g}:{self.n}"
+
+
+def parse_axis(text: str) -> Axis:
+    """"opt_d.lr=log:1e-4:1e-1:4" as an Axis (the command line's --axis); SweepError naming the field."""
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    parts = rest.split(":")
+    if not sep or len(parts) != 4:
+        raise SweepError(name or "axis", "give an axis as section.field=kind:low:high:n, "
+                                         "e.g. opt_d.lr=log:1e-4:1e-1:4")
+    kind, low, high, n = (p.strip() for p in parts)
+    try:
+        low_v, high_v = float(low), float(high)
+    except ValueError:
+        raise SweepError(name, f"low and high must be numbers, got {low[:20]!r} and {high[:20]!r}") from None
+    try:
+        n_v = int(n)
+    except ValueError:
+        raise SweepError(name, f"the number of values must be a whole number, got {n[:20]!r}") from None
+    return Axis(name, kind, low_v, high_v, n_v)
+
+
+@dataclass(frozen=True)
+class Trial:
+    index: int
+    params: dict          # "section.field" -> value, one per axis
+    seed: int
+    cfg: Experiment
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A preset, one or two axes, the seeds (a third axis), an optional budget and the meter mapped."""
+    preset: str
+    axes: tuple
+    seeds: tuple = (100,)
+    steps: int | None = None
+    metric: str | None = None    # None: the task's main meter (MAIN_METER), filled in when built
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise SweepError("preset", f"unknown preset {str(self.preset)[:60]!r}; choose from {', '.join(PRESETS)}")
+        from ganlab.families import family_of
+        base = PRESETS[self.preset].config
+        if family_of(base) != "gan":
+            raise SweepError("preset", f"{self.preset} trains an autoencoder; a sweep maps a GAN's settings")
+        axes = tuple(self.axes) if isinstance(self.axes, (list, tuple)) else ()
+        if not 1 <= len(axes) <= 2 or not all(isinstance(a, Axis) for a in axes):
+            raise SweepError("axes", "give one or two axes")
+        if len(axes) == 2 and axes[0].field == axes[1].field:
+            raise SweepError(axes[1].field, "is on both axes; give two different settings")
+        for a in axes:
+            if a.field not in sweepable(base.task):
+                raise SweepError(a.field, f"is not read by the {self.preset} preset's task ({base.task})")
+        seeds = tuple(self.seeds) if isinstance(self.seeds, (list, tuple)) else ()
+        if not 1 <= len(seeds) <= MAX_SEEDS or \
+                not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+            raise SweepError("seeds", f"give 1 to {MAX_SEEDS} whole numbers >= 0")
+        if len(set(seeds)) != len(seeds):
+            raise SweepError("seeds", "a seed is given twice")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
+                                       or self.steps < 1):
+            raise SweepError("steps", f"must be a whole number >= 1, got {str(self.steps)[:40]}")
+        metric = self.metric if self.metric is not None else MAIN_METER.get(base.task)
+        if metric not in METERS:
+            raise SweepError("metric", f"unknown meter {str(metric)[:40]!r}")
+        object.__setattr__(self, "axes", axes)
+        object.__setattr__(self, "seeds", seeds)
+        object.__setattr__(self, "metric", metric)
+        total = len(seeds) * math.prod(len(a.values(i)) for i, a in enumerate(axes))
+        if total > MAX_TRIALS:
+            raise SweepError("axes", f"{total} trials is more than a sweep runs ({MAX_TRIALS}); "
+                                     f"fewer values or seeds")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(a.field for a in self.axes)
+
+    def values(self) -> list[list]:
+        """Each axis's values (an axis's random draws are seeded by its place)."""
+        return [a.values(i) for i, a in enumerate(self.axes)]
+
+    def trials(self) -> list[Trial]:
+        """Every (value of axis 1) x (value of axis 2) x seed, in that order, as a config: the preset's
+        with the values set (config.apply_changes checks them), train.seed and train.steps.
+        A value the config refuses is a SweepError naming the field."""
+        base = PRESETS[self.preset].config
+        out = []
+        for combo in itertools.product(*self.values(), self.seeds):
+            *values, seed = combo
+            params = dict(zip(self.fields, values))
+            changes: dict[str, dict] = {}
+            for name, value in params.items():
+                section, field_name = name.split(".")
+                changes.setdefault(section, {})[field_name] = value
+            changes.setdefault("train", {})["seed"] = seed
+            if self.steps is not None:
+                changes["train"]["steps"] = self.steps
+            try:
+                cfg = apply_changes(base, changes)
+            except ConfigError as e:
+                raise SweepError(e.errors[0].field, f"{e.errors[0].message} (trial {len(out)}: "
+                                 f"{', '.join(f'{k}={v:g}' for k, v in params.items())})") from None
+            out.append(Trial(len(out), params, seed, cfg))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps({"preset": self.preset, "axes": [a.to_dict() for a in self.axes],
+                           "seeds": list(self.seeds), "steps": self.steps, "metric": self.metric})
+
+    @classmethod
+    def from_json(cls, text: str) -> "SweepSpec":
+        try:
+            data = json.loads(text)
+            axes = tuple(Axis(**a) for a in data["axes"])
+            return cls(data["preset"], axes, tuple(data["seeds"]), data.get("steps"), data.get("metric"))
+        except SweepError:
+            raise
+        except (ValueError, KeyError, TypeError) as e:
+            raise SweepError("spec", f"is not a sweep ({type(e).__name__})") from None
+
+
+# -- a trial, on a Ray worker ---------------------------------------------------------------------
+
+def trial_outcome(snap) -> tuple[str, str]:
+    """(status, reason) of a run that ended: its own status, or "collapsed" when it finished with the
+    mode-collapse alarm sounding (ganlab.alarms; one the preset expects at this stage does not count)."""
+    if snap.status == FINISHED:
+        collapse = [a for a in snap.alarms if a.kind == "mode_collapse" and not a.expected]
+        if collapse:
+            return COLLAPSED, collapse[0].text
+        return FINISHED, ""
+    return snap.status, " ".join(str(snap.message).split())
+
+
+def _meters(snap) -> dict[str, float]:
+    """The snapshot's latest probe: one number per meter (the per-mode shares and histograms left out)."""
+    return {name: float(col[-1]) for name, col in snap.meters.items()
+            if name != "step" and len(col) and not name.startswith(("hist_", "mode_share_"))}
+
+
+def _point(snap, after: int) -> dict:
+    """A report: the step, each loss averaged over the steps since the last report, the latest meters."""
+    point = {"step": int(snap.step)}
+    steps = snap.metrics.get("step")
+    for name in ("loss_d", "loss_g"):
+        col = snap.metrics.get(name)
+        if col is not None and len(col):
+            recent = col[steps > after] if steps is not None and (steps > after).any() else col[-1:]
+            point[name] = float(np.mean(recent))
+    point.update(_meters(snap))
+    return point
+
+
+def run_trial(cfg: Experiment, name: str, store=None, report=None, poll: float = 0.2):
+    """Train `cfg` through an ordinary Run (recorded in `store` when given) until it ends; report(dict)
+    once per snapshot it publishes ({"step", "loss_d", "loss_g", meters...}). Returns the final Snapshot.
+
+    The same code trains a sweep's trial on a Ray worker and a trial's config alone (the tests' check
+    that a sweep is reproducible, `bench sweep`'s baseline)."""
+    from ganlab.runs import RunRegistry
+    run = RunRegistry(store=store).create(cfg, name=name)
+    reported = -1
+    try:
+        while True:
+            ended = run.join(poll)
+            snap = run.snapshot()
+            if report is not None and snap.step > reported and len(snap.metrics.get("step", ())):
+                report(run.id, _point(snap, reported))
+                reported = snap.step
+            if ended:
+                return run.id, snap
+    finally:
+        if run.alive:           # Tune stopped the trial: stop the run, so the store says "stopped"
+            run.stop()
+        if store is not None:
+            store.flush()
+
+
+def _train(config: dict, sweep: dict) -> None:
+    """Ray Tune's trainable: one trial of the sweep described by `sweep` (with_parameters)."""
+    from ray import tune
+
+    from ganlab.store import StoreError, open_store
+    index = config["index"]
+    if sweep["data"]:
+        os.environ["GANLAB_DATA"] = sweep["data"]
+    cfg = Experiment.from_dict(sweep["cfgs"][index])
+    if cfg.train.device == "auto" and not sweep["gpu"]:
+        cfg = cfg.replace(train={"device": "cpu"})   # a trial that asked Ray for no GPU takes none
+    store, problem = None, ""
+    if sweep["store"]:
+        try:
+            store = open_store(sweep["store"])
+        except StoreError as e:
+            problem = str(e)
+
+    def report(run_id, point):
+        tune.report({"ganlab": {"index": index, "run_id": run_id, "status": RUNNING, "point": point}})
+
+    try:
+        run_id, snap = run_trial(cfg, f"{sweep['preset']} · sweep {sweep['id']} trial {index}", store, report)
+    except Exception as e:  # noqa: BLE001 - the config's own check (a budget) failed: the trial fails, the sweep goes on
+        tune.report({"ganlab": {"index": index, "run_id": None, "status": FAILED,
+                                "reason": _one_line(e), "point": None}})
+        return
+    status, reason = trial_outcome(snap)
+    if problem:
+        reason = f"{reason} (not recorded in the run store: {problem})".strip()
+    tune.report({"ganlab": {"index": index, "run_id": run_id, "status": status, "reason": reason,
+                            "point": _point(snap, snap.step), "final": _meters(snap)}})
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:300]
+
+
+# -- Ray ------------------------------------------------------------------------------------------
+
+_LIVE: dict[str, "Sweep"] = {}   # this process's sweeps by id, for Tune's callback and stopper
+_ray_lock = threading.Lock()
+_ray_address: list = []     # the address this process's Ray was started with ("" for a local one)
+
+
+def ray_for(address: str | None = None) -> str:
+    """Connect this process to Ray once (reused by every later sweep): `address`, else RAY_ADDRESS,
+    else a local Ray on this machine's cores. Returns what it is connected to, in words."""
+    import ray
+    address = address or os.environ.get("RAY_ADDRESS") or ""
+    with _ray_lock:
+        if ray.is_initialized():
+            if _ray_address and _ray_address[0] != address:
+                raise SweepError("address", f"this process is connected to Ray at "
+                                            f"{_ray_address[0] or 'this machine'}; restart it to use {address or 'a local Ray'}")
+            return _ray_address[0] or "a local Ray"
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")   # the store keeps the results
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        for name in ("ray.tune", "ray.train"):   # Tune's own progress tables and result files' warnings
+            logging.getLogger(name).setLevel(logging.ERROR)
+        # The workers import ganlab from this checkout (on a cluster: the same path on every machine).
+        code = str(Path(__file__).resolve().parents[1])
+        paths = [code] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != code]
+        runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
+        if address:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=80 * 2**20, runtime_env=runtime_env)
+        _ray_address[:] = [address]
+        return address or "a local Ray"
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray (and stop a local one): the tests, and the command line at its end."""
+    import ray
+    with _ray_lock:
+        if ray.is_initialized():
+            ray.shutdown()
+        _ray_address.clear()
+
+
+def _resources(cfg: Experiment) -> tuple[dict, bool]:
+    """(what a trial asks Ray for, whether that is a GPU share)."""
+    import ray
+    from ganlab.tasks import TASKS
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if cfg.train.device == "cuda" or (cfg.train.device == "auto" and gpus > 0):
+        return {"cpu": 1, "gpu": GPU_SHARE}, True
+    threads = cfg.train.cpu_threads or getattr(TASKS[cfg.task].task_class(), "cpu_threads", 1)
+    return {"cpu": max(1, int(threads))}, False
+
+
+# -- the sweep, on the driver ---------------------------------------------------------------------
+
+class Sweep:
+    """A sweep this process runs (start_sweep), or one read back from the store (load_sweep).
+    Every method is safe from any thread."""
+
+    def __init__(self, spec: SweepSpec, sweep_id: str, store=None, created: float | None = None):
+        self.id = sweep_id
+        self.spec = spec
+        self.store = store
+        self.created = created if created is not None else time.time()
+        self._trials = spec.trials()
+        self._lock = threading.Lock()
+        self._rows = [self._row(t) for t in self._trials]
+        self._curves: dict[int, dict[str, list]] = {}
+        self._status, self._message = RUNNING, "starting Ray"
+        self._ended: float | None = None
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dirty: set[int] = set()
+        self._written = 0.0
+        self._stored = False     # read back from the store: another process ran (or runs) it
+        self._all_written = False
+
+    def _row(self, t: Trial) -> dict:
+        return {"trial": t.index, "seed": t.seed, **t.params, "status": PENDING, "reason": "", "step": 0,
+                "run_id": None, self.spec.metric: None}
+
+    # -- what a page reads ------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        self._refresh()
+        return self._status
+
+    @property
+    def message(self) -> str:
+        self._refresh()
+        return self._message
+
+    @property
+    def total(self) -> int:
+        return len(self._trials)
+
+    def rows(self) -> list[dict]:
+        self._refresh()
+        with self._lock:
+            rows = [dict(r) for r in self._rows]
+        names = list(dict.fromkeys(k for r in rows for k in r))   # every meter any trial reported
+        return [{k: r.get(k) for k in names} for r in rows]
+
+    def progress(self) -> tuple[int, int, float | None]:
+        """(trials ended, of N, seconds left: the time so far over the share of steps trained, or None)."""
+        self._refresh()
+        with self._lock:
+            rows = list(self._rows)
+            elapsed = (self._ended or time.monotonic()) - self._started if not self._stored else None
+        done = sum(r["status"] in TRIAL_ENDED for r in rows)
+        if self._status != RUNNING or elapsed is None:
+            return done, len(rows), None
+        share = sum(1.0 if r["status"] in TRIAL_ENDED else min(r["step"] / max(t.cfg.train.steps, 1), 1.0)
+                    for r, t in zip(rows, self._trials)) / max(len(rows), 1)
+        return done, len(rows), (elapsed * (1 - share) / share if share > 0 else None)
+
+    def curves(self, trial_index: int) -> dict[str, np.ndarray]:
+        """The trial's reported points: "step", "loss_d", "loss_g" and each meter, as arrays."""
+        if self._stored and self.store is not None:
+            return self.store.sweep_curves(self.id, trial_index)
+        with self._lock:
+            points = list(self._curves.get(trial_index, ()))
+        names = list(dict.fromkeys(k for p in points for k in p))
+        return {k: np.array([p.get(k, np.nan) for p in points], dtype=np.float64 if k != "step" else np.int64)
+                for k in names}
+
+    def cfg_of(self, trial_index: int) -> Experiment:
+        """The trial's config: run alone (Run(cfg), "open as a run"), it trains the same trial."""
+        return self._trials[trial_index].cfg
+
+    # -- controls ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Running trials stop at once (Tune stops them; each stops its run); pending ones never start."""
+        if self._stored:
+            if self.store is not None and self._status == RUNNING:
+                self.store.ask_sweep_stop(self.id)   # the process running it reads this within a second
+            return
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the sweep to end; whether it has."""
+        if self._stored:
+            end = time.monotonic() + (timeout if timeout is not None else 1e9)
+            while self.status == RUNNING and time.monotonic() < end:
+                time.sleep(min(0.5, max(end - time.monotonic(), 0)))
+            return self.status != RUNNING
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- running (the sweep's thread and Tune's callback) -----------------------------------------------
+    def _start(self, address: str | None, max_concurrent: int | None) -> None:
+        self._thread = threading.Thread(target=self._main, args=(address, max_concurrent),
+                                        name=f"ganlab-sweep-{self.id}", daemon=True)
+        self._write(force=True)
+        self._thread.start()
+
+    def _main(self, address: str | None, max_concurrent: int | None) -> None:
+        status, message = FINISHED, ""
+        try:
+            where = ray_for(address)
+            if not self._stop.is_set():
+                self._set_message(f"running on {where}")
+                self._fit(max_concurrent)
+        except SweepError as e:
+            status, message = FAILED, str(e)
+        except Exception as e:  # noqa: BLE001 - Ray could not start, or Tune failed: the sweep fails, in one line
+            log.exception("sweep %s", self.id)
+            status, message = FAILED, f"Ray could not run the sweep: {_one_line(e)}"
+        with self._lock:
+            if self._stop.is_set():
+                status, message = STOPPED, "stopped"
+            for row in self._rows:   # trials Tune never ran or never ended
+                if row["status"] not in TRIAL_ENDED:
+                    row["status"] = STOPPED if status in (STOPPED, FINISHED) else FAILED
+                    row["reason"] = {STOPPED: "the sweep was stopped", FAILED: message}.get(status) or \
+                        "Ray ended the sweep before this trial ended"
+                    self._dirty.add(row["trial"])
+            if status == FINISHED:
+                failed = sum(r["status"] == FAILED for r in self._rows)
+                message = f"{len(self._rows) - failed} of {len(self._rows)} trials ran to the end" + \
+                          (f"; {failed} failed" if failed else "")
+            self._status, self._message, self._ended = status, message, time.monotonic()
+        self._write(force=True)
+
+    def _set_message(self, text: str) -> None:
+        with self._lock:
+            self._message = text
+        self._write(force=True)
+
+    def _fit(self, max_concurrent: int | None) -> None:
+        from ray import tune
+
+        from ganlab.data.mnist import data_root
+        from ganlab.sweep_tune import Results, StopFlag
+        resources, gpu = _resources(self._trials[0].cfg)
+        # The worker gets the data folder and the store's folder as absolute paths: on a local Ray its
+        # working directory is Tune's, not ours.
+        payload = {"id": self.id, "preset": self.spec.preset, "gpu": gpu,
+                   "store": str(self.store.root.resolve()) if self.store is not None else "",
+                   "data": str(data_root().resolve()), "cfgs": [t.cfg.to_dict() for t in self._trials]}
+        trainable = tune.with_resources(tune.with_parameters(_train, sweep=payload), resources)
+        with tempfile.TemporaryDirectory(prefix="ganlab-sweep-") as scratch:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"index": tune.grid_search(list(range(len(self._trials))))},
+                tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True),
+                run_config=tune.RunConfig(name=f"sweep-{self.id}", storage_path=scratch, verbose=0,
+                                          stop=StopFlag(self.id), callbacks=[Results(self.id)]))
+            tuner.fit()
+
+    def _take(self, index: int, result: dict) -> None:
+        """One report of trial `index` (the Tune callback, on the sweep's thread)."""
+        with self._lock:
+            row = self._rows[index]
+            row["run_id"] = result.get("run_id") or row["run_id"]
+            point = result.get("point")
+            if point:
+                row["step"] = point["step"]
+                if result["status"] == RUNNING:
+                    self._curves.setdefault(index, []).append(point)
+                    row.update({k: v for k, v in point.items() if k not in ("step", "loss_d", "loss_g")})
+            row["status"] = result["status"]
+            row["reason"] = result.get("reason", "")
+            if "final" in result:
+                row.update(result["final"])
+            self._dirty.add(index)
+        self._write()
+
+    def _started_trial(self, index: int) -> None:
+        with self._lock:
+            if self._rows[index]["status"] == PENDING:
+                self._rows[index]["status"] = RUNNING
+                self._dirty.add(index)
+        self._write()
+
+    def _ended_trial(self, index: int, error: str | None) -> None:
+        """Tune says the trial is over: with an error (its process died), or after its last report."""
+        with self._lock:
+            row = self._rows[index]
+            if error is not None:
+                row["status"], row["reason"] = FAILED, error
+            elif row["status"] not in TRIAL_ENDED:      # Tune stopped it before it said how it ended
+                row["status"], row["reason"] = STOPPED, "stopped with the sweep"
+            self._dirty.add(index)
+        self._write(force=True)
+
+    def _write(self, force: bool = False) -> None:
+        """Write the changed trials and the sweep's row into the store, at most every FLUSH_SECONDS
+        unless forced; read back whether another process asked the sweep to stop."""
+        if self.store is None or self._stored:
+            return
+        now = time.monotonic()
+        if not force and now - self._written < FLUSH_SECONDS:
+            return
+        with self._lock:
+            self._written = now
+            dirty, self._dirty = self._dirty, set()
+            trials = {i: (dict(self._rows[i]), self._curve_arrays(i)) for i in sorted(dirty)}
+            if not self._all_written:    # the first write: every trial, pending, so a page lists them all
+                trials = {r["trial"]: (dict(r), None) for r in self._rows} | trials
+                self._all_written = True
+            done = sum(r["status"] in TRIAL_ENDED for r in self._rows)
+            row = {"id": self.id, "created": self.created, "preset": self.spec.preset, "spec": self.spec.to_json(),
+                   "status": self._status, "message": self._message, "done": done, "total": len(self._rows),
+                   "ended": time.time() if self._ended is not None else None}
+        try:
+            if self.store.save_sweep(row, trials):
+                self._stop.set()
+        except Exception as e:  # noqa: BLE001 - a full disk: the sweep goes on, its record stops here
+            log.warning("sweep %s: could not write to the run store: %s", self.id, e)
+            with self._lock:
+                self._dirty |= set(trials)
+
+    def _curve_arrays(self, index: int) -> dict | None:
+        points = self._curves.get(index)
+        if not points:
+            return None
+        names = list(dict.fromkeys(k for p in points for k in p))
+        return {k: np.array([p.get(k, np.nan) for p in points]) for k in names}
+
+    # -- a sweep read back from the store ------------------------------------------------------------
+    def _refresh(self) -> None:
+        if not self._stored or self.store is None:
+            return
+        if self._status != RUNNING and self._read_once:
+            return
+        rows = self.store.sweeps(self.id)
+        if not rows:
+            return
+        trials = self.store.sweep_trials(self.id)
+        with self._lock:
+            self._status, self._message = rows[0]["status"], rows[0]["message"]
+            for i, (values, _) in trials.items():
+                if 0 <= i < len(self._rows):
+                    self._rows[i] = values
+            if self._status == INTERRUPTED:
+                for row in self._rows:
+                    if row["status"] not in TRIAL_ENDED:
+                        row["status"], row["reason"] = INTERRUPTED, "its sweep's process ended"
+        self._read_once = True
+
+    _read_once = False
+
+
+def trial_error(trial) -> str:
+    """One line for a trial Ray could not finish: its exception's last line, not the traceback."""
+    error = getattr(trial, "error_msg", None) or ""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[-1] if lines else "the trial's process ended")[:300]
+
+
+def start_sweep(spec: SweepSpec, store=None, address: str | None = None,
+                max_concurrent: int | None = None) -> Sweep:
+    """Start the sweep in a background thread of this process and return at once. The trials' configs
+    are built (and checked: SweepError) first. `store`: the run store its results go to (None: kept
+    in memory only). `address`: a Ray cluster (default RAY_ADDRESS, else a local Ray)."""
+    if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
+                                       or max_concurrent < 1):
+        raise SweepError("max_concurrent", f"must be a whole number >= 1, got {str(max_concurrent)[:40]}")
+    sweep = Sweep(spec, uuid.uuid4().hex[:8], store)
+    _LIVE[sweep.id] = sweep
+    sweep._start(address, max_concurrent)
+    return sweep
+
+
+def load_sweep(store, sweep_id: str) -> Sweep:
+    """A sweep as the store recorded it (read-only; status as it ended, or "interrupted" if its process
+    died; a sweep another process is running reads live). SweepError if there is none or it cannot be read."""
+    rows = store.sweeps(sweep_id)
+    if not rows:
+        raise SweepError("sweep", f"no sweep {str(sweep_id)[:20]!r} in {store.path}")
+    spec = SweepSpec.from_json(rows[0]["spec"])
+    sweep = Sweep(spec, sweep_id, store, created=rows[0]["created"])
+    sweep._stored = True
+    sweep._refresh()
+    return sweep
+
+
+def sweep_listing(store) -> list[dict]:
+    """Every stored sweep, newest first: id, created, preset, fields, status, message, done, total."""
+    out = []
+    for row in store.sweeps():
+        try:
+            fields_ = SweepSpec.from_json(row["spec"]).fields
+        except SweepError:
+            fields_ = ()
+        out.append({"id": row["id"], "created": row["created"], "preset": row["preset"], "fields": fields_,
+                    "status": row["status"], "message": row["message"], "done": row["done"], "total": row["total"]})
+    return out
