@@ -20,7 +20,8 @@ from ganlab.meters import METERS, meter
 
 # A trial's status, as the engine records it, in the words its cell shows. Only these are marked:
 # a pending or running trial leaves its cell blank, and a finished one shows its value.
-MARKED = {"diverged": "diverged", "collapsed": "collapsed", "failed": "failed", "stopped": "stopped"}
+MARKED = {"diverged": "diverged", "collapsed": "collapsed", "failed": "failed", "stopped": "stopped",
+          "interrupted": "interrupted"}
 # Statuses whose final meters are a result: a collapsed G still ended its budget, and its W1 says
 # how far from the target it got. A diverged or failed trial's last reading is not a result.
 SCORED = ("finished", "collapsed")
@@ -159,7 +160,8 @@ def meters_in(rows: list[dict]) -> list[str]:
 
 
 STATUS_WORDS = {"pending": "waiting", "running": "training", "finished": "finished", "diverged": "diverged",
-                "collapsed": "collapsed", "failed": "failed", "stopped": "stopped"}
+                "collapsed": "collapsed", "failed": "failed", "stopped": "stopped",
+                "interrupted": "interrupted"}
 
 
 def trials_frame(rows: list[dict], fields: list[str], words: dict[str, str] | None = None) -> pd.DataFrame:
