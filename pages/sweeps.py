@@ -220,7 +220,7 @@ if picked:
                                       help="Trains this trial's settings again, as a new run on its lab page"):
             cfg = sweep.cfg_of(trial)
             try:
-                run = ui.registry().create(cfg, name=f"{sweep.spec.preset} sweep {sweep.id} trial {trial}",
+                run = ui.registry().create(cfg, name=f"trial {trial} of sweep {sweep.id}",
                                            page=page_of(cfg), owner=ui.browser_id(), queue=True)
             except (RunError, ConfigError) as e:   # ConfigError: over this server's budget (cost.check)
                 st.warning(ui.plain(e))
