@@ -8,6 +8,8 @@
     python -m ganlab export --preset gauss1d [--out train_gan.py]
     python -m ganlab bench lockstep [--steps N]
     python -m ganlab check-presets [--preset SLUG ...] [--seeds 10] [--json]
+    python -m ganlab sweep --preset gauss1d --axis opt_d.lr=log:1e-4:1e-1:4 [--axis opt_g.lr=...]
+                           [--seeds 100,101] [--steps N] [--address HOST:6379] [--json]
 """
 from __future__ import annotations
 
@@ -216,6 +218,67 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """"100,101" or "100-109" as seeds; SweepError naming --seeds."""
+    from ganlab.sweeps import SweepError
+    seeds = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            low, dash, high = part.partition("-")
+            seeds += range(int(low), int(high) + 1) if dash else [int(part)]
+    except ValueError:
+        raise SweepError("seeds", f"give whole numbers such as 100,101 or 100-109, got {text[:40]!r}") from None
+    return tuple(seeds)
+
+
+def sweep_table(sweep) -> list[str]:
+    """The trials as text lines: settings, status, the mapped meter, and why a trial did not finish."""
+    metric = sweep.spec.metric
+    lines = [f"{'trial':>5} {'seed':>5} " + " ".join(f"{f:>12}" for f in sweep.spec.fields) +
+             f" {'status':10s} {metric:>10}  reason"]
+    for r in sweep.rows():
+        value = r.get(metric)
+        shown = "-" if value is None or value != value else f"{value:.4g}"
+        lines.append(f"{r['trial']:>5} {r['seed']:>5} " + " ".join(f"{r[f]:>12.4g}" for f in sweep.spec.fields) +
+                     f" {r['status']:10s} {shown:>10}  {r['reason'][:80]}")
+    return lines
+
+
+def cmd_sweep(args) -> int:
+    from ganlab.speed import duration
+    from ganlab.store import open_default
+    from ganlab.sweeps import SweepError, SweepSpec, parse_axis, start_sweep
+    try:
+        spec = SweepSpec(args.preset, tuple(parse_axis(a) for a in args.axis), parse_seeds(args.seeds),
+                         args.steps, args.metric)
+        store, problem = open_default()   # trials are recorded as runs; the sweep's rows beside them
+        if problem:
+            print(problem, file=sys.stderr)
+        sweep = start_sweep(spec, store, address=args.address, max_concurrent=args.max_concurrent)
+    except SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"sweep {sweep.id}: {sweep.total} trials of {spec.preset}", file=sys.stderr, flush=True)
+    last = -1.0
+    try:
+        while not sweep.join(0.5):
+            if time.monotonic() - last > 2:
+                last = time.monotonic()
+                done, total, left = sweep.progress()
+                left = f", about {duration(max(left, 1))} left" if left is not None else ""
+                print(f"[{sweep.status}] {done}/{total} trials done{left}  ({sweep.message})", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("stopping the sweep...", file=sys.stderr, flush=True)
+        sweep.stop()
+        sweep.join(60)
+    print(f"{sweep.status}: {sweep.message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([_finite(r) for r in sweep.rows()]))
+    else:
+        print("\n".join(sweep_table(sweep)))
+    return 0 if sweep.status in ("finished", "stopped") else 1
+
+
 def cmd_bench(args) -> int:
     from ganlab import bench
     return bench.main(args)
@@ -255,6 +318,18 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--data", help="MNIST folder (default: $GANLAB_DATA or ./data)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    sweep = sub.add_parser("sweep", help="train a preset over a grid of settings and seeds on Ray Tune")
+    sweep.add_argument("--preset", required=True, help="a slug from `python -m ganlab presets`")
+    sweep.add_argument("--axis", action="append", required=True, metavar="SECTION.FIELD=KIND:LOW:HIGH:N",
+                       help="a setting and its values, kind grid, log or random: e.g. opt_d.lr=log:1e-4:1e-1:4 "
+                            "(once or twice)")
+    sweep.add_argument("--seeds", default="100", help="seeds, e.g. 100,101 or 100-109 (default 100)")
+    sweep.add_argument("--steps", type=int, help="each trial's budget (default: the preset's)")
+    sweep.add_argument("--metric", help="the meter the table shows (default: the task's main meter, e.g. w1)")
+    sweep.add_argument("--address", help="a Ray cluster, e.g. HEAD:6379 (default: $RAY_ADDRESS, else a local Ray)")
+    sweep.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: what Ray fits)")
+    sweep.add_argument("--json", action="store_true", help="print the trials as a JSON list of objects")
+
     bench = sub.add_parser("bench", help="measure training speed")
     bench.add_argument("target", nargs="?", default="gauss1d",
                        help="gauss1d, mnist, lockstep (four 1D runs in lockstep), stop (Stop's latency), or "
@@ -277,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     from ganlab.data.mnist import MnistCorruptError, MnistNotFoundError
     try:
         return {"presets": cmd_presets, "train": cmd_train, "export": cmd_export,
-                "bench": cmd_bench, "runs": cmd_runs, "check-presets": cmd_check_presets}[args.command](args)
+                "bench": cmd_bench, "runs": cmd_runs, "check-presets": cmd_check_presets,
+                "sweep": cmd_sweep}[args.command](args)
     except ConfigError as e:
         for one in e.errors:   # every bad setting, one a line
             print(f"error: {one}", file=sys.stderr)

@@ -229,6 +229,22 @@ class SweepSpec:
         if total > MAX_TRIALS:
             raise SweepError("axes", f"{total} trials is more than a sweep runs ({MAX_TRIALS}); "
                                      f"fewer values or seeds")
+        # Each value on its own, now, so that a value the config refuses is named before anything runs
+        # (trials() checks the combinations).
+        for i, a in enumerate(axes):
+            section, name = a.field.split(".")
+            for value in a.values(i):
+                self._config(base, {section: {name: value}}, {a.field: value})
+        if self.steps is not None:
+            self._config(base, {"train": {"steps": self.steps}}, {})
+
+    @staticmethod
+    def _config(base: Experiment, changes: dict, params: dict) -> Experiment:
+        try:
+            return apply_changes(base, changes)
+        except ConfigError as e:
+            where = f" (at {', '.join(f'{k}={v:g}' for k, v in params.items())})" if params else ""
+            raise SweepError(e.errors[0].field, f"{e.errors[0].message}{where}") from None
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -254,12 +270,7 @@ class SweepSpec:
             changes.setdefault("train", {})["seed"] = seed
             if self.steps is not None:
                 changes["train"]["steps"] = self.steps
-            try:
-                cfg = apply_changes(base, changes)
-            except ConfigError as e:
-                raise SweepError(e.errors[0].field, f"{e.errors[0].message} (trial {len(out)}: "
-                                 f"{', '.join(f'{k}={v:g}' for k, v in params.items())})") from None
-            out.append(Trial(len(out), params, seed, cfg))
+            out.append(Trial(len(out), params, seed, self._config(base, changes, params)))
         return out
 
     def to_json(self) -> str:
