@@ -412,12 +412,42 @@ def ray_for(address: str | None = None) -> str:
         paths = [code] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != code]
         runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
         if address:
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+            _init_in_keeper(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=80 * 2**20, runtime_env=runtime_env)
+            _init_in_keeper(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                            object_store_memory=80 * 2**20, runtime_env=runtime_env)
         _ray_address[:] = [address]
         return address or "a local Ray"
+
+
+_keeper_done = threading.Event()   # set when Ray is shut down: the keeper thread may end
+
+
+def _init_in_keeper(**kwargs) -> None:
+    """ray.init(**kwargs) in a thread that lives until shutdown_ray().
+
+    A local Ray's processes (its GCS, raylet, workers) are bound to the thread that started them:
+    on Linux Ray sets PR_SET_PDEATHSIG, which kills a child when the *thread* that forked it ends.
+    Started from a sweep's thread, or a page's script run, the local Ray died as soon as that thread
+    ended, and the next sweep of the process hung on a dead GCS for a minute before Ray ended the
+    whole process (the server). So the thread that starts it waits here as long as Ray is in use."""
+    import ray
+    started, failed = threading.Event(), []
+
+    def keep():
+        try:
+            ray.init(**kwargs)
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            failed.append(e)
+        started.set()
+        if not failed:
+            _keeper_done.wait()
+
+    _keeper_done.clear()
+    threading.Thread(target=keep, name="ganlab-ray-keeper", daemon=True).start()
+    started.wait()
+    if failed:
+        raise failed[0]
 
 
 def shutdown_ray() -> None:
@@ -427,6 +457,7 @@ def shutdown_ray() -> None:
         if ray.is_initialized():
             ray.shutdown()
         _ray_address.clear()
+        _keeper_done.set()
 
 
 def _resources(cfg: Experiment) -> tuple[dict, bool]:
