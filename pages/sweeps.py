@@ -39,15 +39,34 @@ def field_words(field: str) -> str:
     return ui.setting_words(field, ui.CHANGE_LABELS.get(field, "").removeprefix("G ").removeprefix("D ") or None)
 
 
+def sweep_words(row: dict) -> str:
+    """A sweep in the picker: "3f2a9c1e: gauss1d, opt_d.lr × opt_g.lr (finished)"."""
+    return f"{row['id']}: {row['preset']}, {' × '.join(row['fields'])} ({row['status']})"
+
+
 def current(cfg, field: str) -> float:
     section, name = field.split(".")
     return getattr(getattr(cfg, section), name)
 
 
-# -- the sweep's settings (folded away in teaching mode, as the labs' are) --------------------------
+# -- which sweep the page shows: the link's (?sweep=ID); one from before a restart is read from the store
+sweep_id = st.query_params.get("sweep")
+sweep = board.get(sweep_id)
+if sweep_id and sweep is None:
+    try:
+        sweep = load_sweep(store, sweep_id) if store is not None else None
+    except SweepError:
+        sweep = None
+    if sweep is None:
+        st.warning(f"The sweep in this link ({ui.plain(sweep_id)}) is not on this server or in its run store.",
+                   icon=":material/link_off:")
+        st.query_params.pop("sweep", None)
+running = sweep is not None and sweep.status == RUNNING
+
+# -- a new sweep's settings: open until a sweep is shown, then folded away so that its map comes first
 presets = {p.slug: p for task in TASKS for p in presets_for(task)}
 chosen = []   # (setting number, field, kind, low, high, n)
-with ui.folded("Sweep settings", icon=":material/tune:"):
+with st.expander("New sweep", icon=":material/tune:", expanded=sweep is None):
     c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
     slug = c1.selectbox("Preset", list(presets), format_func=lambda s: f"{s} — {presets[s].title}", key="sw-preset")
     preset = get_preset(slug)
@@ -79,86 +98,62 @@ with ui.folded("Sweep settings", icon=":material/tune:"):
                             help="A Ray cluster's address (HEAD:6379, or ray://HEAD:10001); empty starts Ray on "
                                  "this machine, on its cores. RAY_ADDRESS fills it in.")
 
-
-def build_spec():
-    """The sweep the settings ask for, or None and every problem with them, each naming its setting."""
-    problems, axes = [], []
-    for number, field, kind, low, high, n in chosen:
+    def build_spec():
+        """The sweep the settings ask for, or None and every problem with them, each naming its setting."""
+        problems, axes = [], []
+        for number, field, kind, low, high, n in chosen:
+            try:
+                axes.append(Axis(field, kind, float(low), float(high), n))
+            except SweepError as e:
+                problems.append(f"**Setting {number}** ({ui.plain(field_words(field))}): {ui.plain(e.message)}")
+        if len(chosen) == 2 and chosen[0][1] == chosen[1][1]:
+            problems.append("**Setting 2** is setting 1 again: pick another, or none.")
+        if problems:
+            return None, problems
         try:
-            axes.append(Axis(field, kind, float(low), float(high), n))
-        except SweepError as e:
-            problems.append(f"**Setting {number}** ({ui.plain(field_words(field))}): {ui.plain(e.message)}")
-    if len(chosen) == 2 and chosen[0][1] == chosen[1][1]:
-        problems.append("**Setting 2** is setting 1 again: pick another, or none.")
+            spec = SweepSpec(slug, tuple(axes), steps=int(steps),
+                             seeds=tuple(range(int(first_seed), int(first_seed) + int(n_seeds))))
+            spec.trials()   # every trial's config is built and checked: a value out of its field's range is named
+        except (SweepError, ConfigError) as e:
+            words = field_words(e.field) if "." in e.field else e.field
+            return None, [f"**{ui.plain(words)}**: {ui.plain(e.message)}"]
+        return spec, []
+
+    spec, problems = build_spec()
     if problems:
-        return None, problems
-    try:
-        spec = SweepSpec(slug, tuple(axes), seeds=tuple(range(int(first_seed), int(first_seed) + int(n_seeds))),
-                         steps=int(steps))
-        spec.trials()   # every trial's config is built and checked: a value out of its field's range is named
-    except (SweepError, ConfigError) as e:
-        words = field_words(e.field) if "." in e.field else e.field
-        return None, [f"**{ui.plain(words)}**: {ui.plain(e.message)}"]
-    return spec, []
-
-
-spec, problems = build_spec()
-if problems:
-    st.error("Fix " + ("this setting" if len(problems) == 1 else f"these {len(problems)} settings") +
-             " to start the sweep:\n" + "".join(f"\n- {p}" for p in problems), icon=":material/error:")
-else:
-    shape = " × ".join(str(len(values)) for values in spec.values())
-    seeds = f" × {len(spec.seeds)} seeds" if len(spec.seeds) > 1 else f", seed {spec.seeds[0]}"
-    st.caption(f"{len(spec.trials()):,} trials ({shape}{seeds}) of {spec.steps:,} steps each, mapped by "
-               f"{meter(spec.metric).words}.")
-
-# -- which sweep the page shows: the link's (?sweep=ID); one from before a restart is read from the store
-sweep_id = st.query_params.get("sweep")
-sweep = board.get(sweep_id)
-if sweep_id and sweep is None:
-    try:
-        sweep = load_sweep(store, sweep_id) if store is not None else None
-    except SweepError:
-        sweep = None
-    if sweep is None:
-        st.warning(f"The sweep in this link ({ui.plain(sweep_id)}) is not on this server or in its run store.",
-                   icon=":material/link_off:")
-        st.query_params.pop("sweep", None)
-running = sweep is not None and sweep.status == RUNNING
-
-c1, c2, _ = st.columns([1.2, 1, 4])
-if c1.button("Start sweep", type="primary", icon=":material/play_arrow:", key="sw-start",
-             disabled=spec is None or running,
-             help="This sweep is running: stop it first" if running else "Train every trial of this sweep"):
-    try:
-        sweep = start_sweep(spec, store=store, address=address.strip() or None)
-    except SweepError as e:
-        st.error(f"The sweep could not start: {ui.plain(e)}", icon=":material/error:")
+        st.error("Fix " + ("this setting" if len(problems) == 1 else f"these {len(problems)} settings") +
+                 " to start the sweep:\n" + "".join(f"\n- {p}" for p in problems), icon=":material/error:")
     else:
-        board[sweep.id] = sweep
-        st.query_params["sweep"] = sweep.id
-        running = True
-c2.button("Stop sweep", icon=":material/stop:", key="sw-stop", disabled=not running,
-          on_click=lambda: sweep.stop(), help="Trials still training stop where they are; those not started never "
-                                              "do; the ended ones are kept")
+        shape = " × ".join(str(len(values)) for values in spec.values())
+        seeds = f" × {len(spec.seeds)} seeds" if len(spec.seeds) > 1 else f", seed {spec.seeds[0]}"
+        st.caption(f"{len(spec.trials()):,} trials ({shape}{seeds}) of {spec.steps:,} steps each, mapped by "
+                   f"{meter(spec.metric).words}.")
+    if st.button("Start sweep", type="primary", icon=":material/play_arrow:", key="sw-start",
+                 disabled=spec is None or running,
+                 help="The sweep shown is running: stop it first" if running else "Train every trial of this sweep"):
+        try:
+            started = start_sweep(spec, store=store, address=address.strip() or None)
+        except SweepError as e:
+            st.error(f"The sweep could not start: {ui.plain(e)}", icon=":material/error:")
+        else:
+            board[started.id] = started
+            st.query_params["sweep"] = started.id
+            st.rerun()   # drawn again with the settings folded and the new sweep's map below
 
 # -- every sweep this server knows: started here, or in the run store (from before a restart, or the CLI)
 listed = {row["id"]: row for row in (sweep_listing(store) if store is not None else [])}
 for s in board.values():
     listed.setdefault(s.id, {"id": s.id, "created": s.created, "preset": s.spec.preset, "fields": s.spec.fields,
                              "status": s.status})
-if listed:
-    ids = sorted(listed, key=lambda i: listed[i]["created"], reverse=True)
-    here = sweep.id if sweep is not None and sweep.id in ids else None
-    picked_id = st.selectbox("Sweep shown", ids, index=ids.index(here) if here else None,
-                             format_func=lambda i: f"{i}: {listed[i]['preset']}, "
-                                                   f"{' × '.join(listed[i]['fields'])} ({listed[i]['status']})",
-                             key=f"sw-shown-{here}", placeholder="Pick a sweep to show")
-    if picked_id is not None and picked_id != here:
-        st.query_params["sweep"] = picked_id
-        st.rerun()
 if sweep is None:
-    st.info("Pick settings and press **Start sweep**" + (", or pick a sweep to show." if listed else "."))
+    ids = sorted(listed, key=lambda i: listed[i]["created"], reverse=True)
+    if ids:
+        picked_id = st.selectbox("Sweep shown", ids, index=None, format_func=lambda i: sweep_words(listed[i]),
+                                 key="sw-shown-none", placeholder="Pick a sweep to show")
+        if picked_id is not None:
+            st.query_params["sweep"] = picked_id
+            st.rerun()
+    st.info("Pick settings and press **Start sweep**" + (", or pick a sweep to show." if ids else "."))
     st.stop()
 
 # -- the sweep, live ---------------------------------------------------------------------------------
@@ -168,7 +163,16 @@ rows_now = sweep.rows()
 # The meters with a direction (a distance, a count of modes) make a map; the sweep's own comes first.
 options = [sweep.spec.metric] + [m for m in charts_sweep.meters_in(rows_now)
                                  if m != sweep.spec.metric and meter(m).higher_is_better is not None]
-metric = st.selectbox("Meter on the map", options, format_func=lambda m: meter(m).words, key=f"sw-meter-{sweep.id}")
+ids = sorted(listed, key=lambda i: listed[i]["created"], reverse=True)
+c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+picked_id = c1.selectbox("Sweep shown", ids, index=ids.index(sweep.id) if sweep.id in ids else None,
+                         format_func=lambda i: sweep_words(listed[i]), key=f"sw-shown-{sweep.id}")
+if picked_id is not None and picked_id != sweep.id:
+    st.query_params["sweep"] = picked_id
+    st.rerun()
+metric = c2.selectbox("Meter on the map", options, format_func=lambda m: meter(m).words, key=f"sw-meter-{sweep.id}")
+c3.button("Stop sweep", icon=":material/stop:", key="sw-stop", disabled=not running, on_click=lambda: sweep.stop(),
+          help="Trials still training stop where they are; those not started never do; the ended ones are kept")
 if sweep.id not in board:
     st.caption("A sweep from the run store: " + ("another process runs it, and this page follows its record."
                                                   if sweep.status == RUNNING else "read as it was recorded."))
