@@ -94,11 +94,11 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
     if values:
         colour.update(zmin=min(values), zmax=max(values) if max(values) > min(values) else min(values) + 1e-9)
     layout = dict(xaxis=dict(title=dict(text=x_title or x_field), type="log" if log_x else "linear",
-                             exponentformat="power" if log_x else "B"),
+                             exponentformat="power" if log_x else "B", range=_span(xs, log_x)),
                   plot_bgcolor="white")
     if y_field:
         layout["yaxis"] = dict(title=dict(text=y_title or y_field), type="log" if log_y else "linear",
-                               exponentformat="power" if log_y else "B")
+                               exponentformat="power" if log_y else "B", range=_span(ys, log_y))
     else:
         layout["yaxis"] = dict(visible=False)
     height = height or (220 if not y_field else 460)
@@ -116,6 +116,9 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
                     colorscale=[[0, NO_VALUE], [1, NO_VALUE]], xgap=2, ygap=2)
         return figure([back, trace], title, height, **layout)
     # Random settings: one marker per cell, coloured by its value (grey without one), its words beside.
+    # Plotly fits the axes to the markers: no cells to keep whole.
+    for axis in ("xaxis", "yaxis"):
+        layout[axis].pop("range", None)
     marker_values = [c["value"] if c["value"] is not None else np.nan for c in table]
     trace = dict(type="scatter", mode="markers+text", x=[c["x"] for c in table],
                  y=[c["y"] if y_field else 0 for c in table], text=[words[(c["x"], c["y"])] for c in table],
@@ -125,6 +128,20 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
                              **{{"zmin": "cmin", "zmax": "cmax"}.get(k, k): v for k, v in colour.items()}),
                  showlegend=False)
     return figure([trace], title, height, **layout)
+
+
+def _span(values: list, log: bool) -> list[float] | None:
+    """An axis range holding every cell whole, half a step beyond the first and last values (in log10
+    units on a log axis, as plotly takes them). Set, not left to plotly: before any trial has a result
+    every cell is empty, and plotly would then pick a range of its own (10^-1 to 10^4)."""
+    points = [math.log10(v) if log else float(v) for v in values if _finite(v) and (v > 0 or not log)]
+    if not points:
+        return None
+    if len(points) == 1:
+        half = 0.5 if log else max(abs(points[0]) * 0.5, 0.5)
+    else:
+        half = min(b - a for a, b in zip(points, points[1:])) / 2
+    return [points[0] - half, points[-1] + half]
 
 
 def _seeded(rows: list[dict]) -> bool:

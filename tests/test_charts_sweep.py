@@ -129,3 +129,11 @@ def test_the_table_of_trials_is_headed_in_words_and_its_csv_keeps_an_error_from_
     assert lines[0] == "trial,D learning rate,seed,status,why,step,W1"
     assert lines[1] == "0,0.0001,100,finished,,100,0.25"
     assert lines[2] == "1,0.001,100,failed,'=cmd|x,100,"        # no W1: empty, not nan
+
+
+def test_before_any_result_the_axes_already_span_the_sweeps_settings():
+    pending = [dict(r, status="pending", w1=None) for r in ROWS]
+    fig = sweep_heatmap(pending, "opt_d.lr", "opt_g.lr", "w1", log_x=True, log_y=True)
+    assert all(v is None for line in grid(fig).values() for v in line[:1])
+    assert fig.layout.xaxis.range == pytest.approx((-5.0, -1.0))     # 1e-4 and 1e-2, half a decade either side
+    assert sweep_heatmap(pending, "opt_d.lr", None, "w1").layout.xaxis.range == pytest.approx((-0.00485, 0.01495))
