@@ -103,6 +103,11 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
         layout["yaxis"] = dict(visible=False)
     height = height or (220 if not y_field else 460)
     if len(xs) * len(ys) == len(table):
+        # A grid's ticks are its settings, each under its own column (or beside its row), as typed:
+        # the reader wants the value of each cell, not the decades of a log axis.
+        layout["xaxis"].update(tickvals=xs, ticktext=[_tick(v) for v in xs])
+        if y_field:
+            layout["yaxis"].update(tickvals=ys, ticktext=[_tick(v) for v in ys])
         by_cell = {(c["x"], c["y"]): c["value"] for c in table}
         z = [[by_cell.get((x, y)) for x in xs] for y in ys]
         text = [[words.get((x, y), "") for x in xs] for y in ys]
@@ -128,6 +133,10 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
                              **{{"zmin": "cmin", "zmax": "cmax"}.get(k, k): v for k, v in colour.items()}),
                  showlegend=False)
     return figure([trace], title, height, **layout)
+
+
+def _tick(value) -> str:
+    return f"{value:.3g}" if _finite(value) else str(value)
 
 
 def _span(values: list, log: bool) -> list[float] | None:

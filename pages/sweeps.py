@@ -142,9 +142,9 @@ with st.expander("New sweep", icon=":material/tune:", expanded=sweep is None):
 
 # -- every sweep this server knows: started here, or in the run store (from before a restart, or the CLI)
 listed = {row["id"]: row for row in (sweep_listing(store) if store is not None else [])}
-for s in board.values():
-    listed.setdefault(s.id, {"id": s.id, "created": s.created, "preset": s.spec.preset, "fields": s.spec.fields,
-                             "status": s.status})
+for s in board.values():   # this process's own: its status as it is now, ahead of the store's next write
+    listed[s.id] = {"id": s.id, "created": s.created, "preset": s.spec.preset, "fields": s.spec.fields,
+                    "status": s.status}
 if sweep is None:
     ids = sorted(listed, key=lambda i: listed[i]["created"], reverse=True)
     if ids:

@@ -54,6 +54,8 @@ def test_learning_rate_axes_are_logarithmic_and_titled_in_words():
                         log_x=True, log_y=True)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     assert fig.layout.xaxis.title.text == "D learning rate" and fig.layout.yaxis.title.text == "G learning rate"
+    # Each column and row is labelled with its setting, not with the decades of the log axis.
+    assert list(fig.layout.xaxis.ticktext) == ["0.0001", "0.01"] and list(fig.layout.xaxis.tickvals) == [1e-4, 1e-2]
     linear = sweep_heatmap(ROWS, "opt_d.lr", "opt_g.lr", "w1")
     assert linear.layout.xaxis.type == "linear"
 
