@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure training speed")
     bench.add_argument("target", nargs="?", default="gauss1d",
-                       help="gauss1d, mnist, lockstep (four 1D runs in lockstep), stop (Stop's latency), or "
+                       help="gauss1d, mnist, lockstep (four 1D runs in lockstep), stop (Stop's latency), sweep (16 "
+                            "1D trials on a local Ray against one after another), or "
                             "memory (server memory per ended MNIST run, with and without the run store)")
     bench.add_argument("--compare", action="store_true",
                        help="MNIST MLP (seed 003) and DCGAN: the seed's DataLoader loop against ganlab's "

@@ -8,6 +8,8 @@
     python -m ganlab bench gauss1d --store     steps/s of a polled Run without and with the run store, in turns
     python -m ganlab bench stop [--steps N]    Stop's latency p50/p95 in each state (setup, training,
                                                large k, paused); N stops per state; --model STATE for one
+    python -m ganlab bench sweep [--steps N]   a 16-trial gauss1d sweep (4 x 4 learning rates) on a local Ray,
+                                               against the same 16 configs one after another without Ray
 """
 from __future__ import annotations
 
@@ -182,6 +184,8 @@ def main(args) -> int:
         return stop_main(args)
     if args.target == "memory":
         return memory_main(args)
+    if args.target == "sweep":
+        return sweep_main(args)
     if args.target == "gauss1d":
         cfg = get_preset("gauss1d").config.replace(train={"device": args.device})
         label, unit = "gauss1d", "steps/s"
@@ -205,6 +209,53 @@ def main(args) -> int:
     print(f"  headless              {bare:10.0f} {unit}")
     polled = in_polled_run(cfg, args.seconds) * scale
     print(f"  in a Run, polled 1/s  {polled:10.0f} {unit}  ({polled / bare:.0%} of headless)")
+    return 0
+
+
+def sweep_main(args) -> int:
+    """Wall time of a 16-trial sweep on a local Ray against its 16 configs trained one after another in
+    this process (ganlab alone), both recording into a temporary run store; Ray's overhead per trial."""
+    import os
+    import statistics
+    import tempfile
+
+    from ganlab.store import Store
+    from ganlab.runs import run_to_end
+    from ganlab.sweeps import Axis, SweepSpec, ray_for, shutdown_ray, start_sweep
+    steps = args.steps or 2000
+    spec = SweepSpec("gauss1d", (Axis("opt_d.lr", "log", 1e-4, 1e-1, 4), Axis("opt_g.lr", "log", 1e-4, 1e-1, 4)),
+                     steps=steps)
+    trials = spec.trials()
+    print(f"gauss1d, {len(trials)} trials (opt_d.lr x opt_g.lr, 4 x 4 log grid), {steps:,} steps each, "
+          f"load {os.getloadavg()[0]:.1f} at the start")
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(folder)
+        start = time.perf_counter()
+        ray_for()
+        ray_start = time.perf_counter() - start
+        start = time.perf_counter()
+        sweep = start_sweep(spec, store)
+        sweep.join()
+        ray_wall = time.perf_counter() - start
+        rows = sweep.rows()
+        in_ray = [r["seconds"] for r in rows if r.get("seconds") is not None]
+        slots = min(len(trials), int(__import__("ray").cluster_resources().get("CPU", 1)))
+        shutdown_ray()
+        print(f"  Ray local: start {ray_start:.1f} s; the sweep {ray_wall:.1f} s on {slots} CPUs "
+              f"({sweep.message}); load {os.getloadavg()[0]:.1f}")
+        alone = []
+        start = time.perf_counter()
+        for t in trials:
+            begin = time.perf_counter()
+            run_to_end(t.cfg, f"bench {t.index}", store)
+            alone.append(time.perf_counter() - begin)
+        serial = time.perf_counter() - start
+    print(f"  ganlab alone, one after another: {serial:.1f} s; a trial {statistics.median(alone):.2f} s "
+          f"(median), {max(alone):.2f} s at worst; load {os.getloadavg()[0]:.1f}")
+    if in_ray:
+        print(f"  a trial inside Ray: {statistics.median(in_ray):.2f} s (median), {max(in_ray):.2f} s at worst")
+    print(f"  the sweep took {ray_wall / serial:.0%} of one after another; Ray's overhead per trial "
+          f"{(ray_wall * slots - serial) / len(trials):.2f} s of a CPU (sweep wall x CPUs - serial, over trials)")
     return 0
 
 

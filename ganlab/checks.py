@@ -31,18 +31,15 @@ class SeedResult:
 
 def train_once(preset: Preset, seed: int, steps: int | None = None, device: str | None = None) -> SeedResult:
     """Train the preset on one seed through a Run; its final meters (NaN where a run failed)."""
-    from ganlab.runs import RunRegistry
+    from ganlab.runs import run_to_end
     train = {"seed": seed}
     if steps is not None:
         train["steps"] = steps
     if device is not None:
         train["device"] = device
     cfg = preset.config.replace(train=train)
-    run = RunRegistry().create(cfg, name=f"{preset.slug} seed {seed}")
     start = time.perf_counter()
-    while run.alive:
-        run.join(1.0)
-    snap = run.snapshot()
+    snap = run_to_end(cfg, name=f"{preset.slug} seed {seed}", poll=1.0).snapshot()
     meters = {name: snap.latest(name) for name in snap.meters if name != "step"}
     return SeedResult(seed, snap.status, time.perf_counter() - start,
                       {k: float("nan") if v is None else float(v) for k, v in meters.items()}, snap.message)

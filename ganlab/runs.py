@@ -419,3 +419,25 @@ class RunRegistry:
     def stop_all(self, wait: float = 5.0) -> None:
         for run in self.list():
             run.stop(wait)
+
+
+def run_to_end(cfg: Experiment, name: str = "", store=None, on_snapshot=None, poll: float = 0.2) -> Run:
+    """Train `cfg` through an ordinary Run (recorded in `store`, a ganlab.store.Store, when given) and
+    return it once it has ended. on_snapshot(run, snapshot) is called every `poll` seconds while it trains
+    and once at the end. Headless training without a page: check-presets, a sweep's trial on a Ray worker.
+
+    If the caller is interrupted (a sweep's trial that Ray stops raises SystemExit in on_snapshot),
+    the run is stopped too, and its record written."""
+    run = RunRegistry(store=store).create(cfg, name=name)
+    try:
+        while True:
+            ended = run.join(poll)
+            if on_snapshot is not None:
+                on_snapshot(run, run.snapshot())
+            if ended:
+                return run
+    finally:
+        if run.alive:
+            run.stop()
+        if store is not None:
+            store.flush()

@@ -7,8 +7,8 @@
     sweep.rows()                          # a row per trial: its settings, status, final meters
     sweep.stop()
 
-Each trial is an ordinary ganlab run (ganlab.runs.Run: the same engine, meters and alarms), trained
-inside a Ray Tune trial. It reports each snapshot it publishes through Ray's own API (ray.tune.report):
+Each trial is an ordinary ganlab run (ganlab.runs.run_to_end: the same engine, meters and alarms, and the
+same code `check-presets` trains with), inside a Ray Tune trial. It reports each snapshot it publishes through Ray's own API (ray.tune.report):
 step, losses, meters, and at the end its status and why. On the driver a ray.tune.Callback takes the
 results as they come and writes them into the run store's sweep tables (ganlab.store) about twice a
 second, so a page reads a sweep live, and again after a restart (load_sweep).
@@ -321,35 +321,11 @@ def _point(snap, after: int) -> dict:
     return point
 
 
-def run_trial(cfg: Experiment, name: str, store=None, report=None, poll: float = 0.2):
-    """Train `cfg` through an ordinary Run (recorded in `store` when given) until it ends; report(dict)
-    once per snapshot it publishes ({"step", "loss_d", "loss_g", meters...}). Returns the final Snapshot.
-
-    The same code trains a sweep's trial on a Ray worker and a trial's config alone (the tests' check
-    that a sweep is reproducible, `bench sweep`'s baseline)."""
-    from ganlab.runs import RunRegistry
-    run = RunRegistry(store=store).create(cfg, name=name)
-    reported = -1
-    try:
-        while True:
-            ended = run.join(poll)
-            snap = run.snapshot()
-            if report is not None and snap.step > reported and len(snap.metrics.get("step", ())):
-                report(run.id, _point(snap, reported))
-                reported = snap.step
-            if ended:
-                return run.id, snap
-    finally:
-        if run.alive:           # Tune stopped the trial: stop the run, so the store says "stopped"
-            run.stop()
-        if store is not None:
-            store.flush()
-
-
 def _train(config: dict, sweep: dict) -> None:
     """Ray Tune's trainable: one trial of the sweep described by `sweep` (with_parameters)."""
     from ray import tune
 
+    from ganlab.runs import run_to_end
     from ganlab.store import StoreError, open_store
     index = config["index"]
     if sweep["data"]:
@@ -364,20 +340,28 @@ def _train(config: dict, sweep: dict) -> None:
         except StoreError as e:
             problem = str(e)
 
-    def report(run_id, point):
-        tune.report({"ganlab": {"index": index, "run_id": run_id, "status": RUNNING, "point": point}})
+    reported = [-1]
 
+    def report(run, snap):   # each snapshot the run publishes, as one point of the trial's curves
+        if snap.step > reported[0] and len(snap.metrics.get("step", ())):
+            tune.report({"ganlab": {"index": index, "run_id": run.id, "status": RUNNING,
+                                    "point": _point(snap, reported[0])}})
+            reported[0] = snap.step
+
+    start = time.perf_counter()
     try:
-        run_id, snap = run_trial(cfg, f"{sweep['preset']} · sweep {sweep['id']} trial {index}", store, report)
+        run = run_to_end(cfg, f"{sweep['preset']} · sweep {sweep['id']} trial {index}", store, report)
     except Exception as e:  # noqa: BLE001 - the config's own check (a budget) failed: the trial fails, the sweep goes on
         tune.report({"ganlab": {"index": index, "run_id": None, "status": FAILED,
                                 "reason": _one_line(e), "point": None}})
         return
+    run_id, snap = run.id, run.snapshot()
     status, reason = trial_outcome(snap)
     if problem:
         reason = f"{reason} (not recorded in the run store: {problem})".strip()
     tune.report({"ganlab": {"index": index, "run_id": run_id, "status": status, "reason": reason,
-                            "point": _point(snap, snap.step), "final": _meters(snap)}})
+                            "point": _point(snap, snap.step), "final": _meters(snap),
+                            "seconds": round(time.perf_counter() - start, 3)}})
 
 
 def _one_line(error: BaseException) -> str:
@@ -389,12 +373,16 @@ def _one_line(error: BaseException) -> str:
 
 _LIVE: dict[str, "Sweep"] = {}   # this process's sweeps by id, for Tune's callback and stopper
 _ray_lock = threading.Lock()
-_ray_address: list = []     # the address this process's Ray was started with ("" for a local one)
+_ray_address: list = []     # [the address Ray was started with ("" for a local one), the Event that ends its thread]
 
 
 def ray_for(address: str | None = None) -> str:
     """Connect this process to Ray once (reused by every later sweep): `address`, else RAY_ADDRESS,
-    else a local Ray on this machine's cores. Returns what it is connected to, in words."""
+    else a local Ray on this machine's cores. Returns what it is connected to, in words.
+
+    ray.init runs on a thread kept for the life of the connection: a local Ray's GCS and raylet are
+    started with PR_SET_PDEATHSIG, which Linux fires when the *thread* that started them ends, so
+    Ray started from a sweep's thread (or a page's script run) would die with it."""
     import ray
     address = address or os.environ.get("RAY_ADDRESS") or ""
     with _ray_lock:
@@ -412,42 +400,27 @@ def ray_for(address: str | None = None) -> str:
         paths = [code] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != code]
         runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
         if address:
-            _init_in_keeper(address=address, runtime_env=runtime_env, log_to_driver=False)
+            kwargs = dict(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
-            _init_in_keeper(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                            object_store_memory=80 * 2**20, runtime_env=runtime_env)
-        _ray_address[:] = [address]
+            kwargs = dict(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                          object_store_memory=80 * 2**20, runtime_env=runtime_env)
+        started, failed, release = threading.Event(), [], threading.Event()
+
+        def keep():
+            try:
+                ray.init(**kwargs)
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                failed.append(e)
+            started.set()
+            if not failed:
+                release.wait()
+
+        threading.Thread(target=keep, name="ganlab-ray", daemon=True).start()
+        started.wait()
+        if failed:
+            raise failed[0]
+        _ray_address[:] = [address, release]
         return address or "a local Ray"
-
-
-_keeper_done = threading.Event()   # set when Ray is shut down: the keeper thread may end
-
-
-def _init_in_keeper(**kwargs) -> None:
-    """ray.init(**kwargs) in a thread that lives until shutdown_ray().
-
-    A local Ray's processes (its GCS, raylet, workers) are bound to the thread that started them:
-    on Linux Ray sets PR_SET_PDEATHSIG, which kills a child when the *thread* that forked it ends.
-    Started from a sweep's thread, or a page's script run, the local Ray died as soon as that thread
-    ended, and the next sweep of the process hung on a dead GCS for a minute before Ray ended the
-    whole process (the server). So the thread that starts it waits here as long as Ray is in use."""
-    import ray
-    started, failed = threading.Event(), []
-
-    def keep():
-        try:
-            ray.init(**kwargs)
-        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-            failed.append(e)
-        started.set()
-        if not failed:
-            _keeper_done.wait()
-
-    _keeper_done.clear()
-    threading.Thread(target=keep, name="ganlab-ray-keeper", daemon=True).start()
-    started.wait()
-    if failed:
-        raise failed[0]
 
 
 def shutdown_ray() -> None:
@@ -456,8 +429,9 @@ def shutdown_ray() -> None:
     with _ray_lock:
         if ray.is_initialized():
             ray.shutdown()
+        if _ray_address:
+            _ray_address[1].set()    # the thread that started Ray may end now
         _ray_address.clear()
-        _keeper_done.set()
 
 
 def _resources(cfg: Experiment) -> tuple[dict, bool]:
@@ -498,7 +472,7 @@ class Sweep:
 
     def _row(self, t: Trial) -> dict:
         return {"trial": t.index, "seed": t.seed, **t.params, "status": PENDING, "reason": "", "step": 0,
-                "run_id": None, self.spec.metric: None}
+                "run_id": None, "seconds": None, self.spec.metric: None}
 
     # -- what a page reads ------------------------------------------------------------------------
     @property
@@ -650,6 +624,7 @@ class Sweep:
             row["reason"] = result.get("reason", "")
             if "final" in result:
                 row.update(result["final"])
+                row["seconds"] = result.get("seconds")
             self._dirty.add(index)
         self._write()
 
