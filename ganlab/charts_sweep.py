@@ -192,7 +192,7 @@ STATUS_WORDS = {"pending": "waiting", "running": "training", "finished": "finish
 
 def trials_frame(rows: list[dict], fields: list[str], words: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per trial, headed in words: its number, settings, seed, how it ended and why, its last
-    step, and its final meters under their short headings (ganlab.meters). Cells are data, never
+    step, how long it trained, and its final meters under their short headings (ganlab.meters). Cells are data, never
     markup: a reason quotes an error, which st.dataframe shows as text."""
     words = words or {}
     shown = meters_in(rows)
@@ -201,9 +201,19 @@ def trials_frame(rows: list[dict], fields: list[str], words: dict[str, str] | No
         status = r.get("status", "pending")
         table.append({"trial": r["trial"], **{words.get(f, f): r.get(f) for f in fields}, "seed": r.get("seed"),
                       "status": STATUS_WORDS.get(status, str(status)), "why": r.get("reason") or None,
-                      "step": r.get("step"),
+                      "step": r.get("step"), "seconds": r.get("seconds"),
                       **{meter(m).heading: (float(r[m]) if _finite(r.get(m)) else None) for m in shown}})
     return pd.DataFrame(table)
+
+
+def table_shown(frame: pd.DataFrame, meter_name: str) -> pd.DataFrame:
+    """The columns of the table a page shows (the CSV keeps them all): the summary meters (those the
+    table of runs shows) and the mapped one, and "why" only where some trial has a reason."""
+    keep = {meter(m).heading for m in METERS if METERS[m].summary or m == meter_name}
+    meter_headings = {meter(m).heading for m in METERS}
+    columns = [c for c in frame.columns if (c not in meter_headings or c in keep)
+               and not (c == "why" and frame[c].isna().all())]
+    return frame[columns]
 
 
 def trial_label(row: dict, fields: list[str]) -> str:

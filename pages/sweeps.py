@@ -193,8 +193,11 @@ def draw_sweep() -> None:
                                      y_axis.kind == "log")
     ui.chart(st, fig, "sw-map")
     frame = charts_sweep.trials_frame(rows, axis_fields, {f: field_words(f) for f in axis_fields})
-    headings = {meter(m).heading: m for m in charts_sweep.meters_in(rows)}
-    st.dataframe(ui.meters_table(frame, headings), hide_index=True, key="sw-table", placeholder=ui.MISSING)
+    shown = charts_sweep.table_shown(frame, metric)
+    headings = {meter(m).heading: m for m in charts_sweep.meters_in(rows) if meter(m).heading in shown}
+    settings = {field_words(f): "{:.3g}" for f in axis_fields}
+    st.dataframe(ui.meters_table(shown, headings, settings | {"seconds": "{:.1f}"}), hide_index=True,
+                 key="sw-table", placeholder=ui.MISSING)
     st.download_button("Trials (CSV)", lambda: table_csv(frame), file_name=f"sweep-{sweep.id}.csv",
                        mime="text/csv", key="sw-csv", on_click="ignore", icon=":material/download:",
                        type="tertiary", help="One row per trial: its settings, seed, status and final meters")

@@ -125,12 +125,20 @@ def test_the_table_of_trials_is_headed_in_words_and_its_csv_keeps_an_error_from_
     from ganlab.chartview import table_csv
     rows = [row(0, 1e-4, 2e-4, 100, "finished", 0.25), dict(row(1, 1e-3, 2e-4, 100, "failed"), reason="=cmd|x")]
     frame = charts_sweep.trials_frame(rows, ["opt_d.lr"], {"opt_d.lr": "D learning rate"})
-    assert list(frame.columns) == ["trial", "D learning rate", "seed", "status", "why", "step", "W1"]
+    assert list(frame.columns) == ["trial", "D learning rate", "seed", "status", "why", "step", "seconds", "W1"]
     assert list(frame["status"]) == ["finished", "failed"] and frame["W1"][0] == 0.25
     lines = table_csv(frame).splitlines()
-    assert lines[0] == "trial,D learning rate,seed,status,why,step,W1"
-    assert lines[1] == "0,0.0001,100,finished,,100,0.25"
-    assert lines[2] == "1,0.001,100,failed,'=cmd|x,100,"        # no W1: empty, not nan
+    assert lines[0] == "trial,D learning rate,seed,status,why,step,seconds,W1"
+    assert lines[1] == "0,0.0001,100,finished,,100,,0.25"
+    assert lines[2] == "1,0.001,100,failed,'=cmd|x,100,,"        # no W1: empty, not nan
+
+
+def test_the_table_shown_keeps_the_summary_meters_and_the_mapped_one():
+    rows = [dict(row(0, 1e-4, 2e-4, 100, "finished", 0.25), ks=0.1, fake_mean=3.9, fake_std=1.2)]
+    frame = charts_sweep.trials_frame(rows, ["opt_d.lr"])
+    assert list(charts_sweep.table_shown(frame, "w1").columns) == ["trial", "opt_d.lr", "seed", "status", "step",
+                                                                    "seconds", "W1", "KS"]   # no reason: no "why"
+    assert "std of the fakes" in charts_sweep.table_shown(frame, "fake_std").columns
 
 
 def test_before_any_result_the_axes_already_span_the_sweeps_settings():
