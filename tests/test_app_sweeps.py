@@ -147,3 +147,35 @@ def test_a_link_to_a_sweep_this_server_does_not_have_says_so(board):
     assert not at.exception
     assert "is not on this server" in shown(at.warning) and "(!\\[x\\](http" in at.warning[0].value   # as text
     assert "sweep" not in at.query_params
+
+
+def test_after_a_restart_the_page_lists_the_stores_sweeps_and_shows_one_as_recorded(board):
+    """A sweep another process ran (or this server before a restart) is in the run store only: the page
+    lists it, and draws its map and table from the store's rows, with nothing to stop."""
+    import numpy as np
+    from ganlab.sweeps import Axis, SweepSpec
+    spec = SweepSpec("gauss1d", (Axis("opt_d.lr", "log", 1e-4, 1e-3, 2),), steps=100)
+    rows = [{"trial": 0, "seed": 100, "opt_d.lr": 1e-4, "status": "finished", "reason": "", "step": 100,
+             "run_id": None, "seconds": 1.5, "w1": 0.42},
+            {"trial": 1, "seed": 100, "opt_d.lr": 1e-3, "status": "diverged", "reason": "loss_d is nan",
+             "step": 40, "run_id": None, "seconds": 0.7, "w1": None}]
+    store = ui.run_store()[0]
+    store.save_sweep({"id": "0ldsweep", "created": 1.0, "preset": "gauss1d", "spec": spec.to_json(),
+                      "status": "finished", "message": "2 of 2 trials ran to the end", "done": 2, "total": 2,
+                      "ended": 2.0},
+                     {0: (rows[0], {"step": np.array([50, 100]), "w1": np.array([0.9, 0.42])}), 1: (rows[1], None)})
+    at = open_app(PAGE)
+    assert at.selectbox(key="sw-shown-none").options == ["0ldsweep: gauss1d, opt_d.lr (finished)"]
+    at.selectbox(key="sw-shown-none").set_value("0ldsweep").run()
+    assert query(at, "sweep") == "0ldsweep" and not at.exception
+    at.run()   # settle: the pick reran the page (st.rerun), and AppTest may still hold the first run's widgets
+    cells, _ = heatmap(at)
+    assert cells == {(1e-4, 0): (pytest.approx(0.42), "0.42"), (1e-3, 0): (None, "diverged")}
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["finished", "diverged"] and list(table["why"])[1] == "loss_d is nan"
+    assert "A sweep from the run store" in shown(at.caption)
+    assert at.button(key="sw-stop").disabled
+    at.multiselect(key="sw-picked-0ldsweep").set_value([0]).run()
+    at.selectbox(key="sw-curve").set_value("w1").run()
+    (overlay,) = [s for s in chart_specs(at) if s["layout"]["title"]["text"] == "W1 to the target by trial"]
+    assert plotly_array(overlay["data"][0]["y"]).tolist() == [0.9, 0.42]
