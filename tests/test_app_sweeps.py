@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import chart_specs, open_app, plotly_array, shown
+from conftest import chart_specs, open_app, plotly_array, shown, wait_for
 from ganlab.sweeps import TRIAL_ENDED
 from pages import ui
 
@@ -179,3 +179,20 @@ def test_after_a_restart_the_page_lists_the_stores_sweeps_and_shows_one_as_recor
     at.selectbox(key="sw-curve").set_value("w1").run()
     (overlay,) = [s for s in chart_specs(at) if s["layout"]["title"]["text"] == "W1 to the target by trial"]
     assert plotly_array(overlay["data"][0]["y"]).tolist() == [0.9, 0.42]
+
+
+def test_stop_on_the_page_stops_a_running_sweep(board, ray_session):
+    at = open_app(PAGE)
+    at.number_input(key="sw-steps-gauss1d").set_value(10_000_000)   # would train for hours
+    set_axis(at, 0, "opt_d.lr", "grid", 1e-4, 2e-4, 2)
+    at.button(key="sw-start").click().run()
+    (sweep,) = board.values()
+    at.run()
+    assert not at.button(key="sw-stop").disabled and at.button(key="sw-start").disabled   # one at a time
+    assert wait_for(lambda: any(r["status"] == "running" for r in sweep.rows()), 120)
+    at.button(key="sw-stop").click().run()
+    assert sweep.join(120), "the sweep did not stop"
+    assert sweep.status == "stopped" and {r["status"] for r in sweep.rows()} == {"stopped"}
+    at.run()
+    assert "Stopped" in shown(at.markdown) and at.button(key="sw-stop").disabled
+    assert list(at.dataframe[0].value["status"]) == ["stopped", "stopped"]
