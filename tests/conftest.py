@@ -118,3 +118,14 @@ def app_registry(tmp_path_factory, monkeypatch):
     reg = ui.registry()
     yield reg
     reg.stop_all()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the test session: ganlab.sweeps starts it at the first sweep (every CPU, an
+    80 MB object store, no dashboard) and every later sweep reuses it; shut down at the end."""
+    import os
+    os.environ.pop("RAY_ADDRESS", None)
+    yield
+    from ganlab.sweeps import shutdown_ray
+    shutdown_ray()

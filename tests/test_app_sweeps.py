@@ -1,7 +1,6 @@
-"""The Sweeps page, driven with AppTest: a tiny sweep started from the page, on a local Ray, drawn
-from its results; bad settings named in words before anything starts."""
-import math
-
+"""The Sweeps page, driven with AppTest: tiny sweeps started from the page on a local Ray (one per test
+session: conftest's ray_session), drawn from their results, stopped, opened as a run; a sweep read
+back from the run store; bad settings named in words before anything starts."""
 import numpy as np
 import pytest
 
@@ -10,15 +9,6 @@ from ganlab.sweeps import TRIAL_ENDED
 from pages import ui
 
 PAGE = "pages/sweeps.py"
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    """One local Ray for these tests (ganlab.sweeps starts it at the first sweep, with a small object
-    store), shut down after them."""
-    from ganlab.sweeps import shutdown_ray
-    yield
-    shutdown_ray()
 
 
 @pytest.fixture
@@ -152,7 +142,6 @@ def test_a_link_to_a_sweep_this_server_does_not_have_says_so(board):
 def test_after_a_restart_the_page_lists_the_stores_sweeps_and_shows_one_as_recorded(board):
     """A sweep another process ran (or this server before a restart) is in the run store only: the page
     lists it, and draws its map and table from the store's rows, with nothing to stop."""
-    import numpy as np
     from ganlab.sweeps import Axis, SweepSpec
     spec = SweepSpec("gauss1d", (Axis("opt_d.lr", "log", 1e-4, 1e-3, 2),), steps=100)
     rows = [{"trial": 0, "seed": 100, "opt_d.lr": 1e-4, "status": "finished", "reason": "", "step": 100,
