@@ -268,9 +268,11 @@ def cmd_sweep(args) -> int:
                 left = f", about {duration(max(left, 1))} left" if left is not None else ""
                 print(f"[{sweep.status}] {done}/{total} trials done{left}  ({sweep.message})", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
-        print("stopping the sweep...", file=sys.stderr, flush=True)
+        print("stopping the sweep (Ctrl-C again to leave at once)...", file=sys.stderr, flush=True)
         sweep.stop()
-        sweep.join(60)
+        deadline = time.monotonic() + 60
+        while not sweep.join(0.5) and time.monotonic() < deadline:
+            pass
     print(f"{sweep.status}: {sweep.message}", file=sys.stderr)
     if args.json:
         print(json.dumps([_finite(r) for r in sweep.rows()]))

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from ganlab.config import ConfigError, Experiment, apply_changes
-from ganlab.meters import ENERGY, FID, METERS, W1, meter
-from ganlab.presets import PRESETS, get_preset
+from ganlab.meters import ENERGY, FID, METERS, W1
+from ganlab.presets import PRESETS
 
 log = logging.getLogger(__name__)
 
@@ -465,6 +465,7 @@ class Sweep:
         self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()
         self._dirty: set[int] = set()
         self._written = 0.0
         self._stored = False     # read back from the store: another process ran (or runs) it
@@ -543,10 +544,8 @@ class Sweep:
             while self.status == RUNNING and time.monotonic() < end:
                 time.sleep(min(0.5, max(end - time.monotonic(), 0)))
             return self.status != RUNNING
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        # An Event, not Thread.join: a join that Ctrl-C interrupts can leave the thread marked as ended.
+        return self._done.wait(timeout) if self._thread is not None else True
 
     # -- running (the sweep's thread and Tune's callback) -----------------------------------------------
     def _start(self, address: str | None, max_concurrent: int | None) -> None:
@@ -564,9 +563,13 @@ class Sweep:
                 self._fit(max_concurrent)
         except SweepError as e:
             status, message = FAILED, str(e)
-        except Exception as e:  # noqa: BLE001 - Ray could not start, or Tune failed: the sweep fails, in one line
+        except BaseException as e:  # noqa: BLE001 - Ray could not start, or Tune failed: the sweep fails, in one line
             log.exception("sweep %s", self.id)
             status, message = FAILED, f"Ray could not run the sweep: {_one_line(e)}"
+        finally:
+            self._end(status, message)
+
+    def _end(self, status: str, message: str) -> None:
         with self._lock:
             if self._stop.is_set():
                 status, message = STOPPED, "stopped"
@@ -582,6 +585,8 @@ class Sweep:
                           (f"; {failed} failed" if failed else "")
             self._status, self._message, self._ended = status, message, time.monotonic()
         self._write(force=True)
+        _LIVE.pop(self.id, None)   # Tune is done with it; whoever started it still holds it
+        self._done.set()
 
     def _set_message(self, text: str) -> None:
         with self._lock:

@@ -188,3 +188,19 @@ def test_a_store_from_before_sweeps_gets_the_sweep_tables_and_keeps_its_runs(tmp
     again = Store(tmp_path)
     assert again.sweeps() == [] and [r["id"] for r in again.rows()] == ["r1"]
     assert again._db().execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_trial_that_finished_with_mode_collapse_sounding_is_collapsed():
+    from ganlab.alarms import Alarm
+    from ganlab.snapshots import Snapshot
+    from ganlab.sweeps import trial_outcome
+    collapse = Alarm("mode_collapse", 900, "Mode collapse: G draws only 1 of the 2 modes.", "Try a Wasserstein loss.")
+
+    def ended(status, message="", alarms=()):
+        return Snapshot("r", "n", status, message, 1000, 1000, 1.0, 0.0, 0.0, alarms=alarms)
+
+    assert trial_outcome(ended("finished", alarms=(collapse,))) == (
+        "collapsed", "Mode collapse: G draws only 1 of the 2 modes. Try a Wasserstein loss.")
+    expected = Alarm("mode_collapse", 900, "Mode collapse.", expected=True)   # the preset's warm-up says so
+    assert trial_outcome(ended("finished", alarms=(expected,))) == ("finished", "")
+    assert trial_outcome(ended("diverged", "loss_d became NaN\nat step 4")) == ("diverged", "loss_d became NaN at step 4")
