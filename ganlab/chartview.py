@@ -101,6 +101,21 @@ def figure_csv(fig: go.Figure) -> str:
     return out.getvalue()
 
 
+def table_csv(frame) -> str:
+    """A table (a pandas DataFrame) as CSV, its text cells kept from being read as formulas by a
+    spreadsheet, as figure_csv's are; missing values are empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([_cell(column) for column in frame.columns])
+    for values in frame.itertuples(index=False):
+        writer.writerow([_number(None if _missing(v) else v) for v in values])
+    return out.getvalue()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value))
+
+
 def _number(value):
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return ""

@@ -62,6 +62,8 @@ PAGES = [
      "An autoencoder and a VAE on the same digits: reconstructions, the codes, and samples from the prior."),
     ("compare", "Loss lab", ":material/compare_arrows:",
      "One GAN trained once per loss (BCE, Wasserstein with clipping or gradient penalty), side by side."),
+    ("sweeps", "Sweeps", ":material/grid_on:",
+     "Which settings make a GAN train? One or two settings over a range, several seeds: a map of the result."),
     ("runs", "Runs", ":material/list:",
      "Every run on this server: pause, stop, or overlay their curves."),
     ("saved", "Saved runs", ":material/save:",
@@ -82,6 +84,13 @@ def registry() -> RunRegistry:
     run store (ganlab.store) restarts too."""
     return RunRegistry(max_active=int(os.environ.get("GANLAB_MAX_RUNS", "8")),
                        per_owner=int(os.environ.get("GANLAB_MAX_RUNS_PER_SESSION", "3")), store=run_store()[0])
+
+
+@st.cache_resource
+def sweeps() -> dict:
+    """The sweeps this server process started, {id: ganlab.sweeps.Sweep}: like the runs' registry,
+    a sweep outlives a reload, a rerun and a second tab. (After a restart the run store has them.)"""
+    return {}
 
 
 def browser_id() -> str:
