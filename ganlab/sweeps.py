@@ -598,14 +598,23 @@ class Sweep:
 
     def _end(self, status: str, message: str) -> None:
         with self._lock:
-            if self._stop.is_set():
-                status, message = STOPPED, "stopped"
+            stopped = self._stop.is_set()
+            unstarted = 0
             for row in self._rows:   # trials Tune never ran or never ended
                 if row["status"] not in TRIAL_ENDED:
-                    row["status"] = STOPPED if status in (STOPPED, FINISHED) else FAILED
-                    row["reason"] = {STOPPED: "the sweep was stopped", FAILED: message}.get(status) or \
-                        "Ray ended the sweep before this trial ended"
+                    pending = row["status"] == PENDING
+                    unstarted += stopped and pending
+                    row["status"] = STOPPED if stopped or status == FINISHED else FAILED
+                    row["reason"] = ("the sweep was stopped before this trial started" if stopped and pending else
+                                     "the sweep was stopped" if stopped else
+                                     message if status == FAILED else "Ray ended the sweep before this trial ended")
                     self._dirty.add(row["trial"])
+            if stopped:
+                cut = sum(r["status"] == STOPPED for r in self._rows) - unstarted
+                ended = len(self._rows) - cut - unstarted
+                status, message = STOPPED, (f"stopped: {ended} {'trial' if ended == 1 else 'trials'} had ended, "
+                                            f"{cut} {'was' if cut == 1 else 'were'} cut short and "
+                                            f"{unstarted} never started")
             if status == FINISHED:
                 failed = sum(r["status"] == FAILED for r in self._rows)
                 message = f"{len(self._rows) - failed} of {len(self._rows)} trials ran to the end" + \

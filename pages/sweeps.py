@@ -166,7 +166,9 @@ options = [sweep.spec.metric] + [m for m in charts_sweep.meters_in(rows_now)
 ids = sorted(listed, key=lambda i: listed[i]["created"], reverse=True)
 c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
 picked_id = c1.selectbox("Sweep shown", ids, index=ids.index(sweep.id) if sweep.id in ids else None,
-                         format_func=lambda i: sweep_words(listed[i]), key=f"sw-shown-{sweep.id}")
+                         format_func=lambda i: sweep_words(listed[i]),
+                         # The status is in the key: a browser keeps a picker's shown words while its key stays.
+                         key=f"sw-shown-{sweep.id}-{sweep.status}")
 if picked_id is not None and picked_id != sweep.id:
     st.query_params["sweep"] = picked_id
     st.rerun()

@@ -42,8 +42,10 @@ def heatmap(at) -> dict:
     """The map's cells as the browser gets them: {(x, y): (value, words)}."""
     (spec,) = [s for s in chart_specs(at) if any(t["type"] == "heatmap" for t in s["data"])]
     heat = [t for t in spec["data"] if t["type"] == "heatmap" and t.get("showscale") is not False][0]
+    back = [t for t in spec["data"] if t["type"] == "heatmap" and t.get("showscale") is False][0]   # no value: grey
     z = plotly_array(heat["z"]) if isinstance(heat["z"], dict) else heat["z"]
-    return {(x, y): (z[i][j], heat["text"][i][j]) for i, y in enumerate(plotly_array(heat["y"]).tolist())
+    return {(x, y): (z[i][j], heat["text"][i][j] + back["text"][i][j])
+            for i, y in enumerate(plotly_array(heat["y"]).tolist())
             for j, x in enumerate(plotly_array(heat["x"]).tolist())}, spec
 
 

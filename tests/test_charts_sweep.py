@@ -30,7 +30,18 @@ ROWS = [
 def grid(fig):
     """{(x, y): (value, words)} of the heatmap's cells, as the browser draws them."""
     (heat,) = [t for t in fig.data if t.showscale is not False]
-    return {(x, y): (heat.z[i][j], heat.text[i][j]) for i, y in enumerate(heat.y) for j, x in enumerate(heat.x)}
+    (back,) = [t for t in fig.data if t.showscale is False]     # the grey layer: cells with no value
+    return {(x, y): (heat.z[i][j], heat.text[i][j] + back.text[i][j])
+            for i, y in enumerate(heat.y) for j, x in enumerate(heat.x)}
+
+
+def test_a_sweep_stopped_before_any_result_names_every_cell_on_grey():
+    # Plotly draws no text on a heatmap whose cells are all empty: the words must be on the grey layer.
+    rows = [row(0, 1e-4, 1e-4, 100, "stopped", NAN), row(1, 1e-2, 1e-4, 100, "stopped", 0.3)]
+    fig = sweep_heatmap(rows, "opt_d.lr", None, "w1", log_x=True)
+    (back,) = [t for t in fig.data if t.showscale is False]
+    assert [list(line) for line in back.text] == [["stopped", "stopped"]]
+    assert [list(line) for line in back.z] == [[0, 0]]
 
 
 def test_each_cell_shows_the_median_over_seeds_and_names_what_went_wrong_in_words():

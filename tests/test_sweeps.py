@@ -106,6 +106,8 @@ def test_stop_ends_a_sweep_of_long_trials(ray_session, store):
     assert sweep.status == "stopped"
     assert [r["status"] for r in rows] == ["stopped"] * 4
     assert [bool(r["run_id"]) for r in rows] == [True, False, False, False]   # the pending ones never started
+    assert sweep.message == "stopped: 0 trials had ended, 1 was cut short and 3 never started"
+    assert [r["reason"] for r in rows[1:]] == ["the sweep was stopped before this trial started"] * 3
     # The trial's run was stopped too, not left training in Ray's worker.
     assert wait_for(lambda: store.rows(rows[0]["run_id"])[0]["status"] == "stopped", timeout=30), \
         store.rows(rows[0]["run_id"])
