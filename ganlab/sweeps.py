@@ -403,6 +403,9 @@ def ray_for(address: str | None = None) -> str:
                                             f"{_ray_address[0] or 'this machine'}; restart it to use {address or 'a local Ray'}")
             return _ray_address[0] or "a local Ray"
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")   # the store keeps the results
+        # A worker has 60 s to start by default: on a busy 2-core machine importing torch in it took longer,
+        # Ray killed it and started another, and no trial ever began.
+        os.environ.setdefault("RAY_worker_register_timeout_seconds", "600")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         for name in ("ray.tune", "ray.train"):   # Tune's own progress tables and result files' warnings
             logging.getLogger(name).setLevel(logging.ERROR)

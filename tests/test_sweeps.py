@@ -40,7 +40,7 @@ def grid_sweep(ray_session, store):
     """D's learning rate 0.01 and 10 (which diverges) x G's 0.01 and 0.1, on seed 100."""
     spec = SweepSpec(TINY, (Axis("opt_d.lr", "log", 0.01, 10, 2), Axis("opt_g.lr", "log", 0.01, 0.1, 2)))
     sweep = start_sweep(spec, store)
-    assert sweep.join(150), sweep.rows()
+    assert sweep.join(600), sweep.rows()
     return sweep
 
 
@@ -201,3 +201,15 @@ def test_a_trial_that_finished_with_mode_collapse_sounding_is_collapsed():
     expected = Alarm("mode_collapse", 900, "Mode collapse.", expected=True)   # the preset's warm-up says so
     assert trial_outcome(ended("finished", alarms=(expected,))) == ("finished", "")
     assert trial_outcome(ended("diverged", "loss_d became NaN\nat step 4")) == ("diverged", "loss_d became NaN at step 4")
+
+
+def test_a_failed_trial_is_recorded_with_its_reason_and_the_others_go_on(ray_session, store):
+    # A batch of a million is a valid setting, but over this machine's budget for one run (ganlab.cost):
+    # its trial fails before it builds anything, and says why in one line.
+    spec = SweepSpec(TINY, (Axis("train.batch_size", "grid", 64, 1_000_000, 2),))
+    sweep = start_sweep(spec, store)
+    assert sweep.join(600), sweep.rows()
+    small, huge = sweep.rows()
+    assert sweep.status == "finished" and small["status"] == "finished" and small["w1"] is not None
+    assert huge["status"] == "failed" and "train.batch_size" in huge["reason"] and "\n" not in huge["reason"]
+    assert "1 failed" in sweep.message
