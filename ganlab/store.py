@@ -801,12 +801,16 @@ class StoredRun:
     @property
     def has_model(self) -> bool:
         """Whether the store keeps the state its models had when it ended (Save and Explore use it)."""
-        return self.row["status"] not in ACTIVE + (CREATED,) and self.store.kept_state(self.id, self.name) is not None
+        return self._kept_path() is not None
+
+    def _kept_path(self) -> Path | None:
+        """The file of the state its models had when it ended; None while it trains, or when none was kept."""
+        return self.store.kept_state(self.id, self.name) if self.row["status"] not in ACTIVE + (CREATED,) else None
 
     def _kept(self) -> dict | None:
         """The state its models had when it ended, read and checked (checkpoints.read_state); None
         when the store kept none."""
-        path = self.store.kept_state(self.id, self.name) if self.row["status"] not in ACTIVE + (CREATED,) else None
+        path = self._kept_path()
         if path is None:
             return None
         from ganlab.checkpoints import read_state
