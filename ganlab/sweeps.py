@@ -41,6 +41,7 @@ import numpy as np
 from ganlab.config import ConfigError, Experiment, apply_changes
 from ganlab.meters import ENERGY, FID, METERS, W1
 from ganlab.presets import PRESETS
+from ganlab.worker import TRAINING_NICENESS
 
 log = logging.getLogger(__name__)
 
@@ -407,6 +408,11 @@ def ray_for(address: str | None = None) -> str:
         # Ray killed it and started another, and no trial ever began.
         os.environ.setdefault("RAY_worker_register_timeout_seconds", "600")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        # Ray's raylet starts workers at nice 15. Against any other work on the machine at nice 0 a
+        # trial then got about 3% of a core (two busy loops beside a sweep: a trial still importing
+        # torch after minutes). Trials run as the lab's own training threads do: below the pages'
+        # threads, level with everything else.
+        os.environ.setdefault("RAY_worker_niceness", str(TRAINING_NICENESS))
         for name in ("ray.tune", "ray.train"):   # Tune's own progress tables and result files' warnings
             logging.getLogger(name).setLevel(logging.ERROR)
         # The workers import ganlab from this checkout (on a cluster: the same path on every machine).
@@ -452,9 +458,16 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
                                     f"is `ray start --head` running there?") from None
 
 
-def shutdown_ray() -> None:
-    """Disconnect from Ray (and stop a local one): the tests, and the command line at its end."""
+def shutdown_ray(wait: float = 120.0) -> None:
+    """Disconnect from Ray (and stop a local one): the tests, and the command line at its end.
+    This process's running sweeps are stopped first, and waited for up to `wait` seconds: a Tuner
+    still fitting after ray.shutdown() starts a Ray of its own, which then dies with the process."""
     import ray
+    live = list(_LIVE.values())
+    for sweep in live:
+        sweep.stop()
+    for sweep in live:
+        sweep.join(wait)
     with _ray_lock:
         if ray.is_initialized():
             ray.shutdown()

@@ -18,7 +18,7 @@ def board(app_registry):
     yield ui.sweeps()
     for sweep in ui.sweeps().values():
         sweep.stop()
-        sweep.join(60)
+        sweep.join(300)
     ui.sweeps.clear()
 
 
@@ -60,7 +60,7 @@ def test_a_2x2_sweep_started_from_the_page_maps_each_trials_final_meter(board, r
     assert not at.exception, at.exception
     (sweep,) = board.values()
     assert query(at, "sweep") == sweep.id
-    assert sweep.join(240), "the sweep did not end in time"
+    assert sweep.join(600), "the sweep did not end in time"
     rows = sweep.rows()
     assert len(rows) == 4 and all(r["status"] in TRIAL_ENDED for r in rows)
     at.run()
@@ -93,7 +93,7 @@ def test_open_as_a_run_trains_the_trials_settings_on_its_lab_page(board, ray_ses
     set_axis(at, 0, "loss.real_label", "grid", 0.8, 1.0, 2)
     at.button(key="sw-start").click().run()
     (sweep,) = board.values()
-    assert sweep.join(240)
+    assert sweep.join(600)
     at.run()
     at.multiselect(key=f"sw-picked-{sweep.id}").set_value([0]).run()
     at.button(key=f"sw-open-{sweep.id}-0").click().run()
@@ -180,9 +180,9 @@ def test_stop_on_the_page_stops_a_running_sweep(board, ray_session):
     (sweep,) = board.values()
     at.run()
     assert not at.button(key="sw-stop").disabled and at.button(key="sw-start").disabled   # one at a time
-    assert wait_for(lambda: any(r["status"] == "running" for r in sweep.rows()), 120)
+    assert wait_for(lambda: any(r["status"] == "running" for r in sweep.rows()), 600)
     at.button(key="sw-stop").click().run()
-    assert sweep.join(120), "the sweep did not stop"
+    assert sweep.join(300), "the sweep did not stop"
     assert sweep.status == "stopped" and {r["status"] for r in sweep.rows()} == {"stopped"}
     at.run()
     assert "Stopped" in shown(at.markdown) and at.button(key="sw-stop").disabled
