@@ -493,8 +493,9 @@ class Sweep:
     """A sweep this process runs (start_sweep), or one read back from the store (load_sweep).
     Every method is safe from any thread."""
 
-    def __init__(self, spec: SweepSpec, sweep_id: str, store=None, created: float | None = None):
+    def __init__(self, spec: SweepSpec, sweep_id: str, store=None, created: float | None = None, owner: str = ""):
         self.id = sweep_id
+        self.owner = owner       # who started it (a browser's id; "" for the command line), as a Run's owner
         self.spec = spec
         self.store = store
         self.created = created if created is not None else time.time()
@@ -540,12 +541,13 @@ class Sweep:
         return [{k: r.get(k) for k in names} for r in rows]
 
     def progress(self) -> tuple[int, int, float | None]:
-        """(trials ended, of N, seconds left: the time so far over the share of steps trained, or None)."""
+        """(trials that ran to their end, of N, seconds left: the time so far over the share of steps
+        trained, or None). A trial cut short or never started by a stop is not done."""
         self._refresh()
         with self._lock:
             rows = list(self._rows)
             elapsed = (self._ended or time.monotonic()) - self._started if not self._stored else None
-        done = sum(r["status"] in TRIAL_ENDED for r in rows)
+        done = sum(r["status"] in TRIAL_ENDED and r["status"] != STOPPED for r in rows)
         if self._status != RUNNING or elapsed is None:
             return done, len(rows), None
         share = sum(1.0 if r["status"] in TRIAL_ENDED else min(r["step"] / max(t.cfg.train.steps, 1), 1.0)
@@ -770,14 +772,15 @@ def trial_error(trial) -> str:
 
 
 def start_sweep(spec: SweepSpec, store=None, address: str | None = None,
-                max_concurrent: int | None = None) -> Sweep:
+                max_concurrent: int | None = None, owner: str = "") -> Sweep:
     """Start the sweep in a background thread of this process and return at once. The trials' configs
     are built (and checked: SweepError) first. `store`: the run store its results go to (None: kept
-    in memory only). `address`: a Ray cluster (default RAY_ADDRESS, else a local Ray)."""
+    in memory only). `address`: a Ray cluster (default RAY_ADDRESS, else a local Ray). `owner`: who
+    started it (the page: its browser), so that a shared server asks before another browser stops it."""
     if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
                                        or max_concurrent < 1):
         raise SweepError("max_concurrent", f"must be a whole number >= 1, got {str(max_concurrent)[:40]}")
-    sweep = Sweep(spec, uuid.uuid4().hex[:8], store)
+    sweep = Sweep(spec, uuid.uuid4().hex[:8], store, owner=owner)
     _LIVE[sweep.id] = sweep
     sweep._start(address, max_concurrent)
     return sweep

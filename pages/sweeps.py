@@ -132,7 +132,7 @@ with st.expander("New sweep", icon=":material/tune:", expanded=sweep is None):
                  disabled=spec is None or running,
                  help="The sweep shown is running: stop it first" if running else "Train every trial of this sweep"):
         try:
-            started = start_sweep(spec, store=store, address=address.strip() or None)
+            started = start_sweep(spec, store=store, address=address.strip() or None, owner=ui.browser_id())
         except SweepError as e:
             st.error(f"The sweep could not start: {ui.plain(e)}", icon=":material/error:")
         else:
@@ -173,8 +173,25 @@ if picked_id is not None and picked_id != sweep.id:
     st.query_params["sweep"] = picked_id
     st.rerun()
 metric = c2.selectbox("Meter on the map", options, format_func=lambda m: meter(m).words, key=f"sw-meter-{sweep.id}")
-c3.button("Stop sweep", icon=":material/stop:", key="sw-stop", disabled=not running, on_click=lambda: sweep.stop(),
+
+
+def stop_sweep(confirmed: bool = False) -> None:
+    # A class shares the server: a sweep another browser started is stopped only on purpose (as on Runs).
+    if not confirmed and not ui.mine(sweep):
+        st.session_state["sw-confirm"] = sweep.id
+        return
+    st.session_state.pop("sw-confirm", None)
+    sweep.stop()
+
+
+c3.button("Stop sweep", icon=":material/stop:", key="sw-stop", disabled=not running, on_click=stop_sweep,
           help="Trials still training stop where they are; those not started never do; the ended ones are kept")
+if running and st.session_state.get("sw-confirm") == sweep.id:
+    st.warning("This sweep was started in another browser, perhaps by someone else. Stop it anyway?",
+               icon=":material/group:")
+    yes, no = st.columns([1, 5])
+    yes.button("Stop anyway", key="sw-confirm-yes", on_click=stop_sweep, args=(True,))
+    no.button("Cancel", key="sw-confirm-no", on_click=lambda: st.session_state.pop("sw-confirm", None))
 if sweep.id not in board:
     st.caption("A sweep from the run store: " + ("another process runs it, and this page follows its record."
                                                   if sweep.status == RUNNING else "read as it was recorded."))

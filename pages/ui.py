@@ -111,7 +111,7 @@ def browser_id() -> str:
 
 
 def mine(run: Run | None) -> bool:
-    """May this browser use the run's controls? Its own runs, and runs nobody owns (the command line)."""
+    """May this browser use the controls of a run (or a sweep)? Its own, and those nobody owns (the command line)."""
     return run is not None and run.owner in ("", browser_id())
 
 

@@ -186,4 +186,29 @@ def test_stop_on_the_page_stops_a_running_sweep(board, ray_session):
     assert sweep.status == "stopped" and {r["status"] for r in sweep.rows()} == {"stopped"}
     at.run()
     assert "Stopped" in shown(at.markdown) and at.button(key="sw-stop").disabled
+    assert "0 of 2 trials done" in shown(at.markdown).replace("**", "")
     assert list(at.dataframe[0].value["status"]) == ["stopped", "stopped"]
+
+
+def test_stop_asks_first_for_a_sweep_another_browser_started(board, ray_session):
+    # A class shares the server: one student's Stop must not end another's sweep by a slip of the mouse.
+    from conftest import APP
+    from ganlab.sweeps import Axis, SweepSpec, start_sweep
+    from streamlit.testing.v1 import AppTest
+    spec = SweepSpec("gauss1d", (Axis("opt_d.lr", "grid", 1e-4, 2e-4, 2),), steps=10_000_000)
+    sweep = start_sweep(spec, store=ui.run_store()[0], owner="another-browser")
+    board[sweep.id] = sweep
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(PAGE)
+    at.query_params["sweep"] = sweep.id
+    at.run()
+    at.button(key="sw-stop").click().run()
+    assert not at.exception, at.exception
+    assert not sweep.stop_requested and "started in another browser" in shown(at.warning)
+    at.button(key="sw-confirm-no").click().run()
+    assert not sweep.stop_requested and not at.warning
+    at.button(key="sw-stop").click().run()
+    at.button(key="sw-confirm-yes").click().run()
+    assert sweep.stop_requested
+    assert sweep.join(300), "the sweep did not stop"
+    assert sweep.status == "stopped"

@@ -109,10 +109,13 @@ def test_stop_ends_a_sweep_of_long_trials(ray_session, store):
     assert [r["status"] for r in rows] == ["stopped"] * 4
     assert [bool(r["run_id"]) for r in rows] == [True, False, False, False]   # the pending ones never started
     assert sweep.message == "stopped: 0 trials had ended, 1 was cut short and 3 never started"
+    assert sweep.progress()[:2] == (0, 4)     # none ran to its end
     assert [r["reason"] for r in rows[1:]] == ["the sweep was stopped before this trial started"] * 3
-    # The trial's run was stopped too, not left training in Ray's worker.
-    assert wait_for(lambda: store.rows(rows[0]["run_id"])[0]["status"] == "stopped", timeout=30), \
-        store.rows(rows[0]["run_id"])
+    # The trial's run was stopped too, not left training (or reading "running") in Ray's worker. Tune
+    # ends a stopped trial's process without waiting for its thread (FunctionTrainable.cleanup), so on a
+    # starved CPU the process may go before the run has written its end: it then reads "interrupted".
+    assert wait_for(lambda: store.rows(rows[0]["run_id"])[0]["status"] in ("stopped", "interrupted"), timeout=60), \
+        store.rows(rows[0]["run_id"])[0]["status"]
 
 
 def test_shutting_ray_down_stops_the_running_sweep_first(ray_session, store):
