@@ -241,3 +241,16 @@ def test_a_failed_trial_is_recorded_with_its_reason_and_the_others_go_on(ray_ses
     assert wide["status"] == "failed" and wide["reason"].startswith("model:") and "\n" not in wide["reason"]
     assert "16.5 GB" in wide["reason"]
     assert sweep.message == "1 of 2 trials ran to the end; 1 failed"
+
+
+def test_a_trial_asks_ray_for_a_quarter_gpu_where_the_cluster_has_gpus_and_for_its_threads_otherwise(monkeypatch):
+    # No GPU is lent to CI: Ray's view of the cluster is what decides, so it is set here.
+    import ray
+    from ganlab.sweeps import _resources
+    cfg = tiny()                                               # device "auto"
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
+    assert _resources(cfg) == ({"cpu": 1, "gpu": 0.25}, True)  # four trials share a GPU
+    assert _resources(cfg.replace(train={"device": "cpu"})) == ({"cpu": 1}, False)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    assert _resources(cfg) == ({"cpu": 1}, False)
+    assert _resources(cfg.replace(train={"cpu_threads": 2})) == ({"cpu": 2}, False)
