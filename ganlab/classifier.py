@@ -490,6 +490,7 @@ class MetersWhenReady:
 
 CALIBRATION_CASES = {
     "real": "real digits (held out)",
+    "shifted": "the same, each moved up to 2 px",
     "one_digit": "one digit only (all 1s)",
     "noise": "uniform noise",
     "blank": "blank (all black)",
@@ -500,7 +501,9 @@ def calibration_images(root: Path | str | None = None, n: int = REFERENCE_N, see
     """What the meters read on known answers, n images per case of CALIBRATION_CASES.
 
     "real" is the held-out digits after the reference ones (split against
-    split: the floor), so a small data folder may give fewer than n. "one_digit"
+    split: the floor), so a small data folder may give fewer than n. "shifted" is
+    those digits each moved by up to 2 px each way: the meters judge placement as
+    well as strokes, so a G that places its digits loosely reads lower. "one_digit"
     is a collapse onto the digit 1; noise and blank are junk and must read as no digit.
     """
     images, labels = load_mnist(root)
@@ -509,12 +512,21 @@ def calibration_images(root: Path | str | None = None, n: int = REFERENCE_N, see
     real = held_idx[n:2 * n]
     ones = torch.nonzero(labels == 1).ravel()
     ones = ones[torch.randint(len(ones), (n,), generator=gen)]
+    held = to_training_tensor(images[real], "cpu") if len(real) == n else None
     return {
-        "real": to_training_tensor(images[real], "cpu") if len(real) == n else None,
+        "real": held,
+        "shifted": _shifted(held, 2, gen) if held is not None else None,
         "one_digit": to_training_tensor(images[ones], "cpu"),
         "noise": torch.rand(n, 1, 28, 28, generator=gen) * 2 - 1,
         "blank": torch.full((n, 1, 28, 28), -1.0),
     }
+
+
+def _shifted(images: Tensor, most: int, gen: torch.Generator) -> Tensor:
+    """Each image moved by up to `most` px down and across (a roll: MNIST's 4 px black border is what
+    wraps round)."""
+    moves = torch.randint(-most, most + 1, (len(images), 2), generator=gen).tolist()
+    return torch.stack([image.roll((dy, dx), dims=(1, 2)) for image, (dy, dx) in zip(images, moves)])
 
 
 def calibrate(meters: "MnistMeters") -> dict[str, dict[str, float]]:

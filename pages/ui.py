@@ -823,7 +823,9 @@ def meter_calibration(root) -> None:
         frame = pd.DataFrame(rows).set_index("images")
         st.dataframe(meters_table(frame, columns), placeholder=MISSING)
         st.caption(f"Each row is {meters.n:,} images. Real digits are held out from the CNN's training and "
-                   "from the Fréchet reference, so their distance is the floor a perfect G would reach.")
+                   "from the Fréchet reference, so their distance is the floor a perfect G would reach. "
+                   "Moved by up to 2 px, the same digits read lower: the meters judge where a digit sits "
+                   "as well as its strokes.")
 
 
 # -- charts: the reader's view of the curves (as in TensorBoard), and every chart's data as CSV ----

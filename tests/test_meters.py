@@ -251,6 +251,9 @@ def test_calibration_reads_real_collapse_and_junk_apart(meters):
     readings = classifier.calibrate(meters)
     assert set(readings) == set(classifier.CALIBRATION_CASES)
     assert readings["real"]["modes_covered"] == 10 and readings["real"]["confident"] > 0.93
+    # Placement counts: the same digits moved a little read lower, though still as every digit.
+    assert readings["shifted"]["modes_covered"] == 10
+    assert 0.5 < readings["shifted"]["confident"] < readings["real"]["confident"] - 0.03
     assert readings["one_digit"]["modes_covered"] == 1
     assert readings["noise"]["modes_covered"] == 0 and readings["noise"]["confident"] == 0
     assert readings["blank"]["modes_covered"] == 0 and readings["blank"]["confident"] == 0
