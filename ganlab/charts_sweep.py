@@ -110,8 +110,7 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
             layout["yaxis"].update(tickvals=ys, ticktext=[_tick(v) for v in ys])
         by_cell = {(c["x"], c["y"]): c["value"] for c in table}
         z = [[by_cell.get((x, y)) for x in xs] for y in ys]
-        scored = [[by_cell.get((x, y)) is not None for x in xs] for y in ys]
-        text = [[words.get((x, y), "") if scored[j][i] else "" for i, x in enumerate(xs)] for j, y in enumerate(ys)]
+        text = [[words.get((x, y), "") if by_cell.get((x, y)) is not None else "" for x in xs] for y in ys]
         hovertext = [[hover.get((x, y), "") for x in xs] for y in ys]
         trace = dict(type="heatmap", x=xs, y=ys if y_field else [0], z=z, text=text, texttemplate="%{text}",
                      textfont=dict(size=12), hovertext=hovertext, hoverinfo="text", xgap=2, ygap=2, **colour)
@@ -122,8 +121,8 @@ def sweep_heatmap(rows: list[dict], x_field: str, y_field: str | None, meter_nam
         # sweep stopped before any result has nothing else.
         back = dict(type="heatmap", x=xs, y=ys if y_field else [0], z=blank, showscale=False, hoverinfo="skip",
                     colorscale=[[0, NO_VALUE], [1, NO_VALUE]], xgap=2, ygap=2, textfont=dict(size=12),
-                    text=[[words.get((x, y), "") if not scored[j][i] else "" for i, x in enumerate(xs)]
-                          for j, y in enumerate(ys)], texttemplate="%{text}")
+                    text=[[words.get((x, y), "") if by_cell.get((x, y)) is None else "" for x in xs] for y in ys],
+                    texttemplate="%{text}")
         return figure([back, trace], title, height, **layout)
     # Random settings: one marker per cell, coloured by its value (grey without one), its words beside.
     # Plotly fits the axes to the markers: no cells to keep whole.
