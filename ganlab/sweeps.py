@@ -409,7 +409,7 @@ def ray_for(address: str | None = None) -> str:
         os.environ.setdefault("RAY_worker_register_timeout_seconds", "600")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         # Ray's raylet starts workers at nice 15. Against any other work on the machine at nice 0 a
-        # trial then got about 3% of a core (two busy loops beside a sweep: a trial still importing
+        # trial then got about 5% of a core (top, two busy loops beside a sweep: a trial still importing
         # torch after minutes). Trials run as the lab's own training threads do: below the pages'
         # threads, level with everything else.
         os.environ.setdefault("RAY_worker_niceness", str(TRAINING_NICENESS))
