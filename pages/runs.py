@@ -165,12 +165,9 @@ cols[4].button("Refresh", icon=":material/refresh:", key="runs-refresh",
                help="Runs started elsewhere appear here on the next refresh")
 if "runs-confirm" in st.session_state:
     what, n = st.session_state["runs-confirm"]
-    st.warning(f"{n} of the picked runs {'was' if n == 1 else 'were'} started in another browser, perhaps by "
-               f"someone else. {what.capitalize()} {'it' if n == 1 else 'them'} anyway?",
-               icon=":material/group:")
-    yes, no = st.columns([1, 5])
-    yes.button(f"{what.capitalize()} anyway", key="runs-confirm-yes", on_click=act, args=(what, True))
-    no.button("Cancel", key="runs-confirm-no", on_click=lambda: st.session_state.pop("runs-confirm", None))
+    ui.ask_anyway("runs-confirm", f"{n} of the picked runs {'was' if n == 1 else 'were'} started in another "
+                  f"browser, perhaps by someone else. {what.capitalize()} {'it' if n == 1 else 'them'} anyway?",
+                  what.capitalize(), act, (what, True))
 if "runs-notice" in st.session_state:
     st.caption(st.session_state.pop("runs-notice"))
 for run in chosen:

@@ -187,11 +187,8 @@ def stop_sweep(confirmed: bool = False) -> None:
 c3.button("Stop sweep", icon=":material/stop:", key="sw-stop", disabled=not running, on_click=stop_sweep,
           help="Trials still training stop where they are; those not started never do; the ended ones are kept")
 if running and st.session_state.get("sw-confirm") == sweep.id:
-    st.warning("This sweep was started in another browser, perhaps by someone else. Stop it anyway?",
-               icon=":material/group:")
-    yes, no = st.columns([1, 5])
-    yes.button("Stop anyway", key="sw-confirm-yes", on_click=stop_sweep, args=(True,))
-    no.button("Cancel", key="sw-confirm-no", on_click=lambda: st.session_state.pop("sw-confirm", None))
+    ui.ask_anyway("sw-confirm", "This sweep was started in another browser, perhaps by someone else. Stop it anyway?",
+                  "Stop", stop_sweep, (True,))
 if sweep.id not in board:
     st.caption("A sweep from the run store: " + ("another process runs it, and this page follows its record."
                                                   if sweep.status == RUNNING else "read as it was recorded."))

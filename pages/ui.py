@@ -11,6 +11,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -113,6 +114,15 @@ def browser_id() -> str:
 def mine(run: Run | None) -> bool:
     """May this browser use the controls of a run (or a sweep)? Its own, and those nobody owns (the command line)."""
     return run is not None and run.owner in ("", browser_id())
+
+
+def ask_anyway(key: str, question: str, label: str, on_yes: Callable, args: tuple = ()) -> None:
+    """What a page asks before it acts on runs or a sweep another browser started (see mine): the
+    question, then "<label> anyway" (on_yes(*args)) or Cancel, which forgets session_state[key]."""
+    st.warning(question, icon=":material/group:")
+    yes, no = st.columns([1, 5])
+    yes.button(f"{label} anyway", key=f"{key}-yes", on_click=on_yes, args=args)
+    no.button("Cancel", key=f"{key}-no", on_click=lambda: st.session_state.pop(key, None))
 
 
 def elsewhere(run: Run | None) -> bool:
