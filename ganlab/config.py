@@ -208,6 +208,7 @@ class Model:
     g_dropout: float = 0.0         # in G, after each hidden layer (seed 003 uses it in both)
     leaky_slope: float = 0.2       # LeakyReLU's negative slope (PyTorch's default is 0.01)
     maxout_k: int = 5              # pieces per maxout unit (seed 004's D)
+    g_refine: int = 0              # DCGAN: 3x3 convolutions added to G at 7x7 and again at 14x14
     recon_loss: str = "bce"        # the VAE's reconstruction loss: "bce" or "mse" (the AE's is mse)
 
     def __post_init__(self):
@@ -229,6 +230,7 @@ class Model:
         check(_in_range, "model.g_dropout", self.g_dropout, 0.0, 1.0, open_high=True)
         check(_in_range, "model.leaky_slope", self.leaky_slope, 0.0, 1.0, open_high=True)
         check(_int_at_least, "model.maxout_k", self.maxout_k, 1, 64)
+        check(_int_at_least, "model.g_refine", self.g_refine, 0, 4)
         if check(_one_of, "model.recon_loss", self.recon_loss, RECON_LOSSES) and \
                 self.name == "ae" and self.recon_loss != "mse":
             check.fail("model.recon_loss", "the autoencoder's Tanh output is trained with mse; "

@@ -153,6 +153,33 @@ def test_new_model_fields_are_validated():
         Model(leaky_slope=-0.1)
     with pytest.raises(ConfigError, match="model.g_dropout"):
         Model(g_dropout=1.0)
+    for bad in (-1, 5):
+        with pytest.raises(ConfigError, match="model.g_refine"):
+            Model(name="dcgan", g_refine=bad)
+
+
+def test_dcgan_g_refine_adds_3x3_convolutions_at_7x7_and_14x14():
+    # With model.g_refine, G looks at the digit again at each scale before it upsamples. Without
+    # it G keeps pytorch/examples' layout and the weight names runs saved before carry.
+    def g_of(refine):
+        cfg = Experiment(task="mnist", noise=Noise("normal", 16),
+                         model=Model(name="dcgan", g_hidden=8, d_hidden=8, g_refine=refine))
+        return build_models(cfg)[0]
+    sizes = []
+    for refine in (0, 2):
+        G = g_of(refine)
+        seen = []
+        for m in G.modules():
+            if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3):
+                m.register_forward_hook(lambda m, args, out, seen=seen: seen.append(tuple(out.shape[1:])))
+        images = G(torch.randn(3, 16))
+        assert images.shape == (3, 1, 28, 28) and images.abs().max() <= 1
+        sizes.append(seen)
+    assert sizes == [[], [(16, 7, 7), (16, 7, 7), (8, 14, 14), (8, 14, 14)]]
+    names = {name for name in g_of(0).state_dict() if not name.endswith(("running_mean", "running_var",
+                                                                         "num_batches_tracked"))}
+    assert names == {"net.0.weight", "net.1.weight", "net.1.bias", "net.3.weight", "net.4.weight",
+                     "net.4.bias", "net.6.weight"}
 
 
 def test_dcgan_d_takes_dropout_without_renaming_its_weights():
