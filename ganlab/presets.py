@@ -268,9 +268,9 @@ register(Preset(
           "rest are malformed strokes. At 3,000 steps two such seeds covered 9 digits (63% and 65% "
           "confident). With a 3×3 convolution more in G at 7×7 and at 14×14 (model.g_refine 1), "
           "measured at 4,000 steps on seeds 100-103: 10 digits on all 4 and 68% to 70% confident "
-          "(median 0.69, worst 0.682), no better, at 1.5 times the time a step. None of the fourteen "
-          "changes tried on tuning seeds 0 and 1 (listed in ganlab/presets.py) ended above 70%, so "
-          "80% confident was not reached. 8 to 14 minutes with one training thread on a 2-core CPU busy "
+          "(median 0.69, worst 0.682), no better, at 1.5 times the time a step. Of the sixteen changes "
+          "tried on tuning seeds 0 and 1 (listed in ganlab/presets.py), only a deeper D ended above "
+          "70% (74% on seed 1, not yet measured on other seeds), so 80% confident was not reached. 8 to 14 minutes with one training thread on a 2-core CPU busy "
           "with other runs; not timed on a GPU.",
 ))
 
