@@ -200,7 +200,7 @@ class Model:
     g_depth: int = 2
     g_activation: str = "relu"
     d_hidden: int = 64
-    d_depth: int = 2
+    d_depth: int = 2               # an MLP's hidden layers; the DCGAN's strided convolutions in D
     d_activation: str = "leaky_relu"
     minibatch_d: bool = False      # seed 000's "data and variances" discriminator
     minibatch_group: int = 100     # samples the minibatch D sees at once
@@ -231,6 +231,9 @@ class Model:
         check(_in_range, "model.leaky_slope", self.leaky_slope, 0.0, 1.0, open_high=True)
         check(_int_at_least, "model.maxout_k", self.maxout_k, 1, 64)
         check(_int_at_least, "model.g_refine", self.g_refine, 0, 4)
+        if d_depth and self.name == "dcgan" and self.d_depth not in (2, 3):
+            check.fail("model.d_depth", "the DCGAN's D has 2 or 3 strided convolutions (28x28 to 7x7, "
+                                        f"or on to 4x4), got {self.d_depth}")
         if check(_one_of, "model.recon_loss", self.recon_loss, RECON_LOSSES) and \
                 self.name == "ae" and self.recon_loss != "mse":
             check.fail("model.recon_loss", "the autoencoder's Tanh output is trained with mse; "

@@ -172,7 +172,9 @@ def test_the_1d_script_trains_exactly_like_ganlab(loss, k, decay, monkeypatch, c
     # One-sided label smoothing, and dropout in the DCGAN's D (its masks from the run's stream).
     ("mnist-dcgan", {"loss": {"real_label": 0.9}, "model": {"dropout": 0.3}}),
     # G's extra 3x3 layers (model.g_refine): the script builds the same G.
-    ("mnist-dcgan", {"model": {"g_refine": 1}})])
+    ("mnist-dcgan", {"model": {"g_refine": 1}}),
+    # D's third strided convolution (model.d_depth 3): the script builds the same D.
+    ("mnist-dcgan", {"model": {"d_depth": 3}})])
 def test_an_mnist_script_trains_exactly_like_ganlab(slug, changes, mnist_dir, tmp_path, monkeypatch, capsys):
     # The same digits (ganlab's held-out split), batches, noise, labels and dropout masks in the
     # same order, and ganlab's plain path: the same losses step for step.

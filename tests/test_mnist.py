@@ -156,6 +156,11 @@ def test_new_model_fields_are_validated():
     for bad in (-1, 5):
         with pytest.raises(ConfigError, match="model.g_refine"):
             Model(name="dcgan", g_refine=bad)
+    # The DCGAN's D has 2 or 3 strided convolutions; an MLP's d_depth keeps its wider range.
+    for bad in (1, 4):
+        with pytest.raises(ConfigError, match="model.d_depth"):
+            Model(name="dcgan", d_depth=bad)
+    assert Model(name="mlp", d_depth=4).d_depth == 4
 
 
 def test_dcgan_g_refine_adds_3x3_convolutions_at_7x7_and_14x14():
@@ -180,6 +185,29 @@ def test_dcgan_g_refine_adds_3x3_convolutions_at_7x7_and_14x14():
                                                                          "num_batches_tracked"))}
     assert names == {"net.0.weight", "net.1.weight", "net.1.bias", "net.3.weight", "net.4.weight",
                      "net.4.bias", "net.6.weight"}
+
+
+def test_dcgan_d_depth_3_judges_a_4x4_map_and_depth_2_keeps_its_weight_names():
+    # model.d_depth 3 adds a strided convolution in D, from 7x7 to 4x4 with twice the channels,
+    # before the score. Depth 2 stays pytorch/examples' D, so runs saved before still load.
+    def d_of(depth):
+        cfg = Experiment(task="mnist", noise=Noise("normal", 16),
+                         model=Model(name="dcgan", g_hidden=8, d_hidden=8, d_depth=depth))
+        return build_models(cfg)[1]
+    shapes = []
+    for depth in (2, 3):
+        D, seen = d_of(depth), []
+        for m in D.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_forward_hook(lambda m, args, out, seen=seen: seen.append(tuple(out.shape[1:])))
+        assert D(torch.randn(3, 1, 28, 28)).shape == (3,)
+        shapes.append(seen)
+    assert shapes == [[(8, 14, 14), (16, 7, 7), (1, 1, 1)],
+                      [(8, 14, 14), (16, 7, 7), (32, 4, 4), (1, 1, 1)]]
+    names = {name for name in d_of(2).state_dict() if not name.endswith(("running_mean", "running_var",
+                                                                         "num_batches_tracked"))}
+    assert names == {"net.0.weight", "net.0.bias", "net.2.weight", "net.3.weight", "net.3.bias",
+                     "net.5.weight", "net.5.bias"}
 
 
 def test_dcgan_d_takes_dropout_without_renaming_its_weights():
