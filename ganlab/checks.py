@@ -11,7 +11,7 @@ the worst. Seeds from FIRST_SEED up are kept for checking; tune on lower ones.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,4 +76,6 @@ def check_preset(preset: Preset, seeds: list[int], steps: int | None = None, dev
         shown = "  ".join(f"{p.meter}={result.meters.get(p.meter, float('nan')):.4g}" for p in preset.promises)
         progress(f"{preset.slug} seed {seed}: {result.status} in {result.seconds:.0f} s  {shown}")
         results.append(result)
-    return results, [judge(p, results) for p in preset.promises]
+    # With --steps the runs stop elsewhere than the preset's budget: say the step they were judged at.
+    promises = [replace(p, steps=steps) if steps else p for p in preset.promises]
+    return results, [judge(p, results) for p in promises]

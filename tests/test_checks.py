@@ -57,6 +57,7 @@ def test_check_presets_trains_fresh_seeds_and_reports_each_promise(capsys):
     runs = report["runs"]
     assert [r["seed"] for r in runs] == report["seeds"] and all(r["status"] == "finished" for r in runs)
     (promise,) = report["promises"]
+    assert promise["promise"].endswith("by step 40")   # judged where the runs stopped, not at the budget
     w1 = [r["w1"] for r in runs]
     assert promise["kept"] == sum(v < 0.1 for v in w1) and promise["worst"] == max(w1)
     assert all(v > 0.5 for v in w1)        # 40 steps is far too few: the report says so, it does not round up
