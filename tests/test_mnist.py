@@ -163,61 +163,60 @@ def test_new_model_fields_are_validated():
     assert Model(name="mlp", d_depth=4).d_depth == 4
 
 
+def small_dcgan(**model) -> tuple[torch.nn.Module, torch.nn.Module]:
+    cfg = Experiment(task="mnist", noise=Noise("normal", 16),
+                     model=Model(name="dcgan", g_hidden=8, d_hidden=8, **model))
+    return build_models(cfg)
+
+
+def conv_outputs(net: torch.nn.Module, x: torch.Tensor, kernel: tuple | None = None) -> tuple[list, torch.Tensor]:
+    """The (C, H, W) that each Conv2d of net (of one kernel size, when given) puts out on x; net(x)."""
+    seen = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d) and kernel in (None, m.kernel_size):
+            m.register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape[1:])))
+    return seen, net(x)
+
+
+def weight_names(net: torch.nn.Module) -> set[str]:
+    """What a checkpoint names net's weights: BatchNorm's running statistics left out."""
+    return {name for name in net.state_dict() if not name.endswith(("running_mean", "running_var",
+                                                                     "num_batches_tracked"))}
+
+
 def test_dcgan_g_refine_adds_3x3_convolutions_at_7x7_and_14x14():
     # With model.g_refine, G looks at the digit again at each scale before it upsamples. Without
     # it G keeps pytorch/examples' layout and the weight names runs saved before carry.
-    def g_of(refine):
-        cfg = Experiment(task="mnist", noise=Noise("normal", 16),
-                         model=Model(name="dcgan", g_hidden=8, d_hidden=8, g_refine=refine))
-        return build_models(cfg)[0]
     sizes = []
     for refine in (0, 2):
-        G = g_of(refine)
-        seen = []
-        for m in G.modules():
-            if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3):
-                m.register_forward_hook(lambda m, args, out, seen=seen: seen.append(tuple(out.shape[1:])))
-        images = G(torch.randn(3, 16))
+        seen, images = conv_outputs(small_dcgan(g_refine=refine)[0], torch.randn(3, 16), kernel=(3, 3))
         assert images.shape == (3, 1, 28, 28) and images.abs().max() <= 1
         sizes.append(seen)
     assert sizes == [[], [(16, 7, 7), (16, 7, 7), (8, 14, 14), (8, 14, 14)]]
-    names = {name for name in g_of(0).state_dict() if not name.endswith(("running_mean", "running_var",
-                                                                         "num_batches_tracked"))}
-    assert names == {"net.0.weight", "net.1.weight", "net.1.bias", "net.3.weight", "net.4.weight",
-                     "net.4.bias", "net.6.weight"}
+    assert weight_names(small_dcgan(g_refine=0)[0]) == {"net.0.weight", "net.1.weight", "net.1.bias",
+                                                        "net.3.weight", "net.4.weight", "net.4.bias",
+                                                        "net.6.weight"}
 
 
 def test_dcgan_d_depth_3_judges_a_4x4_map_and_depth_2_keeps_its_weight_names():
     # model.d_depth 3 adds a strided convolution in D, from 7x7 to 4x4 with twice the channels,
     # before the score. Depth 2 stays pytorch/examples' D, so runs saved before still load.
-    def d_of(depth):
-        cfg = Experiment(task="mnist", noise=Noise("normal", 16),
-                         model=Model(name="dcgan", g_hidden=8, d_hidden=8, d_depth=depth))
-        return build_models(cfg)[1]
     shapes = []
     for depth in (2, 3):
-        D, seen = d_of(depth), []
-        for m in D.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.register_forward_hook(lambda m, args, out, seen=seen: seen.append(tuple(out.shape[1:])))
-        assert D(torch.randn(3, 1, 28, 28)).shape == (3,)
+        seen, scores = conv_outputs(small_dcgan(d_depth=depth)[1], torch.randn(3, 1, 28, 28))
+        assert scores.shape == (3,)
         shapes.append(seen)
     assert shapes == [[(8, 14, 14), (16, 7, 7), (1, 1, 1)],
                       [(8, 14, 14), (16, 7, 7), (32, 4, 4), (1, 1, 1)]]
-    names = {name for name in d_of(2).state_dict() if not name.endswith(("running_mean", "running_var",
-                                                                         "num_batches_tracked"))}
-    assert names == {"net.0.weight", "net.0.bias", "net.2.weight", "net.3.weight", "net.3.bias",
-                     "net.5.weight", "net.5.bias"}
+    assert weight_names(small_dcgan(d_depth=2)[1]) == {"net.0.weight", "net.0.bias", "net.2.weight",
+                                                       "net.3.weight", "net.3.bias", "net.5.weight",
+                                                       "net.5.bias"}
 
 
 def test_dcgan_d_takes_dropout_without_renaming_its_weights():
     # model.dropout reaches the DCGAN's D: in training its scores change from pass to pass, in eval
     # they do not, and its weights keep their names, so checkpoints from before still load.
-    def d_of(dropout):
-        cfg = Experiment(task="mnist", noise=Noise("normal", 16),
-                         model=Model(name="dcgan", g_hidden=8, d_hidden=8, dropout=dropout))
-        return build_models(cfg)[1]
-    plain, dropped = d_of(0.0), d_of(0.5)
+    plain, dropped = small_dcgan(dropout=0.0)[1], small_dcgan(dropout=0.5)[1]
     assert plain.state_dict().keys() == dropped.state_dict().keys()
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     dropped.load_state_dict(plain.state_dict())
