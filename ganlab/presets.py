@@ -253,7 +253,7 @@ register(Preset(
 #     it collapses); least-squares loss 70%; 10,000 steps 77% (readings 76-78% from step 9,500),
 #     Frechet distance 11, 2,333 s beside another run.
 #   model.d_depth 3 on untuned seeds 100-102 at 15,000 steps: 75.2, 76.1, 78.0%, Frechet distance
-#     8.3, 10.0, 7.9, 10 digits on all 3; readings of 72-77% at step 10,000 and 75-80% from 12,500,
+#     8.3, 10.0, 7.9, 10 digits on all 3; readings of 72-77% at step 10,000 and 74-80% from 12,500,
 #     so it levels off below 80%. 4,103-4,111 s each with three runs at once on a 2-core CPU.
 #   At 5,000 steps the confident share sits near 70% while the Frechet distance is still falling;
 #   both go on improving to 10,000 steps. Most of the unsure samples are malformed strokes or blends of two digits (7/9, 2/8, 4/9, 3/5, 3/7), not junk.
