@@ -256,7 +256,8 @@ register(Preset(
 #     8.3, 10.0, 7.9, 10 digits on all 3; readings of 72-77% at step 10,000 and 74-80% from 12,500,
 #     so it levels off below 80%. 4,103-4,111 s each with three runs at once on a 2-core CPU.
 #   At 5,000 steps the confident share sits near 70% while the Frechet distance is still falling;
-#   both go on improving to 10,000 steps. Most of the unsure samples are malformed strokes or blends of two digits (7/9, 2/8, 4/9, 3/5, 3/7), not junk.
+#   both go on improving to about step 12,500. Most of the unsure samples are malformed strokes or
+#   blends of two digits (7/9, 2/8, 4/9, 3/5, 3/7), not junk.
 register(Preset(
     slug="mnist-dcgan",
     title="MNIST, DCGAN",
