@@ -50,3 +50,16 @@ def test_the_page_keeps_every_field_of_its_preset(monkeypatch, page):
     assert at.query_params.get("preset") in (preset.slug, [preset.slug])
     # No cfg in the URL: the page's config is the preset's, field for field.
     assert "cfg" not in at.query_params, at.query_params
+
+
+@needs_mnist
+def test_the_long_dcgan_runs_with_its_deeper_d_and_big_batches(monkeypatch):
+    # The page shows no widget for D's depth: picking the preset must still train the deeper D
+    # its note was measured with, at its own batch size and budget.
+    monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))
+    at = open_app("pages/mnist.py")
+    at.selectbox(key="mn-preset").set_value("mnist-dcgan-long").run()
+    assert not at.exception and not at.error
+    assert "cfg" not in at.query_params, at.query_params
+    assert at.number_input(key="train.batch_size").value == 256
+    assert at.number_input(key="train.steps").value == 15000
