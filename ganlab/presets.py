@@ -204,8 +204,8 @@ register(Preset(
           "seeds 100 and 101 on a 2-core CPU, 8 of 10 on seed 100 on an H200 GPU. On the tuning "
           "seed, 70% of samples read confidently as a digit, a third of them 1s, the 0 was the "
           "digit missing at the end, and the count of digits wandered between 7 and 9 from step "
-          "13,000 on. About 10 minutes on a 2-core CPU, "
-          "21 s on an H200. The seed trained 60,000 steps.",
+          "13,000 on. About 10 minutes on a 2-core CPU, 21 s on an H200. The seed trained 60,000 "
+          "steps.",
 ))
 
 register(Preset(
@@ -293,8 +293,9 @@ register(Preset(
           "preset reaches, and 75% to 78% at 15,000 (median 0.761, worst 0.752), 68 minutes a run "
           "with three at once on a 2-core CPU. With batches of 256 as well and 15,000 steps (the "
           "preset mnist-dcgan-long, for a GPU) it reached 76% to 81% on seeds 103-109 (median "
-          "0.798): 80% confident on every seed was not reached. The preset takes 8 to 14 minutes with one training thread on a 2-core CPU busy with other "
-          "runs, and 12 s on an H200 GPU (one run, seed 100: 10 digits, 70% confident).",
+          "0.798): 80% confident on every seed was not reached. The preset takes 8 to 14 minutes "
+          "with one training thread on a 2-core CPU busy with other runs, and 12 s on an H200 GPU "
+          "(one run, seed 100: 10 digits, 70% confident).",
 ))
 
 register(Preset(
