@@ -363,7 +363,10 @@ def _yield_to_the_pages() -> None:
     shared by a class the threads that answer clicks and serve pages run first when they wake;
     training takes every cycle they leave."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
+        # Relative to the process (its main thread, whose id is the pid): a server started
+        # under `nice` already runs at 10, and training must still sit below its page threads.
+        below_pages = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + TRAINING_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), below_pages)
     except (AttributeError, OSError):
         pass   # not Linux, or not allowed: training keeps the priority it has
 
