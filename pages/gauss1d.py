@@ -49,7 +49,7 @@ def settings() -> Experiment:
         with c2:
             st.markdown("**Models**")
             m = ui.model_picker(TASK, base)
-            mlp = ui.mlp_inputs(m)
+            mlp = ui.model_inputs(m)
             minibatch = ui.setting(st.toggle, "Minibatch D (seed 000's \"data and variances\")", "model.minibatch_d",
                                    m.minibatch_d, help="D sees a whole group of samples and their squared "
                                                        "deviations. It fights collapse but hides per-sample errors.")

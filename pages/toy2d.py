@@ -95,7 +95,7 @@ def settings() -> Experiment:
         with c2:
             st.markdown("**Models**")
             m = ui.model_picker(TASK, base)
-            mlp = ui.mlp_inputs(m)
+            mlp = ui.model_inputs(m)
             st.markdown("**Loss**")
             loss = ui.loss_inputs(base.loss)
         with c3:

@@ -639,18 +639,22 @@ def model_picker(task: str, base: Experiment, help: str | None = None):
     return next((p.config.model for p in presets_for(task) if p.config.model.name == name), Model(name))
 
 
-def mlp_inputs(model) -> dict:
-    """Widths, depths and activations of an MLP G and D: Model fields."""
-    from ganlab.config import ACTIVATIONS
-    return {
-        "g_hidden": int(setting(st.number_input, "G width", "model.g_hidden", value=model.g_hidden, step=8)),
-        "g_depth": int(setting(st.number_input, "G hidden layers", "model.g_depth", value=model.g_depth, step=1)),
-        "g_activation": setting(st.text_input, "G activation(s)", "model.g_activation", model.g_activation,
-                                help="one of " + ", ".join(ACTIVATIONS) + ", or one per hidden layer"),
-        "d_hidden": int(setting(st.number_input, "D width", "model.d_hidden", value=model.d_hidden, step=8)),
-        "d_depth": int(setting(st.number_input, "D hidden layers", "model.d_depth", value=model.d_depth, step=1)),
-        "d_activation": setting(st.text_input, "D activation(s)", "model.d_activation", model.d_activation),
-    }
+def model_inputs(model, columns: int = 1) -> dict:
+    """A widget for each Model field the model's spec names (ganlab.models.Setting), in `columns`
+    side by side: those Model fields."""
+    from ganlab.models import model_spec
+    settings = model_spec(model.name).settings
+    places = st.columns(columns) if columns > 1 else [st.container()]
+    values = {}
+    for i, s in enumerate(settings):
+        place, value = places[i % len(places)], getattr(model, s.field)
+        if isinstance(value, str):
+            values[s.field] = setting(place.text_input, s.label, f"model.{s.field}", value, help=s.help)
+        else:
+            step = type(value)(s.step)   # an int field gets an int step, so the widget returns ints
+            values[s.field] = setting(place.number_input, s.label, f"model.{s.field}", value=value, step=step,
+                                      help=s.help)
+    return values
 
 
 def toy_train_inputs(train) -> dict:

@@ -147,8 +147,9 @@ def test_every_bad_setting_shows_at_once_each_under_its_widget(app):
 
 
 def test_another_preset_or_model_starts_its_widgets_afresh(app, monkeypatch):
-    from ganlab.models import MODELS, ModelSpec, mlp1d
-    monkeypatch.setitem(MODELS, "throwaway1d", ModelSpec("throwaway1d", "gauss1d", "Throwaway", mlp1d.build))
+    from ganlab.models import MLP, MODELS, ModelSpec, mlp1d
+    monkeypatch.setitem(MODELS, "throwaway1d", ModelSpec("throwaway1d", "gauss1d", "Throwaway", mlp1d.build,
+                                                         settings=MLP))
     app.number_input(key="train.steps").set_value(777)
     app.number_input(key="model.g_hidden").set_value(24).run()
     app.selectbox(key="g1d-preset").set_value("gauss1d-wgan-gp").run()

@@ -54,8 +54,8 @@ def test_the_page_keeps_every_field_of_its_preset(monkeypatch, page):
 
 @needs_mnist
 def test_the_long_dcgan_runs_with_its_deeper_d_and_big_batches(monkeypatch):
-    # The page shows no widget for D's depth: picking the preset must still train the deeper D
-    # its note was measured with, at its own batch size and budget.
+    # Picking the preset trains the deeper D its note was measured with, at its own batch size
+    # and budget, and the page shows that depth.
     monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))
     at = open_app("pages/mnist.py")
     at.selectbox(key="mn-preset").set_value("mnist-dcgan-long").run()
@@ -63,3 +63,29 @@ def test_the_long_dcgan_runs_with_its_deeper_d_and_big_batches(monkeypatch):
     assert "cfg" not in at.query_params, at.query_params
     assert at.number_input(key="train.batch_size").value == 256
     assert at.number_input(key="train.steps").value == 15000
+    assert at.number_input(key="model.d_depth").value == 3
+
+
+@needs_mnist
+def test_the_mnist_page_changes_the_dcgan_shape_that_its_presets_tried(monkeypatch):
+    # mnist-dcgan's note names D's third strided convolution and G's extra layers: both are
+    # a widget away, and a depth the DCGAN cannot build is named under its widget.
+    from ganlab.config import decode_config
+    monkeypatch.setenv("GANLAB_DATA", str(SHARED_DATA))
+    at = open_app("pages/mnist.py")
+    at.selectbox(key="mn-preset").set_value("mnist-dcgan").run()
+    assert at.number_input(key="model.d_depth").value == 2 and at.number_input(key="model.g_refine").value == 0
+    at.number_input(key="model.d_depth").set_value(3)
+    at.number_input(key="model.g_refine").set_value(1).run()
+    assert not at.exception and not at.error
+    model = decode_config(at.query_params["cfg"], PRESETS["mnist-dcgan"].config).model
+    assert (model.name, model.d_depth, model.g_refine) == ("dcgan", 3, 1)
+    at.number_input(key="model.d_depth").set_value(4).run()
+    assert not at.exception and "2 or 3 strided convolutions" in " ".join(e.value for e in at.error)
+    assert at.button(key="mnist-start").disabled
+    # Another model brings the widgets for its own shape: the MLP's widths and depths.
+    at.selectbox(key="model.name").set_value("mlp").run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="model.d_depth").value == PRESETS["mnist-mlp-seed003"].config.model.d_depth
+    assert at.text_input(key="model.g_activation").value == PRESETS["mnist-mlp-seed003"].config.model.g_activation
+    assert not [w for w in at.number_input if w.key == "model.g_refine"]

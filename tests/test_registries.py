@@ -211,3 +211,18 @@ def test_the_benchmarks_list_their_models_from_the_registry(monkeypatch, capsys)
     assert bench.mnist_config("dcgan")[0] == "mnist-dcgan"
     assert main(["bench", "mnist", "--model", "nothing-such"]) == 2
     assert "throwaway" in capsys.readouterr().out                # offered with the others
+
+
+@pytest.mark.parametrize("name", [n for n, spec in MODELS.items() if spec.settings])
+def test_every_setting_a_page_shows_changes_the_model_it_builds(name):
+    # A page draws a widget for each of the spec's settings: one that changed nothing would lie.
+    from ganlab.config import Experiment, Model
+    from ganlab.models import build_models
+    spec = MODELS[name]
+    base = Experiment(task=spec.task, model=Model(name=name))
+    built = repr(build_models(base))
+    for s in spec.settings:
+        value = getattr(base.model, s.field)
+        other = ("tanh" if value != "tanh" else "relu") if isinstance(value, str) else value + type(value)(s.step)
+        changed = base.replace(model={s.field: other})
+        assert repr(build_models(changed)) != built, f"{name}: {s.field} = {other!r} builds the same model"
