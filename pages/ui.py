@@ -7,6 +7,7 @@ Run's latest snapshot.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import threading
@@ -842,6 +843,13 @@ def meter_calibration(root) -> None:
                    "as well as its strokes. Half-formed samples read higher than a person would: at step 400 "
                    "of mnist-dcgan (seed 101), 40% read as confident digits where a person could name about "
                    "1 in 8 of them, so trust the confident share once the grid shows digits.")
+        # A share read on n samples is binomial: its standard error says which differences are real.
+        spread = {p: 100 * math.sqrt(p * (1 - p) / meters.n) for p in (0.7, 0.8)}
+        st.caption(f"A confident share is a count over {meters.n:,} samples, so one reading is uncertain by "
+                   f"about ±{spread[0.7]:.1f} points at 70% and ±{spread[0.8]:.1f} at 80% (one standard "
+                   "error): 20 batches of z through one trained mnist-dcgan G read with a standard "
+                   "deviation of 1.1 and 1.4 points (two seeds). Two runs a point or two apart are not "
+                   "told apart by one reading.")
 
 
 # -- charts: the reader's view of the curves (as in TensorBoard), and every chart's data as CSV ----

@@ -53,6 +53,8 @@ def test_a_tiny_run_draws_the_sample_grid_and_curves(monkeypatch, preset):
     assert table.loc["one digit only (all 1s)", "digits covered (of 10)"] == 1
     assert table.loc["uniform noise", "digits covered (of 10)"] == 0
     assert table.loc["blank (all black)", "confident share (clearly a digit)"] == 0
+    # How far one reading of 1,000 samples can be trusted: sqrt(0.7 * 0.3 / 1000) = 1.45 points.
+    assert any("±1.4 points at 70% and ±1.3 at 80%" in c.value for c in at.caption)
     if preset == "mnist-cgan":
         assert "row r asks for digit r" in grid["layout"]["title"]["text"]
         at.button(key="mn-gen-digit").click().run()
