@@ -1,6 +1,4 @@
 """The 1D lab: a GAN learns a 1D distribution while you watch."""
-import dataclasses
-
 import streamlit as st
 
 from ganlab import charts
@@ -49,7 +47,7 @@ def settings() -> Experiment:
         with c2:
             st.markdown("**Models**")
             m = ui.model_picker(TASK, base)
-            mlp = ui.model_inputs(m)
+            model = ui.model_inputs(m)
             minibatch = ui.setting(st.toggle, "Minibatch D (seed 000's \"data and variances\")", "model.minibatch_d",
                                    m.minibatch_d, help="D sees a whole group of samples and their squared "
                                                        "deviations. It fights collapse but hides per-sample errors.")
@@ -64,7 +62,7 @@ def settings() -> Experiment:
     # the preset's target, so the typo is named rather than a length mismatch.
     return ui.replace_checked(base, typos, target=base.target if typos else target_args,
                               noise={"kind": nk, "dim": int(nd)},
-                              model={**dataclasses.asdict(m), **mlp, "minibatch_d": minibatch}, loss=loss,
+                              model={**model, "minibatch_d": minibatch}, loss=loss,
                               opt_g=opt_g, opt_d=opt_d, train=train)
 
 

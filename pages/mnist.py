@@ -1,6 +1,4 @@
 """The MNIST lab: watch a GAN learn to draw digits."""
-import dataclasses
-
 import streamlit as st
 
 from ganlab import charts, explore
@@ -53,7 +51,7 @@ def settings() -> Experiment:
         with c3:
             opt_d = ui.optimizer_inputs("D optimizer", base.opt_d, "opt_d")
         st.markdown("**Model shape**")
-        shape = ui.model_inputs(model, columns=4)
+        model_fields = ui.model_inputs(model, columns=4)
         tr = base.train
         c1, c2, c3, c4, c5 = st.columns(5)
         batch = int(ui.setting(c1.number_input, "batch size", "train.batch_size", value=tr.batch_size, step=32))
@@ -79,11 +77,11 @@ def settings() -> Experiment:
         if unit == "epochs" and not epochs > 0 else []
     # replace(), not a new Experiment: every field this page shows no widget for (lr decay,
     # autosave, history sizes, ...) keeps the preset's value.
-    return ui.replace_checked(base, problems, noise={"dim": int(latent)},
-                              model={**dataclasses.asdict(model), **shape}, loss=loss, opt_g=opt_g,
-                              opt_d=opt_d, train={"steps": steps, "batch_size": batch, "d_steps": int(n_critic),
-                                                  "seed": int(seed), "device": device,
-                                                  "pause_on_alarm": pause_on_alarm, **speed})
+    return ui.replace_checked(base, problems, noise={"dim": int(latent)}, model=model_fields, loss=loss,
+                              opt_g=opt_g, opt_d=opt_d,
+                              train={"steps": steps, "batch_size": batch, "d_steps": int(n_critic),
+                                     "seed": int(seed), "device": device, "pause_on_alarm": pause_on_alarm,
+                                     **speed})
 
 
 @st.cache_data(show_spinner=False)

@@ -1,5 +1,4 @@
 """The 2D lab: a GAN learns a point set in the plane, with D's surface, G's push and G's manifold."""
-import dataclasses
 from pathlib import Path
 
 import streamlit as st
@@ -95,7 +94,7 @@ def settings() -> Experiment:
         with c2:
             st.markdown("**Models**")
             m = ui.model_picker(TASK, base)
-            mlp = ui.model_inputs(m)
+            model = ui.model_inputs(m)
             st.markdown("**Loss**")
             loss = ui.loss_inputs(base.loss)
         with c3:
@@ -106,7 +105,7 @@ def settings() -> Experiment:
     # A CSV that cannot be used keeps the preset's target, so the CSV's problem is the one named.
     problems = [ConfigError("toy2d.csv_path", csv_problem)] if csv_problem else []
     return ui.replace_checked(base, problems, toy2d=base.toy2d if problems else target_args,
-                              noise={"kind": nk, "dim": int(nd)}, model={**dataclasses.asdict(m), **mlp},
+                              noise={"kind": nk, "dim": int(nd)}, model=model,
                               loss=loss, opt_g=opt_g, opt_d=opt_d, train=train)
 
 
