@@ -80,12 +80,12 @@ def summarize(snap) -> dict:
 
 def progress_line(snap) -> str:
     """"[running] step 1000/6000 (50 steps/s, about 1m 40s left)  w1=0.25": the CLI's progress."""
-    from ganlab.speed import time_left
+    from ganlab.speed import rate_text, time_left
     meters = "  ".join(f"{k}={snap.latest(k):.4g}" for k in snap.meters if k != "step"
                        and snap.latest(k) is not None)[:100]
     left = time_left(snap.step, snap.total_steps, snap.steps_per_s) if snap.status == "running" else ""
     return (f"[{snap.status}] step {snap.step}/{snap.total_steps} "
-            f"({snap.steps_per_s:.0f} steps/s{', ' + left if left else ''})  {meters}")
+            f"({rate_text(snap.steps_per_s)} steps/s{', ' + left if left else ''})  {meters}")
 
 
 def cmd_presets(args) -> int:

@@ -45,6 +45,12 @@ def seconds_left(step: int, total_steps: int, steps_per_s: float) -> float | Non
     return (total_steps - step) / steps_per_s
 
 
+def rate_text(per_second: float) -> str:
+    """"1,250", "50", "4.2", "0.38": a speed to read at a glance. Below 10 it keeps two significant
+    figures, so that a slow run (a deep DCGAN on a loaded CPU, under a step a second) does not read 0."""
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.2g}"
+
+
 def duration(seconds: float) -> str:
     """"12s", "3m 05s", "1h 02m"."""
     minutes, secs = divmod(int(seconds), 60)

@@ -22,7 +22,7 @@ from ganlab.config import OPTIMIZERS, SECTIONS, ConfigError, ConfigErrors, Exper
 from ganlab.meters import CONFIDENT, FID, MODES_COVERED
 from ganlab.runs import ACTIVE, CREATED, DIVERGED, FAILED, FINISHED, PAUSED, RUNNING, STARTING, STOPPED, Run, \
     RunError, RunRegistry, Snapshot
-from ganlab.speed import time_left
+from ganlab.speed import rate_text, time_left
 from ganlab.tasks import TASKS
 
 REFRESH_SECONDS = 1.0
@@ -705,9 +705,9 @@ def status_line(snap: Snapshot, images: bool = False) -> None:
             color, word = "blue", "Resuming…"
     rate = ""
     if snap.status == RUNNING and snap.steps_per_s:
-        rate = f" · {snap.steps_per_s:,.0f} steps/s"
+        rate = f" · {rate_text(snap.steps_per_s)} steps/s"
         if images:
-            rate += f" · {snap.samples_per_s:,.0f} images/s"
+            rate += f" · {rate_text(snap.samples_per_s)} images/s"
         left = time_left(snap.step, snap.total_steps, snap.steps_per_s)
         rate += f" · {left}" if left else ""
     ended = run_verdict(run, snap)
