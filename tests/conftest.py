@@ -10,14 +10,25 @@ from ganlab.data.mnist import available_splits
 from mnist_files import write_mnist_folder
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_SESSION_FOLDERS: list[str] = []   # made in pytest_configure, removed in pytest_unconfigure
 
 
 def pytest_configure(config):
-    """Runs recorded by the tests (the app's, the CLI's) go to a run store of the session's own,
-    never to a user's ./store (ganlab.store)."""
+    """Runs recorded by the tests (the app's, the CLI's) go to a run store of the session's own, and
+    the checkpoints they save (a resumed run saves one) to a saves folder of its own: never to a
+    user's ./store or ./runs (ganlab.store, ganlab.checkpoints), where the Saved runs page lists them."""
     import os
     import tempfile
-    os.environ["GANLAB_STORE"] = tempfile.mkdtemp(prefix="ganlab-test-store-")
+    for name, prefix in (("GANLAB_STORE", "ganlab-test-store-"), ("GANLAB_SAVES", "ganlab-test-saves-")):
+        os.environ[name] = tempfile.mkdtemp(prefix=prefix)
+        _SESSION_FOLDERS.append(os.environ[name])
+
+
+def pytest_unconfigure(config):
+    """Both folders go with the session, so test runs do not pile up in /tmp."""
+    import shutil
+    for folder in _SESSION_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
