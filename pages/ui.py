@@ -6,6 +6,7 @@ Run's latest snapshot.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -643,8 +644,6 @@ def model_picker(task: str, base: Experiment, help: str | None = None):
 def model_inputs(model, columns: int = 1) -> dict:
     """A widget for each Model field the model's spec names (ganlab.models.Setting), in `columns`
     side by side: the model section, `model`'s fields with those the widgets show as set there."""
-    import dataclasses
-
     from ganlab.models import model_spec
     settings = model_spec(model.name).settings
     places = st.columns(columns) if columns > 1 else [st.container()]
